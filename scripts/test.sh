@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian/Ubuntu machine (when missing), then runs every check:
+# formatting, clippy, unit and integration tests (including interop with real Nix and real shells).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v nix-store >/dev/null || need+=(nix-bin)
+command -v zsh >/dev/null || need+=(zsh)
+command -v fish >/dev/null || need+=(fish)
+command -v tmux >/dev/null || need+=(tmux)
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-2}"

@@ -1,0 +1,190 @@
+//! The command line: argument parsing, settings resolution, dispatch and error rendering.
+//!
+//! Each command lives in its own file with its clap `Args` (the doc comment is the help text) and a
+//! `run` function that strings domain modules together. This is the only module that prints.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::{Dirs, Overrides, Settings};
+use crate::diagnostic::{Report, EXIT_BAD_INPUT};
+
+mod add;
+mod allow;
+mod cache;
+mod completions;
+mod doctor;
+mod export;
+mod gc;
+mod generate;
+mod generations;
+mod hook;
+mod index;
+mod info;
+mod init;
+mod install;
+mod list;
+mod printer;
+mod publish;
+mod rm;
+mod rollback;
+mod run;
+mod search;
+mod shell;
+mod shellenv;
+mod update;
+
+pub use printer::Printer;
+
+/// Reproducible per-project tools, pinned to exact nixpkgs versions, without installing Nix.
+#[derive(Debug, Parser)]
+#[command(name = "devenv", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts; each also reads a `DEVENV_*` variable and a user config key.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Version index: a directory, file:// or http(s):// static index, or a Nixhub-compatible API.
+    #[arg(long, global = true, env = "DEVENV_INDEX", value_name = "URL")]
+    pub index: Option<String>,
+    /// Binary caches to substitute from, space-separated, in priority order.
+    #[arg(long, global = true, env = "DEVENV_SUBSTITUTERS", value_name = "URLS")]
+    pub substituters: Option<String>,
+    /// Public keys (`name:base64`) whose signatures are trusted, space-separated.
+    #[arg(long, global = true, env = "DEVENV_TRUSTED_PUBLIC_KEYS", value_name = "KEYS")]
+    pub trusted_public_keys: Option<String>,
+    /// Physical root of the Nix-compatible store (the store itself is always `/nix/store`).
+    #[arg(long, global = true, env = "DEVENV_STORE_ROOT", value_name = "DIR")]
+    pub store_root: Option<PathBuf>,
+    /// The Nix system to resolve and realize for (default: this machine's).
+    #[arg(long, global = true, env = "DEVENV_SYSTEM", value_name = "SYSTEM")]
+    pub system: Option<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::Args),
+    Add(add::Args),
+    Rm(rm::Args),
+    Update(update::Args),
+    Install(install::Args),
+    Search(search::Args),
+    Info(info::Args),
+    List(list::Args),
+    Shell(shell::Args),
+    Run(run::Args),
+    Shellenv(shellenv::Args),
+    Hook(hook::Args),
+    Export(export::Args),
+    Allow(allow::AllowArgs),
+    Deny(allow::DenyArgs),
+    Generations(generations::Args),
+    Rollback(rollback::Args),
+    Gc(gc::Args),
+    Index(index::Args),
+    Cache(cache::Args),
+    Publish(publish::Args),
+    Generate(generate::Args),
+    Completions(completions::Args),
+    Doctor(doctor::Args),
+}
+
+/// What every command gets: resolved settings and the printer.
+pub struct Ctx {
+    pub settings: Settings,
+    pub printer: Printer,
+}
+
+/// Parse arguments, run the command, render any error. Returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.json);
+    match run(cli, printer.clone()) {
+        Ok(code) => code,
+        Err(err) => {
+            let report = Report::from_error(&err);
+            printer.error(&report);
+            ExitCode::from(report.exit_code)
+        }
+    }
+}
+
+fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
+    // Commands that must work before (or without) settings: the hook is evaluated in rc files.
+    match &cli.command {
+        Command::Hook(args) => return hook::run(args, &printer),
+        Command::Completions(args) => return completions::run(args, &printer),
+        _ => {}
+    }
+    let overrides = Overrides {
+        index: cli.global.index,
+        substituters: cli.global.substituters,
+        trusted_public_keys: cli.global.trusted_public_keys,
+        store_root: cli.global.store_root,
+        system: cli.global.system,
+    };
+    let settings = Settings::resolve(overrides, Dirs::from_environment()?)?;
+    let ctx = Ctx { settings, printer };
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
+        Command::Update(a) => update::run(&ctx, a),
+        Command::Install(a) => install::run(&ctx, a),
+        Command::Search(a) => search::run(&ctx, a),
+        Command::Info(a) => info::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Shell(a) => shell::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Shellenv(a) => shellenv::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Allow(a) => allow::run_allow(&ctx, a),
+        Command::Deny(a) => allow::run_deny(&ctx, a),
+        Command::Generations(a) => generations::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Gc(a) => gc::run(&ctx, a),
+        Command::Index(a) => index::run(&ctx, a),
+        Command::Cache(a) => cache::run(&ctx, a),
+        Command::Publish(a) => publish::run(&ctx, a),
+        Command::Generate(a) => generate::run(&ctx, a),
+        Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
+    }
+}
+
+/// Write `text` to stdout, ignoring a closed pipe (`devenv list | head`).
+pub fn print_data(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// The error returned by commands whose implementation has not landed yet.
+pub(crate) fn not_yet(command: &str) -> anyhow::Error {
+    anyhow::anyhow!("`devenv {command}` is not available in this build yet")
+}
