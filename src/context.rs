@@ -140,7 +140,10 @@ impl Settings {
         let mut m = BTreeMap::new();
         m.insert("index", serde_json::json!(self.index));
         m.insert("substituters", serde_json::json!(self.substituters));
-        m.insert("trusted_public_keys", serde_json::json!(self.trusted_public_keys));
+        m.insert(
+            "trusted_public_keys",
+            serde_json::json!(self.trusted_public_keys),
+        );
         m.insert("store_root", serde_json::json!(self.store_root));
         m.insert("system", serde_json::json!(self.system));
         m
@@ -198,7 +201,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.index, "/from/flag");
         assert_eq!(s.substituters, vec!["file:///c".to_string()]);
-        assert!(s.trusted_public_keys.contains(&CACHE_NIXOS_ORG_KEY.to_string()));
+        assert!(s
+            .trusted_public_keys
+            .contains(&CACHE_NIXOS_ORG_KEY.to_string()));
     }
 
     #[test]

@@ -18,25 +18,42 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 #[derive(Debug, Clone)]
 pub struct Hint(pub String);
 
-impl fmt::Display for Hint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Hint {}
-
 /// Marks an error as caused by the user's input, so the process exits with [`EXIT_BAD_INPUT`].
 #[derive(Debug, Clone, Copy)]
 pub struct BadInput;
 
-impl fmt::Display for BadInput {
+/// An error layer that carries a marker instead of a message. It is a concrete type (not an anyhow
+/// context) so the renderer can find it at any depth of the chain with `downcast_ref`.
+#[derive(Debug)]
+struct Marked {
+    marker: Marker,
+    source: anyhow::Error,
+}
+
+#[derive(Debug)]
+enum Marker {
+    Hint(Hint),
+    BadInput(BadInput),
+}
+
+impl fmt::Display for Marked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("bad input")
+        match &self.marker {
+            Marker::Hint(h) => f.write_str(&h.0),
+            Marker::BadInput(_) => f.write_str("bad input"),
+        }
     }
 }
 
-impl std::error::Error for BadInput {}
+impl std::error::Error for Marked {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+fn mark(source: anyhow::Error, marker: Marker) -> anyhow::Error {
+    anyhow::Error::new(Marked { marker, source })
+}
 
 /// Adds hints and the bad-input marker to any result whose error converts into `anyhow::Error`.
 pub trait ResultExt<T> {
@@ -53,15 +70,15 @@ where
     E: Into<anyhow::Error>,
 {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.map_err(|e| e.into().context(Hint(hint.into())))
+        self.map_err(|e| mark(e.into(), Marker::Hint(Hint(hint.into()))))
     }
 
     fn with_hint<F: FnOnce() -> String>(self, hint: F) -> anyhow::Result<T> {
-        self.map_err(|e| e.into().context(Hint(hint())))
+        self.map_err(|e| mark(e.into(), Marker::Hint(Hint(hint()))))
     }
 
     fn bad_input(self) -> anyhow::Result<T> {
-        self.map_err(|e| e.into().context(BadInput))
+        self.map_err(|e| mark(e.into(), Marker::BadInput(BadInput)))
     }
 }
 
@@ -81,10 +98,11 @@ impl Report {
         let mut hints = Vec::new();
         let mut exit_code = EXIT_FAILURE;
         for cause in err.chain() {
-            if let Some(hint) = cause.downcast_ref::<Hint>() {
-                hints.push(hint.0.clone());
-            } else if cause.downcast_ref::<BadInput>().is_some() {
-                exit_code = EXIT_BAD_INPUT;
+            if let Some(marked) = cause.downcast_ref::<Marked>() {
+                match &marked.marker {
+                    Marker::Hint(h) => hints.push(h.0.clone()),
+                    Marker::BadInput(_) => exit_code = EXIT_BAD_INPUT,
+                }
             } else {
                 let text = cause.to_string();
                 // anyhow repeats a source's text when a context wraps an error with the same words.
@@ -135,7 +153,10 @@ mod tests {
         let report = Report::from_error(&err);
         assert_eq!(report.message, "failed to read `devenv.json`");
         assert_eq!(report.causes, vec!["unexpected token at 3:7".to_string()]);
-        assert_eq!(report.hints, vec!["fix the file and run the command again".to_string()]);
+        assert_eq!(
+            report.hints,
+            vec!["fix the file and run the command again".to_string()]
+        );
         assert_eq!(report.exit_code, EXIT_BAD_INPUT);
         assert_eq!(
             report.render(),

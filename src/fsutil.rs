@@ -32,7 +32,9 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
     match fs::read(path) {
         Ok(existing) if existing == contents => Ok(false),
         Ok(_) => write_atomic(path, contents).map(|()| true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => write_atomic(path, contents).map(|()| true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            write_atomic(path, contents).map(|()| true)
+        }
         Err(e) => Err(e),
     }
 }

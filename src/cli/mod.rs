@@ -42,7 +42,12 @@ pub use printer::Printer;
 
 /// Reproducible per-project tools, pinned to exact nixpkgs versions, without installing Nix.
 #[derive(Debug, Parser)]
-#[command(name = "devenv", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "devenv",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -60,7 +65,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "DEVENV_SUBSTITUTERS", value_name = "URLS")]
     pub substituters: Option<String>,
     /// Public keys (`name:base64`) whose signatures are trusted, space-separated.
-    #[arg(long, global = true, env = "DEVENV_TRUSTED_PUBLIC_KEYS", value_name = "KEYS")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEVENV_TRUSTED_PUBLIC_KEYS",
+        value_name = "KEYS"
+    )]
     pub trusted_public_keys: Option<String>,
     /// Physical root of the Nix-compatible store (the store itself is always `/nix/store`).
     #[arg(long, global = true, env = "DEVENV_STORE_ROOT", value_name = "DIR")]

@@ -46,7 +46,13 @@ mod tests {
         let l = StoreLayout::new("/tmp/root");
         let p = l.real_path("/nix/store/abc-hello/bin/hello");
         assert_eq!(p, PathBuf::from("/tmp/root/nix/store/abc-hello/bin/hello"));
-        assert_eq!(l.logical_path(&p).unwrap(), "/nix/store/abc-hello/bin/hello");
-        assert_eq!(StoreLayout::new("/").store_dir(), PathBuf::from("/nix/store"));
+        assert_eq!(
+            l.logical_path(&p).unwrap(),
+            "/nix/store/abc-hello/bin/hello"
+        );
+        assert_eq!(
+            StoreLayout::new("/").store_dir(),
+            PathBuf::from("/nix/store")
+        );
     }
 }
