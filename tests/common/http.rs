@@ -2,7 +2,6 @@
 //! `If-None-Match`, and can be told to fail (status codes, garbage, truncation, stalls).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
