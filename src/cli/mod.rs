@@ -26,7 +26,7 @@ mod hook;
 mod index;
 mod info;
 mod init;
-mod install;
+pub mod install;
 mod list;
 mod printer;
 mod publish;
