@@ -81,7 +81,7 @@ pub struct RealizeReport {
 /// Where realization happens for the current settings.
 pub enum Backend {
     /// Our own store under a physical root.
-    Local(Store),
+    Local(Box<Store>),
     /// The machine's Nix daemon owns `/nix/store` and we cannot write it: delegate to Nix.
     NixDaemon,
 }
@@ -104,7 +104,7 @@ impl Store {
     /// Open the store the settings point at (see [`Backend`] for the default root).
     pub fn open(settings: &Settings) -> Result<Store> {
         match Store::open_backend(settings, StoreOptions::default())? {
-            Backend::Local(s) => Ok(s),
+            Backend::Local(s) => Ok(*s),
             Backend::NixDaemon => Err(no_writable_store())
                 .hint("or set DEVENV_STORE_ROOT (or --store-root) to a directory you own"),
         }
@@ -131,7 +131,7 @@ impl Store {
                 }
             }
         };
-        Store::open_at(&root, settings, options).map(Backend::Local)
+        Store::open_at(&root, settings, options).map(|s| Backend::Local(Box::new(s)))
     }
 
     /// Open (creating) the store with physical root `root`.

@@ -379,7 +379,8 @@ fn unpack_verified(
     tmp: &Path,
     progress: &dyn Progress,
 ) -> std::result::Result<(), (anyhow::Error, bool)> {
-    let download = cache.open_nar(&info.url).map_err(|e| (e, true))?;
+    // Opening already retried transient failures; only a broken stream is worth another go.
+    let download = cache.open_nar(&info.url).map_err(|e| (e, false))?;
     let failed = download.transport_failed.clone();
     let transient = |e: anyhow::Error| {
         let t = failed.load(Ordering::SeqCst);
