@@ -5,6 +5,7 @@
 //! code against the rules without leaving the file.
 
 pub mod hash;
+pub mod nar;
 pub mod narinfo;
 pub mod nixbase32;
 pub mod signature;
