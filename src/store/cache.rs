@@ -131,13 +131,15 @@ impl BinaryCache {
             .get_text("nix-cache-info")
             .with_context(|| format!("cannot read `nix-cache-info` of binary cache `{url}`"))?
             .with_context(|| format!("binary cache `{url}` has no `nix-cache-info`"))
-            .hint("check the substituter URL; a binary cache has a `nix-cache-info` file at its root")?;
+            .hint(
+                "check the substituter URL; a binary cache has a `nix-cache-info` file at its root",
+            )?;
         let info = CacheInfo::parse(&text)
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("invalid `nix-cache-info` in binary cache `{url}`"))?;
         if info.store_dir != crate::store::layout::STORE_DIR {
             bail!(
-                "binary cache `{url}` is for Nix stores with prefix `{}`, not `{}`",
+                "binary cache `{url}` is for Nix stores with prefix `{}`, not `{}` (StoreDir in its nix-cache-info)",
                 info.store_dir,
                 crate::store::layout::STORE_DIR
             );
@@ -175,10 +177,8 @@ impl BinaryCache {
                     let _ = fs::remove_file(dir.join(format!("{hash_part}.missing")));
                 }
                 None => {
-                    let _ = crate::fsutil::write_atomic(
-                        &dir.join(format!("{hash_part}.missing")),
-                        b"",
-                    );
+                    let _ =
+                        crate::fsutil::write_atomic(&dir.join(format!("{hash_part}.missing")), b"");
                 }
             }
         }
@@ -339,10 +339,7 @@ impl Read for NetReader {
                         self.failed.store(true, Ordering::SeqCst);
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "download truncated after {} of {exp} bytes",
-                                self.seen
-                            ),
+                            format!("download truncated after {} of {exp} bytes", self.seen),
                         ));
                     }
                 }
@@ -354,10 +351,19 @@ impl Read for NetReader {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::SeqCst);
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("download failed after {} bytes: {e}", self.seen),
-                ))
+                let mut cause = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    cause.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                let what = match self.expected {
+                    Some(exp) if self.seen < exp => {
+                        format!("download truncated after {} of {exp} bytes", self.seen)
+                    }
+                    _ => format!("download failed after {} bytes", self.seen),
+                };
+                Err(io::Error::new(e.kind(), format!("{what} ({cause})")))
             }
         }
     }
