@@ -100,7 +100,7 @@ fn corpus(root: &Path) -> Vec<PathBuf> {
     symlink("does/not/exist", t.join("l-dangling")).unwrap();
     symlink("l-loop", t.join("l-loop")).unwrap();
     symlink("x".repeat(1000), t.join("l-long")).unwrap();
-    fs::write(t.join(&"n".repeat(255)), b"long name").unwrap();
+    fs::write(t.join("n".repeat(255)), b"long name").unwrap();
     let mut deep = t.join("deep");
     for i in 0..40 {
         deep = deep.join(format!("d{i}"));
@@ -374,7 +374,7 @@ fn narinfos_and_signatures_written_by_nix() {
         let info = CacheInfo::parse(&fs::read_to_string(cache.dir.join("nix-cache-info")).unwrap())
             .unwrap();
         assert_eq!(info.store_dir, "/nix/store");
-        let trusted = TrustedKeys::from_strings(&[cache.pk.clone()]).unwrap();
+        let trusted = TrustedKeys::from_strings(std::slice::from_ref(&cache.pk)).unwrap();
         let our_sk = SecretKey::parse(&cache.sk).unwrap();
         assert_eq!(our_sk.public(), PublicKey::parse(&cache.pk).unwrap());
         let mut seen = 0;
