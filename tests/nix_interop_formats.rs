@@ -564,3 +564,57 @@ fn nix_substitutes_from_a_cache_we_signed() {
     );
     assert!(sigs.contains("ours-1:"), "{sigs}");
 }
+
+#[test]
+fn derivation_output_paths_match_nix() {
+    // For a derivation without inputs, the hash modulo is the sha256 of its ATerm with every
+    // output path blanked; written out by hand here, since ATerm itself is not part of nixfmt.
+    let nix = RealNix::new();
+    let store = nix.store("drv");
+    for (name, outputs) in [("plain", vec!["out"]), ("split", vec!["out", "dev", "man"])] {
+        let mut sorted = outputs.clone();
+        sorted.sort();
+        let outs: Vec<String> = sorted
+            .iter()
+            .map(|o| format!("(\"{o}\",\"\",\"\",\"\")"))
+            .collect();
+        let mut env: Vec<(String, String)> = vec![
+            ("builder".into(), "/bin/sh".into()),
+            ("name".into(), name.into()),
+            ("system".into(), "x86_64-linux".into()),
+        ];
+        env.extend(outputs.iter().map(|o| (o.to_string(), String::new())));
+        env.push(("outputs".into(), outputs.join(" ")));
+        env.sort();
+        let env: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("(\"{k}\",\"{v}\")"))
+            .collect();
+        let aterm = format!(
+            "Derive([{}],[],[],\"x86_64-linux\",\"/bin/sh\",[],[{}])",
+            outs.join(","),
+            env.join(",")
+        );
+        let modulo = Sha256Hash::digest(&aterm);
+        let list: Vec<String> = outputs.iter().map(|o| format!("\"{o}\"")).collect();
+        for out in &outputs {
+            let expr = format!(
+                "(derivation {{ name = \"{name}\"; builder = \"/bin/sh\"; system = \"x86_64-linux\"; outputs = [ {} ]; }}).{out}.outPath",
+                list.join(" ")
+            );
+            let theirs = nix.run_str(
+                "nix",
+                &[
+                    "eval",
+                    "--store",
+                    store.to_str().unwrap(),
+                    "--raw",
+                    "--expr",
+                    &expr,
+                ],
+            );
+            let ours = StorePath::make_output(name, out, &modulo).unwrap();
+            assert_eq!(theirs, ours.to_absolute(), "{name}.{out}");
+        }
+    }
+}
