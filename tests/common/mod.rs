@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod nixfix;
+pub mod realnix;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
