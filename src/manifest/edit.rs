@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail};
 use jsonc_parser::ast::{Object, Value};
 use jsonc_parser::common::{Range, Ranged};
 
-use super::parse::parse_ast;
+use super::parse::{parse_ast, skip_trivia};
 use super::PackageSpec;
 use crate::diagnostic::ResultExt;
 
@@ -264,25 +264,6 @@ fn indent_unit(text: &str) -> String {
         })
         .find(|ws| !ws.is_empty())
         .unwrap_or_else(|| "  ".to_string())
-}
-
-/// Skip whitespace and comments from `pos`.
-fn skip_trivia(text: &str, mut pos: usize) -> usize {
-    let b = text.as_bytes();
-    loop {
-        while pos < b.len() && (b[pos] as char).is_ascii_whitespace() {
-            pos += 1;
-        }
-        if text[pos..].starts_with("//") {
-            pos = text[pos..].find('\n').map_or(b.len(), |i| pos + i);
-        } else if text[pos..].starts_with("/*") {
-            pos = text[pos + 2..]
-                .find("*/")
-                .map_or(b.len(), |i| pos + 2 + i + 2);
-        } else {
-            return pos;
-        }
-    }
 }
 
 /// If the rest of the line after `pos` is only spaces and an optional `//` comment, the position of
