@@ -136,6 +136,7 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
     let Some(prop) = obj.get("packages") else {
         return Ok(None);
     };
+    let container = prop.value.range();
     let (ranges, index) = match &prop.value {
         Value::Array(a) => {
             let ranges: Vec<Range> = a.elements.iter().map(|e| e.range()).collect();
@@ -155,7 +156,7 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
     let Some(index) = index else {
         return Ok(None);
     };
-    finish(text, vec![remove_item(text, &ranges, index)]).map(Some)
+    finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
 }
 
 /// Apply the edits and check the result still parses, so a bug here can never write a broken file.
@@ -288,8 +289,6 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
             let indent = line_indent(text, open);
             let unit = indent_unit(text);
             format!("\n{indent}{unit}{item}\n{indent}")
-        } else if interior.trim().is_empty() && text.as_bytes()[open] == b'{' {
-            format!(" {item} ")
         } else if interior.trim().is_empty() {
             item.to_string()
         } else {
@@ -357,8 +356,24 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
 
 /// Delete element `index` of `items` together with its separator: a whole line when the entry
 /// sits on its own line(s), else just the entry and one comma.
-fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
+fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
     let item = items[index];
+    let interior = Range::new(container.start + 1, container.end - 1);
+    if items.len() == 1 {
+        let outside = format!(
+            "{}{}",
+            &text[interior.start..item.start],
+            &text[item.end..interior.end]
+        );
+        if outside.trim().trim_matches(',').trim().is_empty() && !outside.contains('\n') {
+            // `{ "a": "1" }` or `["a"]` becomes `{}` / `[]`.
+            return Edit {
+                start: interior.start,
+                end: interior.end,
+                with: String::new(),
+            };
+        }
+    }
     let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
     let own_line_before = text[line_start..item.start].trim().is_empty();
     // After the entry: optional comma, then only a comment or nothing up to the line end.

@@ -92,7 +92,7 @@ fn add_to_inline_and_empty_lists() {
 fn add_without_packages_key() {
     assert_eq!(
         add("{}", &spec("jq", "1.7")),
-        "{ \"packages\": [\"jq@1.7\"] }"
+        "{\"packages\": [\"jq@1.7\"]}"
     );
     assert_eq!(
         add("{\n  \"env\": {} // none\n}\n", &spec("jq", "1.7")),
@@ -195,6 +195,10 @@ fn remove_from_inline_lists_and_maps() {
         r#"{"packages": ["a@1",]}"#
     );
     assert_eq!(rm(r#"{"packages": ["a@1"]}"#, "a"), r#"{"packages": []}"#);
+    assert_eq!(
+        rm(r#"{"packages": { "a": "1", }}"#, "a"),
+        r#"{"packages": {}}"#
+    );
     assert_eq!(
         rm(r#"{"packages": {"a": "1", "b": {"version": "2"}}}"#, "a"),
         r#"{"packages": {"b": {"version": "2"}}}"#
