@@ -180,7 +180,7 @@ fn locks_devenv_writes_validate() {
                 last_modified: "2024-06-01T12:30:00Z".into(),
                 resolved: format!(
                     "github:NixOS/nixpkgs/{}#{}",
-                    "0123456789abcdef".repeat(3)[..40].to_string(),
+                    &"0123456789abcdef".repeat(3)[..40],
                     key.split('@').next().unwrap()
                 ),
                 source: "file:///srv/index".into(),
