@@ -408,3 +408,33 @@ fn devbox_lock_keeps_store_paths() {
         report.render()
     );
 }
+
+#[test]
+fn read_project_follows_the_flavor() {
+    use crate::project::Project;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("devbox.json"), "{}").unwrap();
+    let project = Project::at(dir.path()).unwrap();
+    assert_eq!(read_project(&project).unwrap(), None);
+    std::fs::write(
+        dir.path().join("devbox.lock"),
+        r#"{"lockfile_version": "1", "packages": {"hello": {"source": "nixpkg"}}}"#,
+    )
+    .unwrap();
+    let lock = read_project(&project).unwrap().unwrap();
+    assert_eq!(lock.packages.keys().collect::<Vec<_>>(), ["hello@latest"]);
+
+    std::fs::write(dir.path().join("devenv.json"), "{}").unwrap();
+    let project = Project::at(dir.path()).unwrap();
+    assert_eq!(
+        read_project(&project).unwrap(),
+        None,
+        "devenv.lock does not exist yet"
+    );
+    write(
+        &dir.path().join(FILE_NAME),
+        &lock_with(&[("a@1", pkg("1", &["x86_64-linux"]))]),
+    )
+    .unwrap();
+    assert_eq!(read_project(&project).unwrap().unwrap().packages.len(), 1);
+}

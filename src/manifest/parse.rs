@@ -57,13 +57,29 @@ pub(crate) fn parse_ast(text: &str) -> Result<Value<'_>, Issue> {
         message: "the file is empty; a manifest is a JSON object like `{\"packages\": []}`"
             .to_string(),
     })?;
-    check_commas(text, &value)?;
+    check_structure(text, &value)?;
     Ok(value)
 }
 
-/// The parser accepts entries without a comma between them (`["a" "b"]`); JSON does not, and a
-/// missing comma is usually a mistake, so it is an error here.
-fn check_commas(text: &str, value: &Value) -> Result<(), Issue> {
+/// The parser accepts entries without a comma between them (`["a" "b"]`) and repeated keys; JSON
+/// tools disagree on what those mean and they are usually mistakes, so both are errors here.
+fn check_structure(text: &str, value: &Value) -> Result<(), Issue> {
+    if let Value::Object(o) = value {
+        let mut seen = std::collections::HashSet::new();
+        for p in &o.properties {
+            if !seen.insert(p.name.as_str()) {
+                let (line, column) = line_col(text, p.range.start);
+                return Err(Issue {
+                    line,
+                    column,
+                    message: format!(
+                        "the key `{}` appears twice in the same object",
+                        p.name.as_str()
+                    ),
+                });
+            }
+        }
+    }
     let ranges: Vec<jsonc_parser::common::Range> = match value {
         Value::Array(a) => a.elements.iter().map(|e| e.range()).collect(),
         Value::Object(o) => o.properties.iter().map(|p| p.range).collect(),
@@ -81,11 +97,11 @@ fn check_commas(text: &str, value: &Value) -> Result<(), Issue> {
         }
     }
     match value {
-        Value::Array(a) => a.elements.iter().try_for_each(|e| check_commas(text, e)),
+        Value::Array(a) => a.elements.iter().try_for_each(|e| check_structure(text, e)),
         Value::Object(o) => o
             .properties
             .iter()
-            .try_for_each(|p| check_commas(text, &p.value)),
+            .try_for_each(|p| check_structure(text, &p.value)),
         _ => Ok(()),
     }
 }
@@ -126,7 +142,11 @@ const DEVBOX_TOP_KEYS: [&str; 6] = [
 ];
 const DEVBOX_PACKAGE_KEYS: [&str; 4] = ["disable_plugin", "patch", "patch_glibc", "allow_insecure"];
 
+/// A UTF-8 byte-order mark some Windows editors write; invisible, so positions start after it.
+pub(crate) const BOM: &str = "\u{feff}";
+
 pub(crate) fn parse(text: &str, dialect: Dialect) -> Result<Parsed, Issue> {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let root = parse_ast(text)?;
     let mut w = Walker {
         text,

@@ -97,6 +97,8 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"shell\": {\"scripts\": {\"s\": []}}}", "devenv.json:1:29: script `s` has no commands"),
         ("{\"$schema\": 1}", "devenv.json:1:13: `$schema` must be a string"),
         ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15:"),
+        ("{\"env\": {},\n \"env\": {\"A\": \"1\"}}", "devenv.json:2:2: the key `env` appears twice"),
+        ("\u{feff}{\n\"packages\": 1}", "devenv.json:2:13: `packages` must be a list"),
     ];
     for (text, expected) in cases {
         let report = bad(text);
@@ -255,4 +257,33 @@ fn devbox_list_form_converts_to_a_list() {
         converted.text
     );
     assert_eq!(converted.warnings.len(), 1);
+}
+
+#[test]
+fn write_replaces_atomically_only_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    assert!(write(&path, &template()).unwrap());
+    assert!(!write(&path, &template()).unwrap());
+    let edited = edit::add_package(&template(), &PackageSpec::new("jq", "1.7")).unwrap();
+    assert!(write(&path, &edited).unwrap());
+    assert_eq!(
+        load(&path).unwrap().manifest.packages,
+        vec![PackageSpec::new("jq", "1.7")]
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn packages_for_a_system() {
+    let (m, _) = ok(
+        r#"{"packages": {"a": "1", "b": {"platforms": ["aarch64-darwin"]}, "c": {"excluded_platforms": ["aarch64-darwin"]}}}"#,
+    );
+    let names = |s: &str| {
+        m.packages_for(s)
+            .map(|p| p.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("aarch64-darwin"), ["a", "b"]);
+    assert_eq!(names("x86_64-linux"), ["a", "c"]);
 }

@@ -237,3 +237,26 @@ fn tabs_are_kept() {
         "{\n\t\"packages\": [\n\t\t\"a@1\",\n\t\t\"b@2\"\n\t]\n}\n"
     );
 }
+
+#[test]
+fn crlf_files_keep_crlf() {
+    let text = "{\r\n  \"packages\": [\r\n    \"a@1\" // first\r\n  ]\r\n}\r\n";
+    let out = add(text, &spec("b", "2"));
+    assert_eq!(
+        out,
+        "{\r\n  \"packages\": [\r\n    \"a@1\", // first\r\n    \"b@2\"\r\n  ]\r\n}\r\n"
+    );
+    assert_eq!(rm(&out, "b"), text);
+    let mut opts = spec("c", "3");
+    opts.outputs = vec!["out".into()];
+    let out = add(text, &opts);
+    assert!(!out.replace("\r\n", "").contains('\n'), "{out:?}");
+}
+
+#[test]
+fn byte_order_mark_is_kept() {
+    let text = "\u{feff}{\n  \"packages\": [\"a@1\"]\n}\n";
+    let out = add(text, &spec("b", "2"));
+    assert_eq!(out, "\u{feff}{\n  \"packages\": [\"a@1\", \"b@2\"]\n}\n");
+    assert_eq!(rm(&out, "b"), text);
+}
