@@ -10,6 +10,7 @@
 pub mod format;
 pub mod http;
 pub mod nixhub;
+pub mod resolve;
 pub mod sparse;
 
 use std::collections::BTreeMap;
@@ -172,13 +173,10 @@ pub fn no_matching_version(
     } else {
         format!("available versions: {}{more}", shown.join(", "))
     };
-    match Err::<(), _>(anyhow!("no version of `{name}` matches `{constraint}`"))
+    Err::<(), _>(anyhow!("no version of `{name}` matches `{constraint}`"))
         .hint(hint)
         .bad_input()
-    {
-        Err(e) => e,
-        Ok(()) => unreachable!(),
-    }
+        .unwrap_err()
 }
 
 /// Up to five names closest to `name` by edit distance, best first.

@@ -50,3 +50,38 @@ pub struct Output {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
 }
+
+// --- interim reader/writer until the full implementation lands ---
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context as _};
+
+use crate::diagnostic::ResultExt;
+
+pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
+        .bad_input()
+}
+
+pub fn read_devbox(path: &Path) -> anyhow::Result<Option<Lockfile>> {
+    read(path)
+}
+
+pub fn render(lock: &Lockfile) -> String {
+    serde_json::to_string_pretty(lock).unwrap() + "\n"
+}
+
+pub fn write(path: &Path, lock: &Lockfile) -> anyhow::Result<bool> {
+    Ok(crate::fsutil::write_if_changed(
+        path,
+        render(lock).as_bytes(),
+    )?)
+}
