@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
-use crate::index::resolve::{self, Change};
+use crate::index::resolve;
 use crate::index::Index;
-use crate::lock::Lockfile;
+use crate::lock::{Lockfile, MergeOutcome};
 use crate::manifest::PackageSpec;
 use crate::project::{Flavor, Project};
 use crate::version::Constraint;
@@ -51,30 +51,29 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     for arg in &args.packages {
         let (name, version) = crate::manifest::parse_package_arg(arg)?;
         parse_constraint(&name, &version)?;
-        for system in args.platforms.iter().chain(&args.excluded_platforms) {
-            if !crate::system::is_known(system) {
-                return Err(anyhow!("unknown system `{system}`"))
-                    .hint(format!(
-                        "use one of: {}",
-                        crate::system::KNOWN_SYSTEMS.join(", ")
-                    ))
-                    .bad_input();
-            }
-        }
-        specs.push(PackageSpec {
+        let spec = PackageSpec {
             name,
             version,
             platforms: args.platforms.clone(),
             excluded_platforms: args.excluded_platforms.clone(),
             outputs: args.outputs.clone(),
-        });
+        };
+        spec.validate()
+            .map_err(|e| anyhow!(e))
+            .with_context(|| format!("cannot add `{arg}`"))
+            .hint(format!(
+                "systems are: {}",
+                crate::system::KNOWN_SYSTEMS.join(", ")
+            ))
+            .bad_input()?;
+        specs.push(spec);
     }
 
     let loaded = crate::manifest::load(&manifest_path)?;
     for w in &loaded.warnings {
         ctx.printer.warn(w);
     }
-    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(empty_lock);
+    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(Lockfile::new);
 
     // Resolve everything before touching a file: one failure leaves the project as it was.
     let index = open_index(ctx)?;
@@ -96,10 +95,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     for (spec, fresh) in specs.iter().zip(resolved) {
         let key = spec.lock_key();
         let locked = fresh.to_locked(index.id());
-        let (entry, change) = resolve::merge(lock.packages.get(&key), locked);
-        warn_missing_systems(ctx, spec, &entry);
+        let change = lock.merge(&key, locked);
+        let entry = &lock.packages[&key];
+        warn_missing_systems(ctx, spec, entry);
         report.push((spec.clone(), entry.version.clone(), change));
-        lock.packages.insert(key, entry);
     }
     // A replaced package (`jq@1.6` → `jq@1.7`) leaves its old key behind; drop it.
     let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
@@ -122,8 +121,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     }
     for (spec, version, change) in &report {
         let what = match change {
-            Change::Added | Change::Upgraded { .. } => "added",
-            Change::Unchanged | Change::SystemsAdded(_) => "kept",
+            MergeOutcome::Added | MergeOutcome::Updated { .. } => "added",
+            MergeOutcome::Unchanged | MergeOutcome::SystemsAdded(_) => "kept",
         };
         ctx.printer.info(format!(
             "{what} {} ({} {version})",
@@ -213,14 +212,6 @@ fn warn_missing_systems(ctx: &Ctx, spec: &PackageSpec, entry: &crate::lock::Lock
             entry.version,
             missing.join(", ")
         ));
-    }
-}
-
-/// An empty lock of the current format.
-pub(super) fn empty_lock() -> Lockfile {
-    Lockfile {
-        lockfile_version: crate::lock::LOCKFILE_VERSION.to_string(),
-        packages: Default::default(),
     }
 }
 

@@ -40,13 +40,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         .bad_input()?;
     let converted = crate::manifest::devbox::convert(&text)
         .with_context(|| format!("cannot convert `{}`", devbox_json.display()))?;
+    for w in &converted.warnings {
+        ctx.printer.warn(w);
+    }
     let devbox_lock = dir.join("devbox.lock");
     let lock = crate::lock::read_devbox(&devbox_lock)?;
     // Write the lock first: a manifest without its lock is re-resolvable, the reverse is not.
     if let Some(lock) = &lock {
         crate::lock::write(&dir.join(crate::lock::FILE_NAME), lock)?;
     }
-    crate::fsutil::write_atomic(&manifest_path, converted.as_bytes())
+    crate::fsutil::write_atomic(&manifest_path, converted.text.as_bytes())
         .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
     ctx.printer.info(format!(
         "converted devbox.json{} to {}{}",

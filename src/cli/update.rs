@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
-use crate::index::resolve::{self, Change};
+use crate::index::resolve;
+use crate::lock::{Lockfile, MergeOutcome};
 use crate::manifest::PackageSpec;
 
 /// Re-resolve packages (all, or the ones named) to the newest versions their constraints allow.
@@ -33,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     for w in &loaded.warnings {
         ctx.printer.warn(w);
     }
-    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(super::add::empty_lock);
+    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(Lockfile::new);
     let all = &loaded.manifest.packages;
 
     let mut targets: Vec<&PackageSpec> = Vec::new();
@@ -80,12 +81,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let mut report = Vec::new();
     for (spec, locked) in fresh {
         let key = spec.lock_key();
-        let (entry, change) = resolve::merge(lock.packages.get(&key), locked);
-        report.push((spec.name.clone(), entry.version.clone(), change));
-        lock.packages.insert(key, entry);
+        let change = lock.merge(&key, locked);
+        report.push((
+            spec.name.clone(),
+            lock.packages[&key].version.clone(),
+            change,
+        ));
     }
-    let keys: Vec<String> = all.iter().map(PackageSpec::lock_key).collect();
-    lock.packages.retain(|k, _| keys.contains(k));
+    lock.retain_manifest(&loaded.manifest);
     let wrote = crate::lock::write(&lock_path, &lock)?;
 
     if ctx.printer.json {
@@ -93,10 +96,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             .iter()
             .map(|(name, version, change)| {
                 let (status, from) = match change {
-                    Change::Added => ("added", None),
-                    Change::Unchanged => ("unchanged", None),
-                    Change::SystemsAdded(_) => ("systems-added", None),
-                    Change::Upgraded { from } => ("updated", Some(from.clone())),
+                    MergeOutcome::Added => ("added", None),
+                    MergeOutcome::Unchanged => ("unchanged", None),
+                    MergeOutcome::SystemsAdded(_) => ("systems-added", None),
+                    MergeOutcome::Updated { from, .. } => ("updated", Some(from.clone())),
                 };
                 json!({"name": name, "version": version, "status": status, "from": from})
             })
@@ -105,12 +108,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     }
     for (name, version, change) in &report {
         match change {
-            Change::Added => ctx.printer.info(format!("locked {name} {version}")),
-            Change::Unchanged => ctx.printer.info(format!("{name} {version} is up to date")),
-            Change::SystemsAdded(s) => ctx
+            MergeOutcome::Added => ctx.printer.info(format!("locked {name} {version}")),
+            MergeOutcome::Unchanged => ctx.printer.info(format!("{name} {version} is up to date")),
+            MergeOutcome::SystemsAdded(s) => ctx
                 .printer
                 .info(format!("{name} {version}: added {}", s.join(", "))),
-            Change::Upgraded { from } => ctx
+            MergeOutcome::Updated { from, .. } => ctx
                 .printer
                 .info(format!("updated {name} {from} -> {version}")),
         }

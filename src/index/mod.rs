@@ -51,8 +51,7 @@ impl Resolved {
                 .iter()
                 .map(|(s, o)| {
                     let mut outputs = o.outputs.clone();
-                    // Default outputs first, then by name: the lock's canonical order.
-                    outputs.sort_by(|a, b| b.default.cmp(&a.default).then(a.name.cmp(&b.name)));
+                    crate::lock::sort_outputs(&mut outputs);
                     (s.clone(), LockedSystem { outputs })
                 })
                 .collect(),
