@@ -293,3 +293,74 @@ fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A temp world with the fixture index written to `<root>/index` and selected with
+/// `DEVENV_INDEX`; the HTTP timeout is short so tests of stalling servers finish fast.
+pub struct IndexWorld {
+    pub t: super::TestContext,
+    pub index: std::path::PathBuf,
+    pub index_url: String,
+}
+
+impl IndexWorld {
+    pub fn new() -> IndexWorld {
+        let t = super::TestContext::new();
+        let index = t.root().join("index");
+        write_fixture_index(&index);
+        let index_url = index.to_str().unwrap().to_string();
+        IndexWorld {
+            t,
+            index,
+            index_url,
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.t
+            .cmd()
+            .env("DEVENV_INDEX", &self.index_url)
+            .env("DEVENV_HTTP_TIMEOUT", "1")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Run, assert success, return (stdout, stderr).
+    pub fn ok(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            out.status.success(),
+            "devenv {args:?} failed ({:?}):\n{stdout}\n{stderr}",
+            out.status.code()
+        );
+        (stdout, stderr)
+    }
+
+    /// Run, assert exit `code`, return stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "devenv {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    /// The project's lock parsed as JSON.
+    pub fn lock(&self) -> Value {
+        serde_json::from_str(&self.t.read("devenv.lock")).unwrap()
+    }
+
+    /// Rewrite one package file of the fixture index.
+    pub fn edit_package(&self, name: &str, edit: impl FnOnce(&mut Value)) {
+        let path = self.index.join("packages").join(format!("{name}.json"));
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+}
