@@ -379,3 +379,107 @@ fn gives_up_on_a_server_that_stalls_past_the_timeout() {
         &["DEVENV_HTTP_TIMEOUT", &lib()],
     );
 }
+
+/// A sparse index that offers the fixture packages at their real store paths.
+fn write_index(dir: &Path) {
+    let sh = shared();
+    let sys = system();
+    std::fs::create_dir_all(dir.join("packages")).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::json!({"format": 1, "id": "fixture-store", "systems": [sys]}).to_string(),
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    for (name, version, outputs) in [
+        ("fixapp", "2.0", vec![("out", "fixapp", true)]),
+        ("fixlib", "1.0", vec![("out", "fixlib", true)]),
+        (
+            "fixtool",
+            "1.0",
+            vec![("out", "fixtool.out", true), ("man", "fixtool.man", false)],
+        ),
+    ] {
+        let outs: Vec<serde_json::Value> = outputs
+            .iter()
+            .map(|(o, attr, d)| serde_json::json!({"name": o, "path": sh.fixture.paths[*attr], "default": d}))
+            .collect();
+        let file = serde_json::json!({
+            "name": name,
+            "summary": "fixture",
+            "versions": [{
+                "version": version,
+                "attr_path": name,
+                "rev": "1111111111111111111111111111111111111111",
+                "last_modified": "2024-06-01T00:00:00Z",
+                "systems": { sys.clone(): { "outputs": outs } },
+            }],
+        });
+        std::fs::write(
+            dir.join("packages").join(format!("{name}.json")),
+            file.to_string(),
+        )
+        .unwrap();
+        names.push(
+            serde_json::json!({"name": name, "summary": "fixture", "latest": version}).to_string(),
+        );
+    }
+    std::fs::write(dir.join("names.jsonl"), names.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn add_locks_and_installs_and_install_resolves_a_stale_lock() {
+    let sh = shared();
+    let cache_url = format!("file://{}", sh.fixture.cache.display());
+    let cx = world(&[], &cache_url);
+    let index = cx.root().join("index");
+    write_index(&index);
+    cx.write("devenv.json", "{\n  \"packages\": []\n}\n");
+    let run = |args: &[&str]| {
+        let out = cx
+            .cmd()
+            .env("DEVENV_INDEX", &index)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["add", "fixapp"]);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.contains(&sh.fixture.paths["fixapp"]), "{rows:?}");
+    assert!(
+        rows.contains(&sh.fixture.paths["fixlib"]),
+        "the closure came along: {rows:?}"
+    );
+
+    // The manifest gains a package behind the lock's back: --frozen refuses, install resolves.
+    let manifest = cx
+        .read("devenv.json")
+        .replace("\"packages\": [", "\"packages\": [\"fixtool@1.0\", ");
+    cx.write("devenv.json", &manifest);
+    let out = cx
+        .cmd()
+        .env("DEVENV_INDEX", &index)
+        .args(["install", "--frozen"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("out of date") && err.contains("fixtool@1.0"),
+        "{err}"
+    );
+    run(&["install"]);
+    let lock = cx.read("devenv.lock");
+    assert!(lock.contains(&sh.fixture.paths["fixtool.out"]), "{lock}");
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.contains(&sh.fixture.paths["fixtool.out"]), "{rows:?}");
+
+    // rm installs the smaller set (and keeps the store consistent).
+    run(&["rm", "fixapp"]);
+    assert!(!cx.read("devenv.lock").contains("fixapp"));
+}

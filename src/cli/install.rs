@@ -56,19 +56,46 @@ fn locked_outputs(
     let system = &ctx.settings.system;
     let manifest = crate::manifest::load(&project.manifest_path())?.manifest;
     let lock_path = project.lock_path();
-    let stale_hint = if frozen {
-        "run `devenv update` (without --frozen) to lock the manifest, then commit the lock"
-    } else {
-        "run `devenv update` to lock the manifest"
-    };
-    let lock = crate::lock::read(&lock_path)?
-        .ok_or_else(|| anyhow!("`{}` does not exist", lock_path.display()))
-        .hint(stale_hint)?;
-    let mut out = Vec::new();
-    for spec in &manifest.packages {
-        if !spec.enabled_on(system) {
-            continue;
+    let mut lock = crate::lock::read_project(project)?;
+    let status = lock
+        .as_ref()
+        .map(|l| crate::lock::check(&manifest, l))
+        .unwrap_or_default();
+    let stale: Vec<String> = status.to_resolve();
+    if lock.is_none() || !stale.is_empty() {
+        let what = match &lock {
+            None => format!("`{}` does not exist", lock_path.display()),
+            Some(_) => format!(
+                "`{}` is out of date with the manifest (needs resolving: {})",
+                lock_path.display(),
+                stale.join(", ")
+            ),
+        };
+        if frozen {
+            return Err(anyhow!("{what}"))
+                .context("--frozen installs only what the lock already pins")
+                .hint("run `devenv update` to lock the manifest, then commit the lock");
         }
+        ctx.printer.info(format!("{what}; resolving"));
+        let names: Vec<String> = manifest
+            .packages
+            .iter()
+            .filter(|p| lock.is_none() || stale.contains(&p.lock_key()))
+            .map(|p| p.name.clone())
+            .collect();
+        super::update::run(
+            ctx,
+            super::update::Args {
+                packages: names,
+                no_install: true,
+            },
+        )?;
+        lock = crate::lock::read_project(project)?;
+    }
+    let lock = lock.ok_or_else(|| anyhow!("`{}` does not exist", lock_path.display()))?;
+    let stale_hint = "run `devenv update` to lock the manifest";
+    let mut out = Vec::new();
+    for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
         let entry = lock
             .packages
