@@ -154,7 +154,15 @@ fn a_missing_path_is_reported_with_the_caches_asked() {
     sh.fixture
         .write_project(&cx.project, &system(), &["fixlib"]);
     let url = format!("file://{}", empty.display());
-    let err = cx.fails(&["install", "--frozen", "--substituters", &url], 1);
+    // Without Nix on PATH there is no build fallback.
+    let out = cx
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .args(["install", "--frozen", "--substituters", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&sh.fixture.paths["fixlib"]), "{err}");
     assert!(err.contains(&url), "{err}");
     assert!(err.contains("hint:"), "{err}");
@@ -482,4 +490,60 @@ fn add_locks_and_installs_and_install_resolves_a_stale_lock() {
     // rm installs the smaller set (and keeps the store consistent).
     run(&["rm", "fixapp"]);
     assert!(!cx.read("devenv.lock").contains("fixapp"));
+}
+
+#[test]
+fn builds_with_nix_when_no_cache_has_a_path() {
+    let sh = shared();
+    let cx = TestContext::new();
+    // The fixture as a flake: `resolved` points at it, as a lock's nixpkgs reference would.
+    let flake = cx.root().join("flake");
+    std::fs::create_dir_all(&flake).unwrap();
+    std::fs::write(
+        flake.join("fixture.nix"),
+        nixfix::expression("store-substitute", &system()),
+    )
+    .unwrap();
+    std::fs::write(
+        flake.join("flake.nix"),
+        format!(
+            "{{ outputs = {{ self }}: {{ packages.{}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n",
+            system()
+        ),
+    )
+    .unwrap();
+    sh.fixture
+        .write_project(&cx.project, &system(), &["fixapp"]);
+    let lock = cx.read("devenv.lock").replace(
+        "github:NixOS/nixpkgs/0000000000000000000000000000000000000000#fixapp",
+        &format!("path:{}#fixapp", flake.display()),
+    );
+    cx.write("devenv.lock", &lock);
+    let empty = cx.root().join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let out = cx
+        .cmd()
+        .env(
+            "NIX_CONFIG",
+            "build-users-group =\nsandbox = false\nsubstituters =\nflake-registry = /dev/null",
+        )
+        .args(["install", "--frozen", "--substituters"])
+        .arg(format!("file://{}", empty.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("building fixapp@2.0 with Nix"), "{err}");
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    let mut want = vec![
+        sh.fixture.paths["fixapp"].clone(),
+        sh.fixture.paths["fixtool.out"].clone(),
+        sh.fixture.paths["fixlib"].clone(),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+    for p in &want {
+        nixfix::assert_same_tree(Path::new(p), &cx.store_root.join(p.trim_start_matches('/')));
+    }
 }

@@ -158,7 +158,10 @@ pub fn install_with(
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            if let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() {
+            let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() else {
+                return Err(e);
+            };
+            if crate::store::nix::which("nix").is_none() {
                 return Err(anyhow!("{missing}"))
                     .context("cannot install the project's packages")
                     .hint(
@@ -166,11 +169,51 @@ pub fn install_with(
                          or install Nix so devenv can build them",
                     );
             }
-            return Err(e);
+            build_missing(ctx, &store, &packages, missing)?;
+            store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), &progress)?
         }
     };
     let installed = to_installed(&packages, |l| store.layout().real_path(l));
     Ok((installed, Some(report)))
+}
+
+/// No cache has some paths but Nix is installed: build each package that is not fully present
+/// from its locked `resolved` reference with the real evaluator, and import the results.
+fn build_missing(
+    ctx: &Ctx,
+    store: &Store,
+    packages: &[(String, crate::lock::LockedPackage, Vec<crate::lock::Output>)],
+    missing: &crate::store::MissingPaths,
+) -> anyhow::Result<()> {
+    for (key, locked, outputs) in packages {
+        let mut present = true;
+        for o in outputs {
+            present &= store.is_valid(&o.path)?;
+        }
+        if present {
+            continue;
+        }
+        ctx.printer.info(format!(
+            "building {key} with Nix ({}): no binary cache has {} of its paths",
+            locked.resolved,
+            missing.paths.len()
+        ));
+        let built = crate::store::nix::build_with_nix(&locked.resolved)
+            .with_context(|| format!("cannot build `{key}` with Nix either"))
+            .with_context(|| format!("{missing}"))?;
+        let wanted: Vec<&String> = outputs.iter().map(|o| &o.path).collect();
+        if let Some(w) = wanted.iter().find(|w| !built.contains(w)) {
+            return Err(anyhow!(
+                "`nix build {}` produced {}, not the locked `{w}`",
+                locked.resolved,
+                built.join(", ")
+            ))
+            .hint("the lock may come from another nixpkgs evaluation; run `devenv update`");
+        }
+        crate::store::nix::import_from_nix(store, &built)
+            .with_context(|| format!("cannot import the build of `{key}`"))?;
+    }
+    Ok(())
 }
 
 fn to_installed(
