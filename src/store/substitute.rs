@@ -27,6 +27,11 @@ use crate::nixfmt::narinfo::{Compression, NarInfo};
 use crate::nixfmt::signature::TrustedKeys;
 use crate::nixfmt::store_path::StorePath;
 
+/// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says: an xz
+/// decoder for Nix's default preset holds an 8 MiB dictionary, so four keep peak memory well
+/// under 64 MiB, and four streams already saturate a small machine's cores.
+pub const MAX_PARALLEL_UNPACKS: usize = 4;
+
 /// A path some cache has, with its verified narinfo.
 #[derive(Clone)]
 pub struct Found {
@@ -233,7 +238,10 @@ pub fn fetch_all(
     });
     let cond = Condvar::new();
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(planned.len().max(1)) {
+        for _ in 0..jobs
+            .clamp(1, MAX_PARALLEL_UNPACKS)
+            .min(planned.len().max(1))
+        {
             s.spawn(|| loop {
                 let path = {
                     let mut g = sched.lock().expect("scheduler lock");
