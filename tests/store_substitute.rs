@@ -547,3 +547,24 @@ fn builds_with_nix_when_no_cache_has_a_path() {
         nixfix::assert_same_tree(Path::new(p), &cx.store_root.join(p.trim_start_matches('/')));
     }
 }
+
+#[test]
+fn a_refused_or_missing_substitute_falls_through_to_the_next_cache() {
+    let sh = shared();
+    let probe = TestContext::new();
+    // First cache: fixlib signed by a stranger, fixapp missing. Second: the good one.
+    let bad = copy_cache(&sh.fixture.cache, &probe);
+    let stranger = SecretKey::generate("devenv-test-1");
+    edit_narinfo(&bad, &lib(), Some(&stranger), |_| {});
+    std::fs::remove_file(nixfix::narinfo_file(&bad, &sh.fixture.paths["fixapp"])).unwrap();
+    let first = Server::serve_dir(&bad);
+    let second = Server::serve_dir(&sh.fixture.cache);
+    let cx = world(&["fixapp"], &first.url());
+    let subs = format!("{} {}", first.url(), second.url());
+    cx.ok(&["install", "--frozen", "--substituters", &subs]);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    // fixtool came from the first cache (valid there); fixlib and fixapp from the second.
+    assert_eq!(nar_requests(&first), 1, "{:?}", first.requests());
+    assert_eq!(nar_requests(&second), 2, "{:?}", second.requests());
+}

@@ -83,8 +83,13 @@ fn locked_outputs(
             .filter(|p| lock.is_none() || stale.contains(&p.lock_key()))
             .map(|p| p.name.clone())
             .collect();
+        // stdout belongs to this command's own data; update only reports on stderr here.
+        let quiet_data = Ctx {
+            settings: ctx.settings.clone(),
+            printer: super::Printer::new(ctx.printer.quiet, ctx.printer.verbose, false),
+        };
         super::update::run(
-            ctx,
+            &quiet_data,
             super::update::Args {
                 packages: names,
                 no_install: true,
