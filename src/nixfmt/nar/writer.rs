@@ -14,7 +14,7 @@ use std::path::Path;
 use super::wire::{self, *};
 use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
 
-const BUF: usize = 1 << 20;
+const BUF: usize = 1 << 17;
 
 /// Writes the NAR of `path` to `out`.
 pub fn dump(path: &Path, out: impl Write) -> io::Result<()> {
