@@ -152,7 +152,10 @@ fn resolve_all(
             }
         }
         match found {
-            Some(r) => out.push(r),
+            Some(r) => {
+                resolve::check_usable(spec, &r)?;
+                out.push(r)
+            }
             None => return Err(unknown_package(index, &spec.name)),
         }
     }
