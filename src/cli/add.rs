@@ -104,8 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
     lock.packages.retain(|k, _| keys.contains(k));
 
-    crate::manifest::write(&manifest_path, &text)?;
-    crate::lock::write(&lock_path, &lock)?;
+    write_both(&manifest_path, &text, &lock_path, &lock)?;
 
     if ctx.printer.json {
         let list: Vec<_> = report
@@ -131,6 +130,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         super::install::install_project(ctx, &project)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write the manifest and the lock (each atomically, each only if changed). The two writes run
+/// side by side so their fsyncs overlap: durable writes are most of the cost of `add`.
+pub(super) fn write_both(
+    manifest_path: &std::path::Path,
+    text: &str,
+    lock_path: &std::path::Path,
+    lock: &Lockfile,
+) -> Result<()> {
+    let (manifest, lock) = std::thread::scope(|s| {
+        let manifest = s.spawn(|| crate::manifest::write(manifest_path, text));
+        let lock = crate::lock::write(lock_path, lock);
+        (manifest.join(), lock)
+    });
+    manifest.unwrap_or_else(|_| Err(anyhow!("writing the manifest panicked")))?;
+    lock?;
+    Ok(())
 }
 
 /// Resolve every spec; an unknown name offers the closest names (interactively when possible,
