@@ -63,4 +63,6 @@ print(f"index: {int(sys.argv[2]):,} package-versions, {int(sys.argv[4]):,} files
 print(f"devenv --version          mean {floor * 1000:7.2f} ms  (± {r['floor']['stddev'] * 1000:.2f})")
 print(f"devenv add --no-install   mean {add * 1000:7.2f} ms  (± {r['add']['stddev'] * 1000:.2f})")
 print(f"ratio add / floor: {ratio:.2f} (target <= 2.0) {'OK' if ratio <= 2.0 else 'ABOVE TARGET'}")
+cpu = lambda x: x["user"] + x["system"]
+print(f"cpu time (user+system): floor {cpu(r['floor']) * 1000:.2f} ms, add {cpu(r['add']) * 1000:.2f} ms, ratio {cpu(r['add']) / cpu(r['floor']):.2f}")
 PY
