@@ -239,9 +239,24 @@ fn check_version(value: &serde_json::Value, file: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Checks serde cannot express: known systems, absolute store paths, one default per name.
+/// Checks serde cannot express: keys, dates, known systems, store paths.
 fn validate(lock: &Lockfile) -> Result<(), String> {
     for (key, pkg) in &lock.packages {
+        let Some((name, constraint)) = key.rsplit_once('@') else {
+            return Err(format!("the key `{key}` is not `name@constraint`"));
+        };
+        crate::manifest::validate_name(name).map_err(|e| format!("the key `{key}`: {e}"))?;
+        crate::version::Constraint::parse(constraint)
+            .map_err(|e| format!("the key `{key}`: {e}"))?;
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        if !pkg.last_modified.is_empty()
+            && time::OffsetDateTime::parse(&pkg.last_modified, rfc3339).is_err()
+        {
+            return Err(format!(
+                "package `{key}`: `last_modified` is not an RFC 3339 date: `{}`",
+                pkg.last_modified
+            ));
+        }
         for (system, sys) in &pkg.systems {
             if !crate::system::is_known(system) {
                 return Err(format!(

@@ -1,3 +1,6 @@
+//! Lock reading, canonical writing, freshness, merging and Devbox locks, with the module-level
+//! bad-input corpus.
+
 use super::*;
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
 use crate::manifest::{Manifest, PackageSpec};

@@ -223,7 +223,18 @@ fn split_package(arg: &str) -> Result<(String, String), String> {
         }
         None => (arg, "latest"),
     };
-    validate_name(name).map_err(|e| format!("in `{arg}`: {e}"))?;
+    if name.contains(':') || name.contains('#') {
+        return Err(format!(
+            "`{arg}` looks like a flake reference; devenv installs nixpkgs packages by name, like `hello` or `hello@2.12`"
+        ));
+    }
+    validate_name(name).map_err(|e| {
+        if name == arg {
+            e
+        } else {
+            format!("in `{arg}`: {e}")
+        }
+    })?;
     Constraint::parse(version).map_err(|e| format!("in `{arg}`: {e}"))?;
     Ok((name.to_string(), version.to_string()))
 }

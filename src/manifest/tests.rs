@@ -1,3 +1,5 @@
+//! Parsing manifests: both package forms, warnings and the module-level bad-input corpus.
+
 use super::*;
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
 
@@ -80,7 +82,7 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"packages\": [1]}", "devenv.json:1:15: each entry of `packages` must be a string, not a number"),
         ("{\"packages\": [\"jq@\"]}", "devenv.json:1:15: `jq@` has no version after `@`"),
         ("{\"packages\": [\"@1.0\"]}", "devenv.json:1:15: `@1.0` has no package name before `@`"),
-        ("{\"packages\": [\"my tool\"]}", "devenv.json:1:15: in `my tool`: `my tool` is not a valid package name: it contains whitespace"),
+        ("{\"packages\": [\"my tool\"]}", "devenv.json:1:15: `my tool` is not a valid package name: it contains whitespace"),
         ("{\"packages\": [\"a/b@1\"]}", "it contains `/`"),
         ("{\"packages\": [\"jq@1.7!\"]}", "devenv.json:1:15: in `jq@1.7!`: `1.7!` is not a valid version constraint"),
         ("{\"packages\": [\"jq\", \"jq@1\"]}", "devenv.json:1:21: the package `jq` is listed twice"),
@@ -96,7 +98,7 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"shell\": {\"scripts\": {\"my script\": \"x\"}}}", "devenv.json:1:24: `my script` is not a valid script name"),
         ("{\"shell\": {\"scripts\": {\"s\": []}}}", "devenv.json:1:29: script `s` has no commands"),
         ("{\"$schema\": 1}", "devenv.json:1:13: `$schema` must be a string"),
-        ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15:"),
+        ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15: `github:foo/bar#x` looks like a flake reference"),
         ("{\"env\": {},\n \"env\": {\"A\": \"1\"}}", "devenv.json:2:2: the key `env` appears twice"),
         ("\u{feff}{\n\"packages\": 1}", "devenv.json:2:13: `packages` must be a list"),
     ];
