@@ -122,8 +122,12 @@ pub fn sort_outputs(outputs: &mut [Output]) {
     });
 }
 
-/// Read a lock file; `Ok(None)` when it does not exist.
+/// Read a lock file; `Ok(None)` when it does not exist. A file named `devbox.lock` is read as
+/// Devbox's lock ([`read_devbox`]), so a Devbox project's lock path works everywhere.
 pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
+    if path.file_name().is_some_and(|n| n == devbox::FILE_NAME) {
+        return read_devbox(path);
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -135,7 +139,7 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
 }
 
 /// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with
-/// [`read_devbox`]. `Ok(None)` when there is none yet.
+/// [`read_devbox`]. `Ok(None)` when there is none yet. (The same as `read(&project.lock_path())`.)
 pub fn read_project(project: &crate::project::Project) -> anyhow::Result<Option<Lockfile>> {
     match project.flavor {
         crate::project::Flavor::Devenv => read(&project.lock_path()),

@@ -426,6 +426,7 @@ fn read_project_follows_the_flavor() {
     .unwrap();
     let lock = read_project(&project).unwrap().unwrap();
     assert_eq!(lock.packages.keys().collect::<Vec<_>>(), ["hello@latest"]);
+    assert_eq!(read(&project.lock_path()).unwrap(), Some(lock.clone()));
 
     std::fs::write(dir.path().join("devenv.json"), "{}").unwrap();
     let project = Project::at(dir.path()).unwrap();
