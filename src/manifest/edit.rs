@@ -358,7 +358,10 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
     } else if items.len() >= 2 {
         // Copy the spacing after the previous comma (`"a", "b"` vs `"a","b"`).
         let after_comma = before_last.rsplit(',').next().unwrap_or(" ");
-        after_comma.to_string()
+        after_comma
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect()
     } else {
         " ".to_string()
     };
@@ -401,14 +404,17 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
 fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
     let item = items[index];
     let interior = Range::new(container.start + 1, container.end - 1);
+    let only_trivia = |s: &str| skip_trivia(s, 0) == s.len();
     if items.len() == 1 {
-        let outside = format!(
-            "{}{}",
-            &text[interior.start..item.start],
-            &text[item.end..interior.end]
-        );
-        if outside.trim().trim_matches(',').trim().is_empty() && !outside.contains('\n') {
-            // `{ "a": "1" }` or `["a"]` becomes `{}` / `[]`.
+        let before = &text[interior.start..item.start];
+        let after = text[item.end..interior.end].trim_start();
+        let after = after.strip_prefix(',').unwrap_or(after);
+        if only_trivia(before)
+            && only_trivia(after)
+            && !before.contains('\n')
+            && !after.contains('\n')
+        {
+            // `{ "a": "1" }` or `[/* note */ "a",]` becomes `{}` / `[]`.
             return Edit {
                 start: interior.start,
                 end: interior.end,
@@ -417,8 +423,9 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     }
     let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
-    let own_line_before = text[line_start..item.start].trim().is_empty();
-    // After the entry: optional comma, then only a comment or nothing up to the line end.
+    // A block comment in front of the entry on its line belongs to it.
+    let own_line_before = only_trivia(&text[line_start..item.start]);
+    // After the entry: optional comma, then only comments or nothing up to the line end.
     let mut after = item.end;
     let comma_after = {
         let p = skip_spaces(text, after);
@@ -430,8 +437,7 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     };
     let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
-    let rest = text[after..line_end].trim_start();
-    let own_line_after = rest.is_empty() || rest.starts_with("//");
+    let own_line_after = only_trivia(&text[after..line_end]);
     let is_last = index + 1 == items.len();
 
     if own_line_before && own_line_after && line_end < text.len() {
@@ -454,10 +460,25 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             with: String::new(),
         };
     }
+    // Entries sharing a line: an entry starts after the previous separator and spaces, so a block
+    // comment in front of it goes with it.
+    let lead = |i: usize| {
+        let boundary = if i == 0 {
+            interior.start
+        } else {
+            let c = skip_trivia(text, items[i - 1].end);
+            if text.as_bytes().get(c) == Some(&b',') {
+                c + 1
+            } else {
+                items[i - 1].end
+            }
+        };
+        skip_spaces(text, boundary).min(items[i].start)
+    };
     if !is_last {
         Edit {
-            start: item.start,
-            end: items[index + 1].start,
+            start: lead(index),
+            end: lead(index + 1),
             with: String::new(),
         }
     } else if index > 0 {
@@ -470,7 +491,7 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     } else {
         Edit {
-            start: item.start,
+            start: lead(index),
             end: if comma_after { after } else { item.end },
             with: String::new(),
         }
