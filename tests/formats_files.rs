@@ -236,6 +236,31 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Options turn a list into the map form; the packages keep their order and values, and the
+    /// text outside `packages` is untouched.
+    #[test]
+    fn options_keep_every_package(l in layout(), pick in 0usize..6) {
+        let (text, _) = render(&l);
+        let before = parse(&text);
+        let name = if pick < before.packages.len() { before.packages[pick].name.clone() } else { "newtool".to_string() };
+        let mut spec = PackageSpec::new(name.clone(), "^2");
+        spec.platforms = vec!["x86_64-linux".into(), "aarch64-darwin".into()];
+        let out = edit::add_package(&text, &spec).unwrap();
+        let after = parse(&out);
+        let mut expected = before.packages.clone();
+        match expected.iter_mut().find(|p| p.name == name) {
+            Some(p) => *p = spec.clone(),
+            None => expected.push(spec.clone()),
+        }
+        prop_assert_eq!(after.packages, expected);
+        let start = text.find("\"packages\"").unwrap();
+        prop_assert_eq!(&out[..start], &text[..start]);
+        let tail = text.find("\"shell\"").unwrap();
+        prop_assert!(out.ends_with(&text[tail..]));
+    }
+}
+
 /// Reading a bad manifest or lock changes nothing on disk.
 #[test]
 fn bad_files_are_left_byte_for_byte() {
