@@ -128,14 +128,26 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
     if path.file_name().is_some_and(|n| n == devbox::FILE_NAME) {
         return read_devbox(path);
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let Some(text) = read_text(path)? else {
+        return Ok(None);
+    };
+    parse(&text, &path.display().to_string()).map(Some)
+}
+
+/// A lock file's text; `None` when it does not exist; bad input when it is not UTF-8.
+fn read_text(path: &Path) -> anyhow::Result<Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(e).with_context(|| format!("could not read the lock `{}`", path.display()))
         }
     };
-    parse(&text, &path.display().to_string()).map(Some)
+    crate::manifest::utf8(bytes, &path.display().to_string())
+        .with_context(|| format!("`{}` is not a valid lock file", path.display()))
+        .hint("restore the lock from version control or delete it and run `devenv update`")
+        .bad_input()
+        .map(Some)
 }
 
 /// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with

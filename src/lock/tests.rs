@@ -442,3 +442,29 @@ fn read_project_follows_the_flavor() {
     .unwrap();
     assert_eq!(read_project(&project).unwrap().unwrap().packages.len(), 1);
 }
+
+#[test]
+fn non_utf8_files_are_bad_input_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    std::fs::write(&path, b"{\n  \"lockfile_version\": \"1\xff\"\n}").unwrap();
+    let report = Report::from_error(&read(&path).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(
+        report.causes[0].ends_with(&format!(
+            "{}:2:25: the file is not valid UTF-8",
+            path.display()
+        )),
+        "{}",
+        report.render()
+    );
+    let manifest = dir.path().join(crate::manifest::FILE_NAME);
+    std::fs::write(&manifest, b"{\"packages\": [\"\xc3\"]}").unwrap();
+    let report = Report::from_error(&crate::manifest::load(&manifest).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(
+        report.causes[0].contains(":1:16: the file is not valid UTF-8"),
+        "{}",
+        report.render()
+    );
+}
