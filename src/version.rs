@@ -472,8 +472,9 @@ mod tests {
     use super::*;
     use Ordering::*;
 
-    /// The examples of the Nix manual (`builtins.compareVersions`) and Nix's own test suite
-    /// (`tests/lang/eval-okay-versions.nix`, `src/libstore/tests/names.cc`).
+    /// The vectors of Nix's own test suite (`tests/lang/eval-okay-versions.nix`), then edge cases
+    /// (separators, padding, numbers too large for Nix's 32-bit components) whose expected
+    /// values were taken from Nix 2.8's `builtins.compareVersions`.
     #[test]
     fn nix_vectors() {
         let less = [
