@@ -258,6 +258,9 @@ proptest! {
         prop_assert_eq!(&out[..start], &text[..start]);
         let tail = text.find("\"shell\"").unwrap();
         prop_assert!(out.ends_with(&text[tail..]));
+        // Converting the list keeps every comment in it.
+        prop_assert_eq!(out.matches("/*").count(), text.matches("/*").count());
+        prop_assert_eq!(out.matches("//").count(), text.matches("//").count());
     }
 }
 

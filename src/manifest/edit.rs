@@ -3,8 +3,9 @@
 //! An edit replaces, inserts or deletes byte ranges found in the syntax tree; everything outside
 //! the touched entry — comments, key order, indentation, trailing commas — stays byte-for-byte.
 //! New entries copy the layout of their neighbours (one per line with the same indentation, or
-//! inline). The one larger rewrite is Devbox's: giving a package `platforms`,
-//! `excluded_platforms` or `outputs` turns a `packages` list into the map form.
+//! inline). Giving a package `platforms`, `excluded_platforms` or `outputs` turns a `packages`
+//! list into the map form, as Devbox does; that conversion, too, edits only the brackets and the
+//! entries' strings.
 
 use anyhow::{anyhow, bail};
 use jsonc_parser::ast::{Object, Value};
@@ -144,7 +145,11 @@ fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
                     ),
                 }
             }
-            Value::Array(a) => vec![list_to_map(text, prop.range, a, spec)?],
+            Value::Array(a) => {
+                // Convert in place, then add to the map like any other map-form manifest.
+                let converted = finish(text, list_to_map(a))?;
+                return add_inner(&converted, spec);
+            }
             Value::Object(map) => {
                 let value = map_value(spec);
                 match map.properties.iter().find(|p| p.name.as_str() == spec.name) {
@@ -241,47 +246,32 @@ fn map_value(spec: &PackageSpec) -> String {
     format!("{{ {} }}", fields.join(", "))
 }
 
-/// Turn `"packages": [...]` into the map form with `spec` added or replaced (what Devbox does when
-/// an entry gains options). Entries keep their order; comments inside the old list are dropped.
-fn list_to_map(
-    text: &str,
-    prop_range: Range,
-    list: &jsonc_parser::ast::Array,
-    spec: &PackageSpec,
-) -> anyhow::Result<Edit> {
-    let indent = line_indent(text, prop_range.start);
-    let unit = indent_unit(text);
-    let mut entries = Vec::new();
-    let mut replaced = false;
+/// Turn a `packages` list into the map form (what Devbox does when an entry gains options):
+/// brackets become braces and each `"name@version"` becomes `"name": "version"`, so comments,
+/// commas and layout inside the list stay as they were.
+fn list_to_map(list: &jsonc_parser::ast::Array) -> Vec<Edit> {
+    let mut edits = vec![
+        Edit {
+            start: list.range.start,
+            end: list.range.start + 1,
+            with: "{".to_string(),
+        },
+        Edit {
+            start: list.range.end - 1,
+            end: list.range.end,
+            with: "}".to_string(),
+        },
+    ];
     for e in &list.elements {
         let Some(s) = e.as_string_lit() else { continue };
         let name = list_entry_name(e).unwrap_or_default();
-        if name == spec.name {
-            entries.push(format!("{}: {}", quote(&name), map_value(spec)));
-            replaced = true;
-        } else {
-            entries.push(format!(
-                "{}: {}",
-                quote(&name),
-                quote(&list_entry_version(&s.value))
-            ));
-        }
+        edits.push(Edit {
+            start: s.range.start,
+            end: s.range.end,
+            with: format!("{}: {}", quote(&name), quote(&list_entry_version(&s.value))),
+        });
     }
-    if !replaced {
-        entries.push(format!("{}: {}", quote(&spec.name), map_value(spec)));
-    }
-    let inner = format!("{indent}{unit}");
-    let nl = newline(text);
-    let body = entries
-        .iter()
-        .map(|e| format!("{inner}{e}"))
-        .collect::<Vec<_>>()
-        .join(&format!(",{nl}"));
-    Ok(Edit {
-        start: list.range.start,
-        end: list.range.end,
-        with: format!("{{{nl}{body}{nl}{indent}}}"),
-    })
+    edits
 }
 
 /// The whitespace at the start of the line containing `pos`.
