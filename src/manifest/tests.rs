@@ -98,6 +98,8 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"shell\": {\"scripts\": {\"my script\": \"x\"}}}", "devenv.json:1:24: `my script` is not a valid script name"),
         ("{\"shell\": {\"scripts\": {\"s\": []}}}", "devenv.json:1:29: script `s` has no commands"),
         ("{\"$schema\": 1}", "devenv.json:1:13: `$schema` must be a string"),
+        ("{\"packages\": ['jq']}", "devenv.json:1:15: invalid JSON: strings must be in double quotes"),
+        ("{'env': {}}", "devenv.json:1:2: invalid JSON: strings must be in double quotes"),
         ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15: `github:foo/bar#x` looks like a flake reference"),
         ("{\"env\": {},\n \"env\": {\"A\": \"1\"}}", "devenv.json:2:2: the key `env` appears twice"),
         ("\u{feff}{\n\"packages\": 1}", "devenv.json:2:13: `packages` must be a list"),
