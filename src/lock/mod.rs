@@ -188,6 +188,7 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
         ))
         .bad_input()?;
     validate(&lock)
+        .and_then(|()| validate_resolved(&lock))
         .map_err(|msg| anyhow!("{file}: {msg}"))
         .with_context(invalid)
         .hint(format!("run `devenv update` to rewrite `{file}`"))
@@ -279,6 +280,9 @@ fn validate(lock: &Lockfile) -> Result<(), String> {
                     "package `{key}` lists the unknown system `{system}`"
                 ));
             }
+            if sys.outputs.is_empty() {
+                return Err(format!("package `{key}` on `{system}` lists no outputs"));
+            }
             for out in &sys.outputs {
                 if out.name.is_empty() {
                     return Err(format!(
@@ -292,6 +296,30 @@ fn validate(lock: &Lockfile) -> Result<(), String> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// devenv writes `resolved` as `github:NixOS/nixpkgs/<40-hex revision>#<attribute path>`.
+fn validate_resolved(lock: &Lockfile) -> Result<(), String> {
+    for (key, pkg) in &lock.packages {
+        let ok = pkg
+            .resolved
+            .strip_prefix("github:NixOS/nixpkgs/")
+            .and_then(|rest| rest.split_once('#'))
+            .is_some_and(|(rev, attr)| {
+                rev.len() == 40
+                    && rev
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && !attr.is_empty()
+            });
+        if !ok {
+            return Err(format!(
+                "package `{key}`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `{}`",
+                pkg.resolved
+            ));
         }
     }
     Ok(())

@@ -179,6 +179,29 @@ fn bad_locks_are_named_precisely() {
             good.replace("/nix/store/aaa-ansible-1-x86_64-linux", "/usr/bin/ansible"),
             "`/usr/bin/ansible` is not a store path under /nix/store",
         ),
+        (
+            good.replace("\"a@1\"", "\"a\""),
+            "the key `a` is not `name@constraint`",
+        ),
+        (
+            good.replace("\"a@1\"", "\"a b@1\""),
+            "the key `a b@1`: `a b` is not a valid package name",
+        ),
+        (
+            good.replace("2024-06-01T00:00:00Z", "June 1st"),
+            "package `a@1`: `last_modified` is not an RFC 3339 date: `June 1st`",
+        ),
+        (
+            good.replace(REV, "main"),
+            "package `a@1`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `github:NixOS/nixpkgs/main#ansible`",
+        ),
+        (
+            good.replace(
+                &format!("\"outputs\": [{}]", &good[good.find("\"outputs\": [").unwrap() + 12..good.find("]\n        }").unwrap()]),
+                "\"outputs\": []",
+            ),
+            "package `a@1` on `x86_64-linux` lists no outputs",
+        ),
     ];
     let mut mismatches = Vec::new();
     for (text, expected) in &cases {
