@@ -515,6 +515,17 @@ mod tests {
     }
 
     #[test]
+    fn documented_chain_holds() {
+        // docs/manifest.md: `1.2.3pre4 < 1.2.3 < 1.2.3a < 1.2.3.1`.
+        let chain = ["1.2.3pre4", "1.2.3", "1.2.3a", "1.2.3.1"];
+        for pair in chain.windows(2) {
+            assert_eq!(compare(pair[0], pair[1]), Less, "{pair:?}");
+        }
+        assert_eq!(compare("2024-01-05", "2024-01-10"), Less);
+        assert_eq!(compare("2024-02-01", "2024-01-31"), Greater);
+    }
+
+    #[test]
     fn components_split_like_nix() {
         assert_eq!(components("1.2.3pre4"), ["1", "2", "3", "pre", "4"]);
         assert_eq!(components("2024-01-01"), ["2024", "01", "01"]);
