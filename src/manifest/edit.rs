@@ -110,9 +110,15 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
 fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
+    // A new `packages` value: a list, or the map form when the entry needs options.
+    let fresh = if spec.has_options() {
+        format!("{{{}: {}}}", quote(&spec.name), map_value(spec))
+    } else {
+        format!("[{}]", quote(&spec.lock_key()))
+    };
     let edits = match obj.get("packages") {
         None => {
-            let entry = format!("\"packages\": [{}]", quote(&spec.lock_key()));
+            let entry = format!("\"packages\": {fresh}");
             insert_last(
                 text,
                 obj.range,
@@ -124,7 +130,7 @@ fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
             Value::NullKeyword(n) => vec![Edit {
                 start: n.range.start,
                 end: n.range.end,
-                with: format!("[{}]", quote(&spec.lock_key())),
+                with: fresh,
             }],
             Value::Array(a) if !spec.has_options() => {
                 match a

@@ -268,3 +268,21 @@ fn byte_order_mark_is_kept() {
     assert_eq!(out, "\u{feff}{\n  \"packages\": [\"a@1\", \"b@2\"]\n}\n");
     assert_eq!(rm(&out, "b"), text);
 }
+
+#[test]
+fn options_without_a_packages_list_use_the_map_form() {
+    let mut rg = spec("ripgrep", "14");
+    rg.outputs = vec!["out".into()];
+    assert_eq!(
+        add("{}", &rg),
+        "{\"packages\": {\"ripgrep\": { \"version\": \"14\", \"outputs\": [\"out\"] }}}"
+    );
+    assert_eq!(
+        add("{\"packages\": null}", &rg),
+        "{\"packages\": {\"ripgrep\": { \"version\": \"14\", \"outputs\": [\"out\"] }}}"
+    );
+    assert_eq!(
+        add("{\"packages\": null}", &spec("jq", "1")),
+        "{\"packages\": [\"jq@1\"]}"
+    );
+}
