@@ -365,3 +365,118 @@ fn devbox_project_converts_keeping_store_paths() {
         "the unversioned Devbox entry must be re-resolved"
     );
 }
+
+/// A random mutation of a text: replace a byte range (on character boundaries) with a snippet.
+fn mutate(text: &str, at: usize, len: usize, snippet: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let at = at % (chars.len() + 1);
+    let end = (at + len).min(chars.len());
+    let mut out: String = chars[..at].iter().collect();
+    out.push_str(snippet);
+    out.extend(&chars[end..]);
+    out
+}
+
+fn snippet() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "'",
+        "@",
+        "/",
+        "//",
+        "/*",
+        "*/",
+        "\n",
+        "\r\n",
+        " ",
+        "1",
+        "null",
+        "true",
+        "é",
+        "€",
+        "\u{feff}",
+        "\\",
+        "\\u12",
+        "<<<<<<< HEAD\n",
+        "jq@",
+    ])
+    .prop_map(String::from)
+}
+
+proptest! {
+    /// Whatever a person types, parsing never panics, and an error names the file with a line
+    /// and column inside the text; edits of whatever still parses stay valid.
+    #[test]
+    fn mutated_manifests_fail_cleanly(l in layout(), at in 0usize..400, len in 0usize..6, s in snippet()) {
+        let (text, _) = render(&l);
+        let text = mutate(&text, at, len, &s);
+        match manifest::parse(&text, "devenv.json", Dialect::Devenv) {
+            Ok(_) => {
+                if let Ok(out) = edit::add_package(&text, &PackageSpec::new("zz", "1")) {
+                    let (m, _) = manifest::parse(&out, "devenv.json", Dialect::Devenv).unwrap();
+                    prop_assert!(m.package("zz").is_some());
+                }
+                if let Ok(Some(out)) = edit::remove_package(&text, "pkg0") {
+                    prop_assert!(manifest::parse(&out, "devenv.json", Dialect::Devenv).is_ok(), "{}", out);
+                }
+            }
+            Err(e) => {
+                let report = Report::from_error(&e);
+                prop_assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+                let cause = &report.causes[0];
+                let pos: Vec<usize> = cause
+                    .strip_prefix("devenv.json:")
+                    .and_then(|rest| rest.split(": ").next())
+                    .map(|p| p.split(':').filter_map(|n| n.parse().ok()).collect())
+                    .unwrap_or_default();
+                prop_assert_eq!(pos.len(), 2, "{}", cause);
+                prop_assert!(pos[0] >= 1 && pos[0] <= text.split('\n').count(), "{} in {:?}", cause, text);
+                prop_assert!(pos[1] >= 1, "{}", cause);
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_locks_fail_cleanly(at in 0usize..1200, len in 0usize..6, s in snippet()) {
+        let text = r#"{
+  "lockfile_version": "1",
+  "packages": {
+    "jq@latest": {
+      "last_modified": "2024-06-01T00:00:00Z",
+      "resolved": "github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567#jq",
+      "source": "test",
+      "systems": {
+        "x86_64-linux": {
+          "outputs": [
+            {
+              "default": true,
+              "name": "out",
+              "path": "/nix/store/00000000000000000000000000000000-jq-1.7.1"
+            }
+          ]
+        }
+      },
+      "version": "1.7.1"
+    }
+  }
+}
+"#;
+        let text = mutate(text, at, len, &s);
+        match lock::parse(&text, "devenv.lock") {
+            Ok(l) => prop_assert_eq!(lock::parse(&lock::render(&l), "devenv.lock").unwrap(), l),
+            Err(e) => {
+                let report = Report::from_error(&e);
+                prop_assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+                prop_assert!(report.causes[0].starts_with("devenv.lock"), "{}", report.render());
+                prop_assert!(!report.hints.is_empty());
+            }
+        }
+    }
+}
