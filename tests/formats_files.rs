@@ -480,3 +480,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// `init --from-devbox` removes exactly the Devbox-only keys and adds `$schema`; everything
+    /// else in the file stays byte-for-byte.
+    #[test]
+    fn devbox_conversion_removes_only_devbox_keys(l in layout()) {
+        let (original, _) = render(&l);
+        let i1 = l.indent;
+        let devbox = original
+            .replacen("{\n", &format!("{{\n{i1}\"name\": \"proj\",\n"), 1)
+            .replace(
+                "\"echo hi\" }\n}\n",
+                &format!("\"echo hi\" }},\n{i1}\"include\": [\"plugin:x\"]\n}}\n"),
+            );
+        prop_assert_ne!(&devbox, &original);
+        let converted = manifest::devbox::convert(&devbox).unwrap();
+        prop_assert_eq!(converted.warnings.len(), 2);
+        let expected = original.replacen(
+            &format!("\n{i1}\""),
+            &format!("\n{i1}\"$schema\": \"{}\",\n{i1}\"", manifest::SCHEMA_URL),
+            1,
+        );
+        prop_assert_eq!(converted.text, expected);
+    }
+}

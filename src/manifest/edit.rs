@@ -207,6 +207,47 @@ fn remove_inner(text: &str, name: &str) -> anyhow::Result<Option<String>> {
     finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
 }
 
+/// Remove entry `index` of the array or object at `container` (whose entries span `items`), with
+/// the same layout rules as `rm`. For other in-place rewrites in this module's parent.
+pub(super) fn remove_entry(
+    text: &str,
+    container: Range,
+    items: &[Range],
+    index: usize,
+) -> anyhow::Result<String> {
+    finish(text, vec![remove_item(text, container, items, index)])
+}
+
+/// Point `$schema` at `url`: replace its value, or insert it as the first key in the layout of
+/// the keys that follow.
+pub(super) fn set_schema(text: &str, url: &str) -> anyhow::Result<String> {
+    let root = parse(text)?;
+    let obj = root_object(&root)?;
+    let value = quote(url);
+    let edits = if let Some(prop) = obj.get("$schema") {
+        vec![Edit {
+            start: prop.value.range().start,
+            end: prop.value.range().end,
+            with: value,
+        }]
+    } else if let Some(first) = obj.properties.first() {
+        let gap = &text[obj.range.start + 1..first.range.start];
+        let sep = if gap.contains('\n') {
+            format!("{}{}", newline(text), line_indent(text, first.range.start))
+        } else {
+            " ".to_string()
+        };
+        vec![Edit {
+            start: first.range.start,
+            end: first.range.start,
+            with: format!("\"$schema\": {value},{sep}"),
+        }]
+    } else {
+        insert_last(text, obj.range, &[], &format!("\"$schema\": {value}"))
+    };
+    finish(text, edits)
+}
+
 /// Apply the edits and check the result still parses, so a bug here can never write a broken file.
 fn finish(text: &str, edits: Vec<Edit>) -> anyhow::Result<String> {
     let out = apply(text, edits);

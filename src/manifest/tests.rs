@@ -223,6 +223,7 @@ fn devbox_manifest_is_read_with_warnings() {
     assert_eq!(c.env, m.env);
     assert_eq!(c.init_hook, m.init_hook);
     assert_eq!(c.scripts, m.scripts);
+    // The file is edited in place: comments, order and layout stay.
     assert_eq!(
         converted.text,
         format!(
@@ -230,21 +231,30 @@ fn devbox_manifest_is_read_with_warnings() {
   "$schema": "{SCHEMA_URL}",
   "packages": {{
     "fd": "latest",
-    "nodejs-slim": "latest",
-    "cudatoolkit": {{ "version": "latest", "excluded_platforms": ["aarch64-darwin", "x86_64-darwin"] }}
+    "nodejs-slim": {{"version": "latest"}},
+    "cudatoolkit": {{"version": "latest", "excluded_platforms": ["aarch64-darwin", "x86_64-darwin"]}}
   }},
-  "env": {{
-    "GOENV": "off"
-  }},
-  "shell": {{
-    "init_hook": "a",
-    "scripts": {{
-      "build": "go build"
-    }}
-  }}
-}}
-"#
+  "env": {{"GOENV": "off",}},
+  "shell": {{"init_hook": ["a"], "scripts": {{"build": "go build"}}}}
+}}"#
         )
+    );
+}
+
+#[test]
+fn devbox_conversion_keeps_comments_and_replaces_the_schema() {
+    let text = "{\n  // our tools\n  \"$schema\": \"https://example.invalid/devbox.schema.json\",\n  \"packages\": [\n    \"go@1.22\", // compiler\n    \"runx:golangci/golangci-lint@latest\",\n    \"hello\"\n  ],\n  \"env_from\": \"test.env\",\n  \"shell\": {\n    /* hooks */ \"init_hook\": \"echo hi\",\n    \"aliases\": {}\n  }\n}\n";
+    let converted = devbox::convert(text).unwrap();
+    assert_eq!(
+        converted.text,
+        format!("{{\n  // our tools\n  \"$schema\": \"{SCHEMA_URL}\",\n  \"packages\": [\n    \"go@1.22\", // compiler\n    \"hello\"\n  ],\n  \"shell\": {{\n    /* hooks */ \"init_hook\": \"echo hi\"\n  }}\n}}\n")
+    );
+    assert_eq!(converted.warnings.len(), 3, "{:#?}", converted.warnings);
+    let bom = devbox::convert(&format!("\u{feff}{text}")).unwrap();
+    assert_eq!(bom.text, format!("\u{feff}{}", converted.text));
+    assert_eq!(
+        devbox::convert("{}").unwrap().text,
+        format!("{{\"$schema\": \"{SCHEMA_URL}\"}}")
     );
 }
 
@@ -253,12 +263,9 @@ fn devbox_list_form_converts_to_a_list() {
     let converted =
         devbox::convert(r#"{"packages": ["python310@latest", "stdenv.cc.cc.lib"], "nixpkgs": {"commit": "f80ac848e3d6f0c12c52758c0f25c10c97ca3b62"}}"#)
             .unwrap();
-    assert!(
-        converted.text.contains(
-            "  \"packages\": [\n    \"python310@latest\",\n    \"stdenv.cc.cc.lib@latest\"\n  ],\n"
-        ),
-        "{}",
-        converted.text
+    assert_eq!(
+        converted.text,
+        format!("{{\"$schema\": \"{SCHEMA_URL}\", \"packages\": [\"python310@latest\", \"stdenv.cc.cc.lib\"]}}")
     );
     assert_eq!(converted.warnings.len(), 1);
 }
