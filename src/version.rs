@@ -10,8 +10,8 @@
 //!
 //! Constraints are what people write after `@`:
 //! - `latest` (also `*` or empty): the newest version;
-//! - a plain version `2.16` or `2.16.5`: that version or any version below it in the same series
-//!   (`2.16.3`, never `2.160` or `2.17`); the newest match wins;
+//! - a plain version `2.16` or `2.16.5`: a series — that version, or one that continues it after
+//!   a component boundary (`2.16.3`, `2.16rc1`; never `2.160` or `2.17`); the newest match wins;
 //! - `=2.16.5`: exactly that version;
 //! - ranges: `^2.16`, `~2.16.1`, `>=2.15 <2.17`, `<3`, `>2.1, <=2.4`, comparators separated by
 //!   spaces or commas. Versions that parse as semver (short ones padded: `2.16` → `2.16.0`) are
