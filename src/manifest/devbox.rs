@@ -28,8 +28,8 @@ const TOP_KEYS: [&str; 4] = ["$schema", "packages", "env", "shell"];
 const PACKAGE_KEYS: [&str; 4] = ["version", "platforms", "excluded_platforms", "outputs"];
 const SHELL_KEYS: [&str; 2] = ["init_hook", "scripts"];
 
-/// Flake references and `runx:` packages, which devenv cannot resolve.
-fn is_foreign(s: &str) -> bool {
+/// Devbox allows flake references and `runx:` packages, which devenv cannot resolve.
+pub(crate) fn is_foreign(s: &str) -> bool {
     s.contains(':') || s.contains('#') || s.starts_with("./") || s.starts_with('/')
 }
 

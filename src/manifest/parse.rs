@@ -295,16 +295,11 @@ impl Walker<'_> {
         Ok(specs.into_iter().map(|(_, spec)| spec).collect())
     }
 
-    /// Devbox allows flake references and `runx:` packages, which devenv cannot resolve.
-    fn is_foreign_package(s: &str) -> bool {
-        s.contains(':') || s.contains('#') || s.starts_with("./") || s.starts_with('/')
-    }
-
     fn package_list(&mut self, a: &Array) -> Result<Vec<(usize, PackageSpec)>, Issue> {
         let mut out: Vec<(usize, PackageSpec)> = Vec::new();
         for e in &a.elements {
             let s = self.string(e, "each entry of `packages`")?;
-            if self.dialect == Dialect::Devbox && Self::is_foreign_package(&s) {
+            if self.dialect == Dialect::Devbox && super::devbox::is_foreign(&s) {
                 self.warn(e, format!("the package `{s}` is a flake or runx reference, which devenv does not support; it is ignored"));
                 continue;
             }
@@ -339,7 +334,7 @@ impl Walker<'_> {
         let mut out = Vec::new();
         for prop in &o.properties {
             let name = prop.name.as_str().to_string();
-            if self.dialect == Dialect::Devbox && Self::is_foreign_package(&name) {
+            if self.dialect == Dialect::Devbox && super::devbox::is_foreign(&name) {
                 self.warn(&prop.name, format!("the package `{name}` is a flake or runx reference, which devenv does not support; it is ignored"));
                 continue;
             }
