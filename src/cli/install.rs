@@ -200,10 +200,11 @@ fn build_missing(
         }
         ctx.printer.info(format!(
             "building {key} with Nix ({}): no binary cache has {} of its paths",
-            locked.resolved,
+            nixpkgs_installable(locked),
             missing.paths.len()
         ));
-        let built = crate::store::nix::build_with_nix(&locked.resolved)
+        let installable = nixpkgs_installable(locked);
+        let built = crate::store::nix::build_with_nix(&installable)
             .with_context(|| format!("cannot build `{key}` with Nix either"))
             .with_context(|| format!("{missing}"))?;
         let wanted: Vec<&String> = outputs.iter().map(|o| &o.path).collect();
@@ -219,6 +220,23 @@ fn build_missing(
             .with_context(|| format!("cannot import the build of `{key}`"))?;
     }
     Ok(())
+}
+
+/// What to hand `nix build` for a lock entry: its `resolved` reference, or with
+/// `DEVENV_NIXPKGS=<nixpkgs git checkout>` (machines without access to GitHub) the same revision
+/// and attribute from that checkout.
+fn nixpkgs_installable(locked: &crate::lock::LockedPackage) -> String {
+    match (
+        std::env::var_os("DEVENV_NIXPKGS"),
+        locked.rev(),
+        locked.attr_path(),
+    ) {
+        (Some(dir), Some(rev), Some(attr)) if !dir.is_empty() => format!(
+            "git+file://{}?rev={rev}#{attr}",
+            std::path::Path::new(&dir).display()
+        ),
+        _ => locked.resolved.clone(),
+    }
 }
 
 fn to_installed(
