@@ -578,3 +578,69 @@ pub fn remove_tree(path: &Path) -> Result<()> {
     }
     .with_context(|| format!("cannot delete `{}`", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn decodes_every_supported_compression() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let xz = {
+            let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        let zst = zstd::encode_all(&data[..], 3).unwrap();
+        let bz = {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        for (c, bytes) in [
+            (Compression::Xz, xz),
+            (Compression::Zstd, zst),
+            (Compression::Bzip2, bz),
+            (Compression::None, data.clone()),
+        ] {
+            let mut out = Vec::new();
+            decoder(&c, Box::new(io::Cursor::new(bytes)))
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data, "{c:?}");
+        }
+        assert!(decoder(&Compression::Brotli, Box::new(io::empty())).is_err());
+    }
+
+    #[test]
+    fn stops_reading_past_nar_size() {
+        let mut r = VerifyingReader {
+            inner: io::Cursor::new(vec![7u8; 100]),
+            hasher: Sha256::new(),
+            count: 0,
+            limit: 10,
+            progress: &super::super::NoProgress,
+        };
+        let err = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("larger than its NarSize 10"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn group_sync_returns_for_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let sync = GroupSync::default();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| sync.sync(dir.path()).unwrap());
+            }
+        });
+        let g = sync.state.lock().unwrap();
+        assert_eq!(g.completed, 8);
+        assert!(!g.running);
+    }
+}
