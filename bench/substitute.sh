@@ -140,7 +140,8 @@ for c in xz zstd; do
 done
 
 # Second install with everything present, against the process floor.
-hyperfine -N --warmup 3 --runs 30 --export-json "$scratch/noop.json" \
+sync  # let the writeback of 500 MB settle so it does not land on the no-op runs
+hyperfine -N --warmup 10 --runs 100 --export-json "$scratch/noop.json" \
   "env -C $project HOME=$scratch/home DEVENV_STORE_ROOT=$scratch/ours DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-zstd DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
   "env -C $project HOME=$scratch/home $devenv --version" >/dev/null 2>&1
 read -r noop floor < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean'], r[1]['mean'])" "$scratch/noop.json")
