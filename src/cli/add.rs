@@ -44,6 +44,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let project = find_project(ctx, true)?;
+    let _guard = lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
 
@@ -255,6 +256,23 @@ pub(super) fn find_project(_ctx: &Ctx, writing: bool) -> Result<Project> {
         .bad_input();
     }
     Ok(project)
+}
+
+/// Serialize commands that rewrite the project's files (`add`, `rm`, `update`): an exclusive lock
+/// on the project directory, held until the returned handle is dropped. The directory (not a file)
+/// is locked because the files are replaced by rename, which would leave a file lock on an
+/// orphaned inode; and no lock file is left in the project.
+pub(super) fn lock_project(ctx: &Ctx, project: &Project) -> Result<std::fs::File> {
+    use fs4::fs_std::FileExt;
+    let dir = std::fs::File::open(&project.root)
+        .with_context(|| format!("cannot open `{}`", project.root.display()))?;
+    if !FileExt::try_lock_exclusive(&dir).unwrap_or(false) {
+        ctx.printer
+            .info("waiting for another devenv command in this project to finish");
+        FileExt::lock_exclusive(&dir)
+            .with_context(|| format!("cannot lock `{}`", project.root.display()))?;
+    }
+    Ok(dir)
 }
 
 /// Parse the version part of `name@version`, naming both in the error.
