@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("cannot add `{arg}`"))
             .hint(format!(
-                "systems are: {}",
+                "use --platform or --exclude-platform (not both) with systems among {}",
                 crate::system::KNOWN_SYSTEMS.join(", ")
             ))
             .bad_input()?;
