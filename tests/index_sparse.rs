@@ -237,3 +237,34 @@ fn devenv_offline_answers_from_the_cache_without_any_request() {
     );
     assert!(err.contains("unset DEVENV_OFFLINE"), "{err}");
 }
+
+#[test]
+fn index_comes_from_flag_then_env_then_user_config() {
+    let t = TestContext::new();
+    let idx = with_index(&t);
+    let other = t.root().join("other-index");
+    std::fs::create_dir_all(other.join("packages")).unwrap();
+    std::fs::write(other.join("index.json"), r#"{"format": 1, "id": "other"}"#).unwrap();
+    std::fs::write(other.join("names.jsonl"), "").unwrap();
+
+    let cfg = t.home.join(".config/devenv");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.json"),
+        serde_json::json!({ "index": idx.to_str().unwrap() }).to_string(),
+    )
+    .unwrap();
+    // Config only: the fixture index answers.
+    assert!(t.ok(&["info", "jq", "--json"]).contains("\"jq\""));
+    // DEVENV_INDEX beats the config file.
+    let out = run(&t, other.to_str().unwrap(), &["info", "jq"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the index `other`"));
+    // --index beats DEVENV_INDEX.
+    let out = run(
+        &t,
+        other.to_str().unwrap(),
+        &["--index", idx.to_str().unwrap(), "info", "jq"],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
