@@ -268,3 +268,32 @@ fn index_comes_from_flag_then_env_then_user_config() {
     );
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn last_modified_alone_is_enough_to_revalidate() {
+    let t = TestContext::new();
+    let idx = with_index(&t);
+    const STAMP: &str = "Mon, 01 Jan 2024 00:00:00 GMT";
+    let server = FnServer::start(move |seen| {
+        let path = seen.url.trim_start_matches('/');
+        let Ok(body) = std::fs::read(idx.join(path)) else {
+            return (404, vec![], vec![]);
+        };
+        if seen.if_modified_since.as_deref() == Some(STAMP) {
+            return (304, vec![], vec![]);
+        }
+        (200, vec![("Last-Modified".into(), STAMP.into())], body)
+    });
+    let (first, _) = ok(&t, &server.url, &["info", "hello", "--json"]);
+    let (second, _) = ok(&t, &server.url, &["info", "hello", "--json"]);
+    assert_eq!(first, second);
+    let seen = server.seen();
+    let hello: Vec<_> = seen
+        .iter()
+        .filter(|s| s.url == "/packages/hello.json")
+        .collect();
+    assert_eq!(hello.len(), 2, "{seen:?}");
+    assert_eq!(hello[0].if_modified_since, None);
+    assert_eq!(hello[1].if_modified_since.as_deref(), Some(STAMP));
+    assert_eq!(hello[1].if_none_match, None);
+}
