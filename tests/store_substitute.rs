@@ -588,3 +588,46 @@ fn a_refused_or_missing_substitute_falls_through_to_the_next_cache() {
     assert_eq!(nar_requests(&first), 1, "{:?}", first.requests());
     assert_eq!(nar_requests(&second), 2, "{:?}", second.requests());
 }
+
+#[test]
+fn bad_substituter_settings_are_bad_input_naming_the_value() {
+    let sh = shared();
+    let cache_url = format!("file://{}", sh.fixture.cache.display());
+    let cx = world(&["fixlib"], &cache_url);
+    let err = cx.fails(
+        &[
+            "install",
+            "--frozen",
+            "--substituters",
+            "ftp://cache.example",
+        ],
+        2,
+    );
+    assert!(err.contains("ftp://cache.example"), "{err}");
+    let err = cx.fails(
+        &[
+            "install",
+            "--frozen",
+            "--trusted-public-keys",
+            "nonsense-key",
+        ],
+        2,
+    );
+    assert!(err.contains("nonsense-key"), "{err}");
+    let out = cx
+        .cmd()
+        .env("DEVENV_HTTP_TIMEOUT", "soon")
+        .args(["install", "--frozen"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`soon`"));
+    let err = cx.fails(&["install", "--frozen", "--jobs", "0"], 2);
+    assert!(err.contains("--jobs"), "{err}");
+    // Nothing was fetched by any of them.
+    let (entries, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(
+        entries.is_empty() && rows.is_empty(),
+        "{entries:?} {rows:?}"
+    );
+}
