@@ -631,3 +631,16 @@ fn bad_substituter_settings_are_bad_input_naming_the_value() {
         "{entries:?} {rows:?}"
     );
 }
+
+#[test]
+fn refuses_a_narinfo_url_outside_the_cache() {
+    for url in ["../../../etc/passwd", "file:///etc/passwd"] {
+        assert_refused(
+            &shared().fixture.cache,
+            |cache, _| {
+                nixfix::set_narinfo_field(&nixfix::narinfo_file(cache, &lib()), "URL", Some(url))
+            },
+            &["points outside the binary cache", url],
+        );
+    }
+}
