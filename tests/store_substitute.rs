@@ -644,3 +644,19 @@ fn refuses_a_narinfo_url_outside_the_cache() {
         );
     }
 }
+
+#[test]
+fn a_cache_failing_for_one_narinfo_is_skipped_for_that_path() {
+    let sh = shared();
+    let first = Server::serve_dir(&sh.fixture.cache);
+    let second = Server::serve_dir(&sh.fixture.cache);
+    let hash = &lib()["/nix/store/".len().."/nix/store/".len() + 32];
+    first.fault(&format!("/{hash}.narinfo"), Fault::Status(503));
+    let cx = world(&["fixlib"], &first.url());
+    let subs = format!("{} {}", first.url(), second.url());
+    cx.ok(&["install", "--frozen", "--substituters", &subs]);
+    assert_eq!(nar_requests(&first), 0);
+    assert_eq!(nar_requests(&second), 1);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert_eq!(rows, vec![lib()]);
+}

@@ -77,8 +77,15 @@ impl Substituters {
         let want = path.to_absolute();
         let mut refusals = Vec::new();
         for (i, cache) in self.caches.iter().enumerate() {
-            let Some(text) = cache.narinfo_text(&path.hash_part())? else {
-                continue;
+            let text = match cache.narinfo_text(&path.hash_part()) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                // An unreachable cache is skipped for this path, as Nix does; if no other cache
+                // has the path, the reason is reported below.
+                Err(e) => {
+                    refusals.push(format!("`{}`: {e:#}", cache.url));
+                    continue;
+                }
             };
             let refusal = match NarInfo::parse(&text) {
                 Err(e) => format!("its narinfo is invalid: {e}"),
@@ -106,10 +113,10 @@ impl Substituters {
             return Ok(None);
         }
         Err(anyhow!("{}", refusals.join("; ")))
-            .with_context(|| format!("refusing every substitute offered for `{want}`"))
+            .with_context(|| format!("no usable substitute for `{want}`"))
             .hint(
                 "a binary cache is trusted only for narinfos signed by a key in \
-                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS",
+                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
             )
     }
 }
