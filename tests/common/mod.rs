@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod nixfix;
 pub mod shells;
 
 use std::path::{Path, PathBuf};
