@@ -4,33 +4,33 @@
 _devenv_hook() {
   local __devenv_st=$?
   emulate -L zsh
-  local d=${PWD-} f= m= s a out exe
+  local __devenv_d=${PWD-} __devenv_f= __devenv_m= __devenv_s __devenv_a __devenv_out __devenv_exe
   while :; do
-    if [[ -f $d/devenv.json ]]; then f=$d; m=devenv; break; fi
-    if [[ -f $d/devbox.json ]]; then f=$d; m=devbox; break; fi
-    if [[ -z $d ]]; then break; fi
-    d=${d%/*}
+    if [[ -f $__devenv_d/devenv.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devenv; break; fi
+    if [[ -f $__devenv_d/devbox.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devbox; break; fi
+    if [[ -z $__devenv_d ]]; then break; fi
+    __devenv_d=${__devenv_d%/*}
   done
-  if [[ -z $f && -n ${DEVENV_SHELL-} ]]; then
-    f=$DEVENV_SHELL; m=devenv
-    if [[ ! -f $f/devenv.json ]]; then m=devbox; fi
+  if [[ -z $__devenv_f && -n ${DEVENV_SHELL-} ]]; then
+    __devenv_f=$DEVENV_SHELL; __devenv_m=devenv
+    if [[ ! -f $__devenv_f/devenv.json ]]; then __devenv_m=devbox; fi
   fi
-  if [[ -z $f && -z ${__DEVENV_DIR-} ]]; then return $__devenv_st; fi
-  if [[ -n $f && "-$f" == "${__DEVENV_DIR-}" ]]; then
-    s=${__DEVENV_STAMP-}; s=${s#-}; a=${__DEVENV_ALLOW-}
-    if [[ -n $s && -e $s && ! $f/$m.json -nt $s && ! $f/$m.lock -nt $s ]]; then
-      if [[ $a == +* && -e ${a#+} ]]; then return $__devenv_st; fi
-      if [[ $a == '!'* && ! -e ${a#!} ]]; then return $__devenv_st; fi
+  if [[ -z $__devenv_f && -z ${__DEVENV_DIR-} ]]; then return $__devenv_st; fi
+  if [[ -n $__devenv_f && "-$__devenv_f" == "${__DEVENV_DIR-}" ]]; then
+    __devenv_s=${__DEVENV_STAMP-}; __devenv_s=${__devenv_s#-}; __devenv_a=${__DEVENV_ALLOW-}
+    if [[ -n $__devenv_s && -e $__devenv_s && ! $__devenv_f/$__devenv_m.json -nt $__devenv_s && ! $__devenv_f/$__devenv_m.lock -nt $__devenv_s ]]; then
+      if [[ $__devenv_a == +* && -e ${__devenv_a#+} ]]; then return $__devenv_st; fi
+      if [[ $__devenv_a == '!'* && ! -e ${__devenv_a#!} ]]; then return $__devenv_st; fi
     fi
   fi
-  exe=@DEVENV_EXE@
-  if [[ ! -x $exe ]]; then
-    exe=devenv
+  __devenv_exe=@DEVENV_EXE@
+  if [[ ! -x $__devenv_exe ]]; then
+    __devenv_exe=devenv
     if ! (( $+commands[devenv] )); then return $__devenv_st; fi
   fi
-  out=$("$exe" export zsh) || out=
+  __devenv_out=$("$__devenv_exe" export zsh) || __devenv_out=
   trap -- '' INT
-  eval "$out"
+  eval "$__devenv_out"
   trap - INT
   return $__devenv_st
 }
