@@ -260,3 +260,46 @@ echo "big=${#BIG} state=${#__DEVENV_DIFF}"; /bin/true && echo exec-ok
     assert!(state < 200, "state is {state} bytes");
     assert!(out.contains("exec-ok"), "{out}");
 }
+
+#[test]
+fn deny_unloads_at_the_next_prompt_and_allow_restores() {
+    let (w, _p) = world();
+    let (out, _) = w.ok(
+        "bash",
+        r#"cd "$ROOT/proj"; prompt; echo "1 FOO=${FOO-unset}"
+"$ROOT/wrap/devenv" deny; prompt; prompt; echo "2 FOO=${FOO-unset}"
+"$ROOT/wrap/devenv" allow; prompt; echo "3 FOO=${FOO-unset}"
+"#,
+    );
+    assert!(
+        out.contains("1 FOO=bar baz\n2 FOO=unset\n3 FOO=bar baz\n"),
+        "{out}"
+    );
+    assert_eq!(w.export_calls(), 3, "enter, deny, allow");
+}
+
+#[test]
+fn devbox_projects_activate_from_devbox_json() {
+    let w = ShellWorld::new();
+    let dir = w.t.root().join("dbx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("devbox.json"),
+        r#"{"packages": [], "env": {"FROM_DEVBOX": "yes"}, "shell": {"init_hook": ["echo devbox hook"]}}"#,
+    )
+    .unwrap();
+    w.allow(&dir);
+    let (out, _) = w.ok(
+        "bash",
+        r#"cd "$ROOT/dbx"; prompt; echo "FROM_DEVBOX=${FROM_DEVBOX-unset}"; prompt
+printf '{"env": {"FROM_DEVBOX": "changed"}}' > devbox.lock; prompt; echo "after lock edit FROM_DEVBOX=$FROM_DEVBOX"
+"#,
+    );
+    assert!(out.contains("devbox hook\nFROM_DEVBOX=yes\n"), "{out}");
+    assert_eq!(
+        out.matches("devbox hook").count(),
+        2,
+        "a lock change reloads: {out}"
+    );
+    assert_eq!(w.export_calls(), 2);
+}
