@@ -3,14 +3,15 @@
 //! An edit replaces, inserts or deletes byte ranges found in the syntax tree; everything outside
 //! the touched entry — comments, key order, indentation, trailing commas — stays byte-for-byte.
 //! New entries copy the layout of their neighbours (one per line with the same indentation, or
-//! inline). The one larger rewrite is Devbox's: giving a package `platforms`,
-//! `excluded_platforms` or `outputs` turns a `packages` list into the map form.
+//! inline). Giving a package `platforms`, `excluded_platforms` or `outputs` turns a `packages`
+//! list into the map form, as Devbox does; that conversion, too, edits only the brackets and the
+//! entries' strings.
 
 use anyhow::{anyhow, bail};
 use jsonc_parser::ast::{Object, Value};
 use jsonc_parser::common::{Range, Ranged};
 
-use super::parse::parse_ast;
+use super::parse::{parse_ast, skip_trivia, BOM};
 use super::PackageSpec;
 use crate::diagnostic::ResultExt;
 
@@ -66,14 +67,58 @@ fn list_entry_version(s: &str) -> String {
     }
 }
 
+/// The file's line break: `\r\n` if it uses them, else `\n`.
+fn newline(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// Run an edit on the text after a byte-order mark and put the mark back.
+fn keep_bom<T>(
+    text: &str,
+    f: impl FnOnce(&str) -> anyhow::Result<T>,
+    put_back: impl FnOnce(T, &str) -> T,
+) -> anyhow::Result<T> {
+    match text.strip_prefix(BOM) {
+        Some(rest) => f(rest).map(|out| put_back(out, BOM)),
+        None => f(text),
+    }
+}
+
 /// Add `spec` to the manifest text (or replace the entry with the same name).
 pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     spec.validate().map_err(anyhow::Error::msg).bad_input()?;
+    keep_bom(
+        text,
+        |t| add_inner(t, spec),
+        |out, bom| format!("{bom}{out}"),
+    )
+}
+
+/// Remove the package `name`; `None` when the manifest does not list it.
+pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+    keep_bom(
+        text,
+        |t| remove_inner(t, name),
+        |out, bom| out.map(|o| format!("{bom}{o}")),
+    )
+}
+
+fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
+    // A new `packages` value: a list, or the map form when the entry needs options.
+    let fresh = if spec.has_options() {
+        format!("{{{}: {}}}", quote(&spec.name), map_value(spec))
+    } else {
+        format!("[{}]", quote(&spec.lock_key()))
+    };
     let edits = match obj.get("packages") {
         None => {
-            let entry = format!("\"packages\": [{}]", quote(&spec.lock_key()));
+            let entry = format!("\"packages\": {fresh}");
             insert_last(
                 text,
                 obj.range,
@@ -85,7 +130,7 @@ pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
             Value::NullKeyword(n) => vec![Edit {
                 start: n.range.start,
                 end: n.range.end,
-                with: format!("[{}]", quote(&spec.lock_key())),
+                with: fresh,
             }],
             Value::Array(a) if !spec.has_options() => {
                 match a
@@ -106,7 +151,11 @@ pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
                     ),
                 }
             }
-            Value::Array(a) => vec![list_to_map(text, prop.range, a, spec)?],
+            Value::Array(a) => {
+                // Convert in place, then add to the map like any other map-form manifest.
+                let converted = finish(text, list_to_map(a))?;
+                return add_inner(&converted, spec);
+            }
             Value::Object(map) => {
                 let value = map_value(spec);
                 match map.properties.iter().find(|p| p.name.as_str() == spec.name) {
@@ -129,13 +178,13 @@ pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     finish(text, edits)
 }
 
-/// Remove the package `name`; `None` when the manifest does not list it.
-pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+fn remove_inner(text: &str, name: &str) -> anyhow::Result<Option<String>> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
     let Some(prop) = obj.get("packages") else {
         return Ok(None);
     };
+    let container = prop.value.range();
     let (ranges, index) = match &prop.value {
         Value::Array(a) => {
             let ranges: Vec<Range> = a.elements.iter().map(|e| e.range()).collect();
@@ -155,7 +204,48 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
     let Some(index) = index else {
         return Ok(None);
     };
-    finish(text, vec![remove_item(text, &ranges, index)]).map(Some)
+    finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
+}
+
+/// Remove entry `index` of the array or object at `container` (whose entries span `items`), with
+/// the same layout rules as `rm`. For other in-place rewrites in this module's parent.
+pub(super) fn remove_entry(
+    text: &str,
+    container: Range,
+    items: &[Range],
+    index: usize,
+) -> anyhow::Result<String> {
+    finish(text, vec![remove_item(text, container, items, index)])
+}
+
+/// Point `$schema` at `url`: replace its value, or insert it as the first key in the layout of
+/// the keys that follow.
+pub(super) fn set_schema(text: &str, url: &str) -> anyhow::Result<String> {
+    let root = parse(text)?;
+    let obj = root_object(&root)?;
+    let value = quote(url);
+    let edits = if let Some(prop) = obj.get("$schema") {
+        vec![Edit {
+            start: prop.value.range().start,
+            end: prop.value.range().end,
+            with: value,
+        }]
+    } else if let Some(first) = obj.properties.first() {
+        let gap = &text[obj.range.start + 1..first.range.start];
+        let sep = if gap.contains('\n') {
+            format!("{}{}", newline(text), line_indent(text, first.range.start))
+        } else {
+            " ".to_string()
+        };
+        vec![Edit {
+            start: first.range.start,
+            end: first.range.start,
+            with: format!("\"$schema\": {value},{sep}"),
+        }]
+    } else {
+        insert_last(text, obj.range, &[], &format!("\"$schema\": {value}"))
+    };
+    finish(text, edits)
 }
 
 /// Apply the edits and check the result still parses, so a bug here can never write a broken file.
@@ -203,46 +293,32 @@ fn map_value(spec: &PackageSpec) -> String {
     format!("{{ {} }}", fields.join(", "))
 }
 
-/// Turn `"packages": [...]` into the map form with `spec` added or replaced (what Devbox does when
-/// an entry gains options). Entries keep their order; comments inside the old list are dropped.
-fn list_to_map(
-    text: &str,
-    prop_range: Range,
-    list: &jsonc_parser::ast::Array,
-    spec: &PackageSpec,
-) -> anyhow::Result<Edit> {
-    let indent = line_indent(text, prop_range.start);
-    let unit = indent_unit(text);
-    let mut entries = Vec::new();
-    let mut replaced = false;
+/// Turn a `packages` list into the map form (what Devbox does when an entry gains options):
+/// brackets become braces and each `"name@version"` becomes `"name": "version"`, so comments,
+/// commas and layout inside the list stay as they were.
+fn list_to_map(list: &jsonc_parser::ast::Array) -> Vec<Edit> {
+    let mut edits = vec![
+        Edit {
+            start: list.range.start,
+            end: list.range.start + 1,
+            with: "{".to_string(),
+        },
+        Edit {
+            start: list.range.end - 1,
+            end: list.range.end,
+            with: "}".to_string(),
+        },
+    ];
     for e in &list.elements {
         let Some(s) = e.as_string_lit() else { continue };
         let name = list_entry_name(e).unwrap_or_default();
-        if name == spec.name {
-            entries.push(format!("{}: {}", quote(&name), map_value(spec)));
-            replaced = true;
-        } else {
-            entries.push(format!(
-                "{}: {}",
-                quote(&name),
-                quote(&list_entry_version(&s.value))
-            ));
-        }
+        edits.push(Edit {
+            start: s.range.start,
+            end: s.range.end,
+            with: format!("{}: {}", quote(&name), quote(&list_entry_version(&s.value))),
+        });
     }
-    if !replaced {
-        entries.push(format!("{}: {}", quote(&spec.name), map_value(spec)));
-    }
-    let inner = format!("{indent}{unit}");
-    let body = entries
-        .iter()
-        .map(|e| format!("{inner}{e}"))
-        .collect::<Vec<_>>()
-        .join(",\n");
-    Ok(Edit {
-        start: list.range.start,
-        end: list.range.end,
-        with: format!("{{\n{body}\n{indent}}}"),
-    })
+    edits
 }
 
 /// The whitespace at the start of the line containing `pos`.
@@ -266,29 +342,13 @@ fn indent_unit(text: &str) -> String {
         .unwrap_or_else(|| "  ".to_string())
 }
 
-/// Skip whitespace and comments from `pos`.
-fn skip_trivia(text: &str, mut pos: usize) -> usize {
-    let b = text.as_bytes();
-    loop {
-        while pos < b.len() && (b[pos] as char).is_ascii_whitespace() {
-            pos += 1;
-        }
-        if text[pos..].starts_with("//") {
-            pos = text[pos..].find('\n').map_or(b.len(), |i| pos + i);
-        } else if text[pos..].starts_with("/*") {
-            pos = text[pos + 2..]
-                .find("*/")
-                .map_or(b.len(), |i| pos + 2 + i + 2);
-        } else {
-            return pos;
-        }
-    }
-}
-
 /// If the rest of the line after `pos` is only spaces and an optional `//` comment, the position of
 /// the line end; else `pos`. New entries go after such a comment so it stays with its entry.
 fn after_line_comment(text: &str, pos: usize) -> usize {
-    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    let mut line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    if text[..line_end].ends_with('\r') {
+        line_end -= 1;
+    }
     let rest = text[pos..line_end].trim_start();
     if rest.starts_with("//") {
         line_end
@@ -306,9 +366,8 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
         let with = if interior.trim().is_empty() && interior.contains('\n') {
             let indent = line_indent(text, open);
             let unit = indent_unit(text);
-            format!("\n{indent}{unit}{item}\n{indent}")
-        } else if interior.trim().is_empty() && text.as_bytes()[open] == b'{' {
-            format!(" {item} ")
+            let nl = newline(text);
+            format!("{nl}{indent}{unit}{item}{nl}{indent}")
         } else if interior.trim().is_empty() {
             item.to_string()
         } else {
@@ -332,11 +391,14 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
     };
     let multiline = before_last.contains('\n');
     let sep = if multiline {
-        format!("\n{}", line_indent(text, last.start))
+        format!("{}{}", newline(text), line_indent(text, last.start))
     } else if items.len() >= 2 {
         // Copy the spacing after the previous comma (`"a", "b"` vs `"a","b"`).
         let after_comma = before_last.rsplit(',').next().unwrap_or(" ");
-        after_comma.to_string()
+        after_comma
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect()
     } else {
         " ".to_string()
     };
@@ -376,11 +438,31 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
 
 /// Delete element `index` of `items` together with its separator: a whole line when the entry
 /// sits on its own line(s), else just the entry and one comma.
-fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
+fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
     let item = items[index];
+    let interior = Range::new(container.start + 1, container.end - 1);
+    let only_trivia = |s: &str| skip_trivia(s, 0) == s.len();
+    if items.len() == 1 {
+        let before = &text[interior.start..item.start];
+        let after = text[item.end..interior.end].trim_start();
+        let after = after.strip_prefix(',').unwrap_or(after);
+        if only_trivia(before)
+            && only_trivia(after)
+            && !before.contains('\n')
+            && !after.contains('\n')
+        {
+            // `{ "a": "1" }` or `[/* note */ "a",]` becomes `{}` / `[]`.
+            return Edit {
+                start: interior.start,
+                end: interior.end,
+                with: String::new(),
+            };
+        }
+    }
     let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
-    let own_line_before = text[line_start..item.start].trim().is_empty();
-    // After the entry: optional comma, then only a comment or nothing up to the line end.
+    // A block comment in front of the entry on its line belongs to it.
+    let own_line_before = only_trivia(&text[line_start..item.start]);
+    // After the entry: optional comma, then only comments or nothing up to the line end.
     let mut after = item.end;
     let comma_after = {
         let p = skip_spaces(text, after);
@@ -392,8 +474,7 @@ fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
         }
     };
     let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
-    let rest = text[after..line_end].trim_start();
-    let own_line_after = rest.is_empty() || rest.starts_with("//");
+    let own_line_after = only_trivia(&text[after..line_end]);
     let is_last = index + 1 == items.len();
 
     if own_line_before && own_line_after && line_end < text.len() {
@@ -416,10 +497,25 @@ fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
             with: String::new(),
         };
     }
+    // Entries sharing a line: an entry starts after the previous separator and spaces, so a block
+    // comment in front of it goes with it.
+    let lead = |i: usize| {
+        let boundary = if i == 0 {
+            interior.start
+        } else {
+            let c = skip_trivia(text, items[i - 1].end);
+            if text.as_bytes().get(c) == Some(&b',') {
+                c + 1
+            } else {
+                items[i - 1].end
+            }
+        };
+        skip_spaces(text, boundary).min(items[i].start)
+    };
     if !is_last {
         Edit {
-            start: item.start,
-            end: items[index + 1].start,
+            start: lead(index),
+            end: lead(index + 1),
             with: String::new(),
         }
     } else if index > 0 {
@@ -432,7 +528,7 @@ fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
         }
     } else {
         Edit {
-            start: item.start,
+            start: lead(index),
             end: if comma_after { after } else { item.end },
             with: String::new(),
         }
