@@ -104,11 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
     lock.packages.retain(|k, _| keys.contains(k));
 
-    if text != loaded.text {
-        crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
-            .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
-    }
-    crate::lock::write(&lock_path, &lock)?;
+    write_both(&manifest_path, &text, &lock_path, &lock)?;
 
     if ctx.printer.json {
         let list: Vec<_> = report
@@ -136,6 +132,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Write the manifest and the lock (each atomically, each only if changed). The two writes run
+/// side by side so their fsyncs overlap: durable writes are most of the cost of `add`.
+pub(super) fn write_both(
+    manifest_path: &std::path::Path,
+    text: &str,
+    lock_path: &std::path::Path,
+    lock: &Lockfile,
+) -> Result<()> {
+    let (manifest, lock) = std::thread::scope(|s| {
+        let manifest = s.spawn(|| crate::manifest::write(manifest_path, text));
+        let lock = crate::lock::write(lock_path, lock);
+        (manifest.join(), lock)
+    });
+    manifest.unwrap_or_else(|_| Err(anyhow!("writing the manifest panicked")))?;
+    lock?;
+    Ok(())
+}
+
 /// Resolve every spec; an unknown name offers the closest names (interactively when possible,
 /// else as a hint) and may be replaced by the user's pick.
 fn resolve_all(
@@ -155,7 +169,10 @@ fn resolve_all(
             }
         }
         match found {
-            Some(r) => out.push(r),
+            Some(r) => {
+                resolve::check_usable(spec, &r)?;
+                out.push(r)
+            }
             None => return Err(unknown_package(index, &spec.name)),
         }
     }

@@ -378,6 +378,7 @@ impl<R: Read> Parser<R> {
                 while left > 0 {
                     let buf = match self.r.fill_buf() {
                         Ok(b) => b,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(source) => {
                             return Err(NarError::Read {
                                 offset: self.offset,
