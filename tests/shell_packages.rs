@@ -190,7 +190,7 @@ fn failed_install_keeps_the_previous_generation_and_retries_later() {
     let good = std::fs::read_to_string(&config).unwrap();
     let empty = w.t.root().join("empty-cache");
     std::fs::create_dir_all(&empty).unwrap();
-    std::fs::write(&empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
     std::fs::write(
         &config,
         serde_json::json!({
