@@ -53,6 +53,25 @@ case ":$MANPATH:" in *":$DEVENV_PROFILE/share/man:"*) echo "MANPATH ok";; esac
     );
     assert!(out.contains("man page linked\nMANPATH ok\n"), "{out}");
     assert!(out.contains("*   1") && out.contains("fixapp@2.0"), "{out}");
+    for shell in ["zsh", "fish"] {
+        let or = if shell == "fish" { "; or" } else { " ||" };
+        let (out, err) = w.ok(
+            shell,
+            &format!(
+                "cd \"$ROOT/proj\"; prompt; fixapp; echo \"man=$MANPATH\"\n\
+                 cd \"$OUT\"; prompt; command -v fixtool{or} echo gone"
+            ),
+        );
+        assert!(
+            out.ends_with("gone\n"),
+            "{shell} left fixtool on PATH: {out}"
+        );
+        assert!(
+            out.contains("fixtool 1.0 shell-packages"),
+            "{shell}: {out}\n{err}"
+        );
+        assert!(out.contains("/share/man:"), "{shell}: {out}");
+    }
 
     // drop fixapp: a new generation; allowing the changed manifest loads it
     fx.write_project(&proj, &system, &["fixtool"]);
