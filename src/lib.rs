@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
+pub mod completion;
 pub mod context;
 pub mod diagnostic;
 pub mod env;
