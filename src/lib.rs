@@ -10,6 +10,7 @@ pub mod cli;
 pub mod completion;
 pub mod context;
 pub mod diagnostic;
+pub mod doctor;
 pub mod env;
 pub mod fsutil;
 pub mod index;
