@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::context::Settings;
 use crate::project::Project;
+use crate::shell::trust::{Trust, TrustStore};
 
 /// Where a running Nix daemon listens.
 pub const NIX_DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
@@ -542,24 +543,55 @@ fn hook(probe: &Probe) -> Check {
 }
 
 fn project(settings: &Settings, probe: &Probe) -> Check {
-    let _ = settings;
-    match Project::find(&probe.cwd) {
-        None => Check::new(
+    let Some(p) = Project::find(&probe.cwd) else {
+        return Check::new(
             "project",
             Status::Info,
             format!("no devenv.json at or above {}", probe.cwd.display()),
         )
-        .fix("devenv init"),
-        Some(p) => Check::new(
+        .fix("devenv init");
+    };
+    let manifest_path = p.manifest_path();
+    let root = shell_words::quote(&p.root.to_string_lossy()).into_owned();
+    // Trust is bound to the canonical path and the manifest's bytes, exactly as `devenv allow`
+    // records it.
+    let (canonical, manifest) = match (p.root.canonicalize(), std::fs::read(&manifest_path)) {
+        (Ok(c), Ok(m)) => (c, m),
+        (_, Err(e)) | (Err(e), _) => {
+            return Check::new(
+                "project",
+                Status::Fail,
+                format!(
+                    "project {}: {}: {e}",
+                    p.root.display(),
+                    manifest_path.display()
+                ),
+            )
+        }
+    };
+    let summary = |state: &str| format!("project {} is {state}", p.root.display());
+    match TrustStore::new(&settings.dirs.data).status(&canonical, &manifest) {
+        Trust::Allowed => Check::new(
             "project",
-            Status::Info,
-            format!(
-                "project {} ({})",
-                p.root.display(),
-                p.manifest_path().display()
-            ),
+            Status::Ok,
+            summary("allowed: it activates when you cd into it"),
+        ),
+        Trust::NotAllowed => Check::new(
+            "project",
+            Status::Warn,
+            summary("not allowed (new, or its manifest changed since `devenv allow`)"),
         )
-        .detail("trust state is not checked by this build; `devenv allow` lets it activate on cd"),
+        .detail(format!(
+            "read {} before allowing it: its init_hook runs in your shell",
+            manifest_path.display()
+        ))
+        .fix(format!("devenv allow {root}")),
+        Trust::Denied => Check::new(
+            "project",
+            Status::Warn,
+            summary("denied: it never activates automatically"),
+        )
+        .fix(format!("devenv allow {root}")),
     }
 }
 

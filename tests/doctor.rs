@@ -260,3 +260,42 @@ fn a_local_index_is_checked_on_disk() {
     assert_eq!(code, Some(0), "{json:#}");
     assert_eq!(one(&json, "index")["status"], "ok");
 }
+
+#[test]
+fn project_trust_is_reported_and_the_fix_allows_it() {
+    let w = World::new();
+    let (_, json) = doctor_json(&mut w.cmd());
+    let project = one(&json, "project");
+    assert_eq!(project["status"], "warn", "{project:#}");
+    assert!(project["summary"].as_str().unwrap().contains("not allowed"));
+    let fix = project["fix"].as_str().unwrap();
+    assert!(fix.starts_with("devenv allow "), "{fix}");
+
+    // Run the printed fix as a user would, with this devenv on PATH.
+    let bin_dir = PathBuf::from(env!("CARGO_BIN_EXE_devenv"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut sh = Command::new("sh");
+    w.t.isolate(&mut sh);
+    let ran = sh
+        .arg("-c")
+        .arg(fix)
+        .current_dir(w.t.root())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{fix}: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let (code, json) = doctor_json(&mut w.cmd());
+    assert_eq!(code, Some(0));
+    assert_eq!(one(&json, "project")["status"], "ok", "{json:#}");
+
+    // A changed manifest is no longer allowed.
+    w.t.write("devenv.json", "{\"packages\": [\"jq\"]}\n");
+    let (_, json) = doctor_json(&mut w.cmd());
+    assert_eq!(one(&json, "project")["status"], "warn");
+}

@@ -187,18 +187,34 @@ fn hooks_each_shell_once_and_new_shells_find_devenv() {
     }
 
     let want = w.bin().display().to_string();
-    for shell in ["bash", "zsh", "fish"] {
-        let out = w.shell(shell, "command -v devenv; devenv --version; echo $MY_VAR");
+    for (shell, hooked) in [
+        (
+            "bash",
+            r#"declare -F _devenv_hook >/dev/null && echo hooked"#,
+        ),
+        (
+            "zsh",
+            r#"(( ${precmd_functions[(I)_devenv_hook]} )) && echo hooked"#,
+        ),
+        ("fish", "functions -q __devenv_hook; and echo hooked"),
+    ] {
+        let script = format!("command -v devenv; devenv --version; echo $MY_VAR; {hooked}");
+        let out = w.shell(shell, &script);
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),
-            "{shell} broke after sourcing its rc:\n{}\n{}",
-            stdout(&out),
-            String::from_utf8_lossy(&out.stderr)
+            "{shell} broke after sourcing its rc:\n{}\n{stderr}",
+            stdout(&out)
+        );
+        assert!(
+            !stderr.contains("devenv"),
+            "{shell} printed errors: {stderr}"
         );
         let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
         assert_eq!(lines.first(), Some(&want.as_str()), "{shell}: {lines:?}");
         assert!(lines[1].starts_with("devenv "), "{shell}: {lines:?}");
         assert_eq!(lines[2], "kept", "{shell} lost the user's rc lines");
+        assert_eq!(lines.get(3), Some(&"hooked"), "{shell}: hook not active");
     }
     // bash: the PATH entry is added once even when the rc is sourced twice.
     let out = w.shell(

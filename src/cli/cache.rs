@@ -80,7 +80,12 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
     let paths = if args.paths.is_empty() {
         let cwd = std::env::current_dir()?;
         let project = crate::project::Project::find(&cwd)
-            .ok_or_else(|| anyhow!("no store paths given and no devenv.json in `{}` or any parent", cwd.display()))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no store paths given and no devenv.json in `{}` or any parent",
+                    cwd.display()
+                )
+            })
             .hint("pass store paths, or run this inside a project")
             .bad_input()?;
         let installed = super::install::install_project(ctx, &project)?;
@@ -91,9 +96,12 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
     } else {
         for p in &args.paths {
             if !store.is_valid(p)? {
-                return Err(anyhow!("`{p}` is not a valid path in the store `{}`", store.layout().root.display()))
-                    .hint("realize it first (e.g. `devenv install`)")
-                    .bad_input();
+                return Err(anyhow!(
+                    "`{p}` is not a valid path in the store `{}`",
+                    store.layout().root.display()
+                ))
+                .hint("realize it first (e.g. `devenv install`)")
+                .bad_input();
             }
         }
         args.paths.clone()

@@ -34,7 +34,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         ctx.printer
             .debug(format!("root `{name}` is gone (its file no longer exists)"));
     }
-    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     for p in &report.deleted {
         ctx.printer.debug(format!("{verb} {p}"));
     }

@@ -227,9 +227,11 @@ impl CliProgress {
         let multi = indicatif::MultiProgress::new();
         let paths = multi.add(indicatif::ProgressBar::new(0));
         paths.set_style(
-            indicatif::ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} paths {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>10} [{bar:30}] {pos}/{len} paths {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         paths.set_prefix("fetching");
         let bytes = multi.add(indicatif::ProgressBar::new(0));

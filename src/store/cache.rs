@@ -131,7 +131,9 @@ impl BinaryCache {
             .get_text("nix-cache-info")
             .with_context(|| format!("cannot read `nix-cache-info` of binary cache `{url}`"))?
             .with_context(|| format!("binary cache `{url}` has no `nix-cache-info`"))
-            .hint("check the substituter URL; a binary cache has a `nix-cache-info` file at its root")?;
+            .hint(
+                "check the substituter URL; a binary cache has a `nix-cache-info` file at its root",
+            )?;
         let info = CacheInfo::parse(&text)
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("invalid `nix-cache-info` in binary cache `{url}`"))?;
@@ -175,10 +177,8 @@ impl BinaryCache {
                     let _ = fs::remove_file(dir.join(format!("{hash_part}.missing")));
                 }
                 None => {
-                    let _ = crate::fsutil::write_atomic(
-                        &dir.join(format!("{hash_part}.missing")),
-                        b"",
-                    );
+                    let _ =
+                        crate::fsutil::write_atomic(&dir.join(format!("{hash_part}.missing")), b"");
                 }
             }
         }
@@ -339,10 +339,7 @@ impl Read for NetReader {
                         self.failed.store(true, Ordering::SeqCst);
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "download truncated after {} of {exp} bytes",
-                                self.seen
-                            ),
+                            format!("download truncated after {} of {exp} bytes", self.seen),
                         ));
                     }
                 }

@@ -357,13 +357,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut db = Db::open(&tmp.path().join("db.sqlite")).unwrap();
         db.register(&info("/nix/store/a-a", &[])).unwrap();
-        db.register(&info("/nix/store/b-b", &["/nix/store/a-a", "/nix/store/b-b"]))
-            .unwrap();
+        db.register(&info(
+            "/nix/store/b-b",
+            &["/nix/store/a-a", "/nix/store/b-b"],
+        ))
+        .unwrap();
         let b = db.info("/nix/store/b-b").unwrap().unwrap();
         assert_eq!(b.references, vec!["/nix/store/a-a", "/nix/store/b-b"]);
         assert_eq!(b.sigs, vec!["k:sig"]);
         // A reference that is not valid yet is refused, and nothing is written.
-        assert!(db.register(&info("/nix/store/c-c", &["/nix/store/x-x"])).is_err());
+        assert!(db
+            .register(&info("/nix/store/c-c", &["/nix/store/x-x"]))
+            .is_err());
         assert!(!db.is_valid("/nix/store/c-c").unwrap());
         // Removing a referenced path alone is refused; with its referrer it works.
         assert!(db.unregister(&["/nix/store/a-a".into()]).is_err());

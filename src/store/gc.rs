@@ -93,9 +93,8 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
     if let Some(n) = t.strip_suffix('w').and_then(|n| n.parse::<u64>().ok()) {
         return Ok(Duration::from_secs(n * 7 * 86400));
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("invalid age `{text}` ({e}); use e.g. `30d`, `12h` or `2w`")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid age `{text}` ({e}); use e.g. `30d`, `12h` or `2w`"))
 }
 
 #[cfg(test)]

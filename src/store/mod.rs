@@ -139,7 +139,9 @@ impl Store {
         let layout = StoreLayout::new(root);
         std::fs::create_dir_all(layout.store_dir())
             .with_context(|| format!("cannot create the store `{}`", layout.store_dir().display()))
-            .hint("check that the store root is writable, or choose another with DEVENV_STORE_ROOT")?;
+            .hint(
+                "check that the store root is writable, or choose another with DEVENV_STORE_ROOT",
+            )?;
         let state_dir = layout.real_path("/nix/var/devenv");
         let db = Db::open(&state_dir.join("db.sqlite"))?;
         Ok(Store {
@@ -313,10 +315,7 @@ impl Store {
     /// generations and projects.
     pub fn add_gc_root(&self, name: &str, paths: &[String]) -> Result<()> {
         let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
-        self.db
-            .lock()
-            .expect("db lock")
-            .set_root(name, paths, None)
+        self.db.lock().expect("db lock").set_root(name, paths, None)
     }
 
     /// Drop root `name`; returns whether it existed.
@@ -341,7 +340,9 @@ impl Store {
 }
 
 fn no_writable_store() -> anyhow::Error {
-    anyhow!("`/nix/store` does not exist and cannot be created by this user, and no Nix daemon runs")
+    anyhow!(
+        "`/nix/store` does not exist and cannot be created by this user, and no Nix daemon runs"
+    )
 }
 
 /// Whether `<root>/nix/store` is writable, or could be created.

@@ -56,7 +56,9 @@ pub fn register_with_nix(store: &Store, fetched: &[String]) -> Result<bool> {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("cannot run `nix-store --register-validity`")?;
+    let mut child = cmd
+        .spawn()
+        .context("cannot run `nix-store --register-validity`")?;
     child
         .stdin
         .take()

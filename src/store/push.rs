@@ -153,10 +153,8 @@ fn write_nar(
     let mut tmp = tempfile::Builder::new()
         .prefix(".devenv-tmp-")
         .tempfile_in(nar_dir)?;
-    let file_hashing = HashingWriter::new(io::BufWriter::with_capacity(
-        256 * 1024,
-        tmp.as_file_mut(),
-    ));
+    let file_hashing =
+        HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
     let (file_hash, file_size, nar_hash, nar_size) = match compression {
         PushCompression::Xz => {
             let enc = xz2::write::XzEncoder::new(file_hashing, 6);

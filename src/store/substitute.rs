@@ -158,11 +158,7 @@ pub fn plan(
 }
 
 /// Run `f` over `items` with at most `jobs` threads, keeping the order of results.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
+fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -203,7 +199,10 @@ pub fn fetch_all(
             if abs != *path {
                 if let Some((key, _)) = planned.get_key_value(&abs) {
                     n += 1;
-                    referrers.entry(key.as_str()).or_default().push(path.as_str());
+                    referrers
+                        .entry(key.as_str())
+                        .or_default()
+                        .push(path.as_str());
                 }
             }
         }
@@ -326,10 +325,7 @@ fn fetch_one(
                     std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
                     continue;
                 }
-                return Err(e.context(format!(
-                    "cannot substitute `{path}` from `{}`",
-                    cache.url
-                )));
+                return Err(e.context(format!("cannot substitute `{path}` from `{}`", cache.url)));
             }
         }
     };
@@ -444,7 +440,9 @@ pub fn decoder(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
         #[allow(unreachable_patterns)]
-        other => bail!("unsupported NAR compression `{other:?}` (devenv reads xz, zstd, bzip2 and none)"),
+        other => {
+            bail!("unsupported NAR compression `{other:?}` (devenv reads xz, zstd, bzip2 and none)")
+        }
     })
 }
 
