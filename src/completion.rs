@@ -6,12 +6,15 @@
 //! The generated scripts call back `devenv __complete packages <prefix>`; this module owns both
 //! the wrapper text and the name lookup. It returns data; `cli` prints it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
 use crate::context::Settings;
-use crate::index::format::NameLine;
+use crate::index::http::HttpOptions;
+use crate::index::sparse::SparseIndex;
+use crate::index::Index;
 
 /// The subcommands whose positional arguments are package names.
 pub const PACKAGE_COMMANDS: [&str; 2] = ["add", "info"];
@@ -19,50 +22,49 @@ pub const PACKAGE_COMMANDS: [&str; 2] = ["add", "info"];
 /// At most this many names are offered; more would only scroll the terminal.
 const MAX_NAMES: usize = 500;
 
-/// Package names starting with `prefix` (sorted, deduplicated) from the index's local data.
-/// Anything unreadable is skipped: completion must never print errors into a command line.
+/// Package names starting with `prefix` (sorted, deduplicated) from the index's local data: a
+/// directory index, or a remote static index as far as it is already cached on disk (the index
+/// module's cache, read with its offline mode). Anything unavailable gives no names: completion
+/// must never print errors into a command line.
 pub fn package_names(settings: &Settings, prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for file in names_files(settings) {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        for line in text.lines() {
-            if let Ok(entry) = serde_json::from_str::<NameLine>(line) {
-                if entry.name.starts_with(prefix) {
-                    names.push(entry.name);
-                }
-            }
-        }
-    }
+    let Some(index) = open_offline(settings) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = index
+        .search(prefix, usize::MAX)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|hit| hit.name)
+        .filter(|name| name.starts_with(prefix))
+        .collect();
     names.sort();
     names.dedup();
     names.truncate(MAX_NAMES);
     names
 }
 
-/// `names.jsonl` files to read: the configured index when it is on disk, plus every copy cached
-/// from remote indexes under `<cache dir>/index/`.
-fn names_files(settings: &Settings) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let index = settings.index.trim();
-    let local = index.strip_prefix("file://").unwrap_or(index);
-    if !local.contains("://") {
-        files.push(Path::new(local).join("names.jsonl"));
-    }
+/// The configured index, opened so that it cannot touch the network. A Nixhub-compatible API has
+/// no name list to cache, so it offers nothing.
+fn open_offline(settings: &Settings) -> Option<Box<dyn Index>> {
+    let url = settings.index.trim();
+    let offline = HttpOptions {
+        timeout: Duration::from_secs(1),
+        offline: true,
+    };
     let cache = settings.dirs.cache.join("index");
-    for entry in walkdir::WalkDir::new(&cache)
-        .max_depth(4)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(|e| e.ok())
-    {
-        let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && name.starts_with("names") && !name.ends_with(".meta") {
-            files.push(entry.into_path());
-        }
+    if url.starts_with("nixhub+") || url.trim_end_matches('/') == crate::context::DEFAULT_INDEX {
+        return None;
     }
-    files
+    let http = url.strip_prefix("sparse+").unwrap_or(url);
+    if http.starts_with("http://") || http.starts_with("https://") {
+        let index = SparseIndex::probe_http(http, &cache, offline).ok()??;
+        return Some(Box::new(index));
+    }
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    if path.contains("://") {
+        return None;
+    }
+    Some(Box::new(SparseIndex::open_dir(Path::new(path)).ok()?))
 }
 
 /// The bash script: clap's, plus a `complete -F` wrapper that answers package names itself.
@@ -161,27 +163,27 @@ mod tests {
     }
 
     #[test]
-    fn names_come_from_the_local_index_and_the_cache_sorted_and_unique() {
+    fn names_come_from_a_directory_index_sorted_and_filtered_by_prefix() {
         let tmp = tempfile::tempdir().unwrap();
         let idx = tmp.path().join("idx");
         std::fs::create_dir_all(&idx).unwrap();
+        std::fs::write(idx.join("index.json"), "{\"format\": 1}").unwrap();
         std::fs::write(
             idx.join("names.jsonl"),
-            "{\"name\":\"jq\",\"latest\":\"1.7\"}\nnot json\n{\"name\":\"ansible\",\"latest\":\"2.16.5\"}\n",
-        )
-        .unwrap();
-        let cached = tmp.path().join("cache/index/0123abcd");
-        std::fs::create_dir_all(&cached).unwrap();
-        std::fs::write(
-            cached.join("names.jsonl"),
-            "{\"name\":\"ansible-lint\",\"latest\":\"6\"}\n{\"name\":\"jq\",\"latest\":\"1.7\"}\n",
+            "{\"name\":\"jq\",\"latest\":\"1.7\"}\n{\"name\":\"ansible-lint\",\"summary\":\"jq\",\"latest\":\"6\"}\n{\"name\":\"ansible\",\"latest\":\"2.16.5\"}\n",
         )
         .unwrap();
         let s = settings(tmp.path(), idx.to_str().unwrap());
         assert_eq!(package_names(&s, ""), vec!["ansible", "ansible-lint", "jq"]);
         assert_eq!(package_names(&s, "ans"), vec!["ansible", "ansible-lint"]);
         let s = settings(tmp.path(), &format!("file://{}", idx.display()));
-        assert_eq!(package_names(&s, "j"), vec!["jq"]);
+        assert_eq!(
+            package_names(&s, "j"),
+            vec!["jq"],
+            "summary matches are not names"
+        );
+        let s = settings(tmp.path(), tmp.path().join("missing").to_str().unwrap());
+        assert!(package_names(&s, "").is_empty());
     }
 
     #[test]

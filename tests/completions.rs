@@ -173,27 +173,46 @@ fn fish_completes_commands_and_packages() {
 }
 
 #[test]
-fn package_names_never_touch_the_network() {
+fn package_names_come_from_the_index_cache_and_never_touch_the_network() {
     let t = TestContext::new();
     let served = t.root().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::write(
-        served.join("names.jsonl"),
-        "{\"name\":\"jq\",\"latest\":\"1.7.1\"}\n",
-    )
-    .unwrap();
+    common::index::write_fixture_index(&served);
     let server = Server::serve_dir(&served);
+    let complete = |prefix: &str| -> Vec<String> {
+        let out = t
+            .cmd()
+            .args(["__complete", "packages", prefix])
+            .env("DEVENV_INDEX", server.url())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines(&out)
+    };
+    assert!(
+        complete("ans").is_empty(),
+        "nothing cached yet, so nothing offered"
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+
+    // Any command that reads the index fills the cache; completion then answers from it alone.
     let out = t
         .cmd()
-        .args(["__complete", "packages", "j"])
+        .args(["search", "ans"])
         .env("DEVENV_INDEX", server.url())
         .output()
         .unwrap();
-    assert!(out.status.success());
     assert!(
-        out.stdout.is_empty(),
-        "nothing cached yet, so nothing offered"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    server.clear_requests();
+    assert_eq!(complete("ans"), vec!["ansible", "ansible-lint"]);
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
 
