@@ -83,7 +83,7 @@ pub struct Probe {
     /// `$XDG_CONFIG_HOME`, where fish reads `fish/config.fish`.
     pub xdg_config_home: Option<PathBuf>,
     pub cwd: PathBuf,
-    /// Per-request limit for the index and caches.
+    /// Per-request limit for the index and caches (`DEVENV_HTTP_TIMEOUT`, at most 5 s).
     pub timeout: Duration,
     pub daemon_socket: PathBuf,
 }
@@ -100,7 +100,10 @@ impl Probe {
             zdotdir: var("ZDOTDIR").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             cwd: std::env::current_dir()?,
-            timeout: Duration::from_secs(5),
+            // The same knob as every index request, but never longer than a doctor should wait.
+            timeout: crate::index::http::HttpOptions::from_env()?
+                .timeout
+                .min(Duration::from_secs(5)),
             daemon_socket: PathBuf::from(NIX_DAEMON_SOCKET),
         })
     }

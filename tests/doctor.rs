@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::http::Server;
+use common::http::{Fault, Server};
 use common::TestContext;
 use serde_json::Value;
 
@@ -298,4 +298,29 @@ fn project_trust_is_reported_and_the_fix_allows_it() {
     w.t.write("devenv.json", "{\"packages\": [\"jq\"]}\n");
     let (_, json) = doctor_json(&mut w.cmd());
     assert_eq!(one(&json, "project")["status"], "warn");
+}
+
+#[test]
+fn a_stalled_cache_is_reported_instead_of_hanging_doctor() {
+    let w = World::new();
+    w.server.fault(
+        "/cache/nix-cache-info",
+        Fault::Stall(std::time::Duration::from_secs(3)),
+    );
+    let (code, json) = doctor_json(w.cmd().env("DEVENV_HTTP_TIMEOUT", "0.3"));
+    assert_eq!(code, Some(1));
+    let sub = one(&json, "substituter");
+    assert_eq!(sub["status"], "fail");
+    assert!(
+        sub["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no answer in time"),
+        "{sub:#}"
+    );
+    assert_eq!(
+        one(&json, "index")["status"],
+        "ok",
+        "other checks still run"
+    );
 }
