@@ -2,7 +2,8 @@
 //! network: it parses, and its outputs evaluate (against a stand-in nixpkgs, see
 //! `tests/flake/check.nix`) to a package built from Cargo.toml's version and Cargo.lock, an app
 //! that runs that package's `bin/devenv`, and a dev shell with the tools the tests need, for each
-//! of the four usual systems. The `dummy://` store makes any accidental store write an error.
+//! of the four usual systems; and its source filter leaves build output and version control out of
+//! the package's `src`. The `dummy://` store makes any accidental store write an error.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -100,4 +101,46 @@ fn flake_outputs_evaluate_for_every_system() {
             assert!(shell.contains(&tool), "{system} dev shell lacks {tool}");
         }
     }
+}
+
+/// The store path of the package's `src` for a copy of the flake in `dir`. `--eval` runs Nix in
+/// read-only mode, so the path is computed from the filtered contents without adding anything.
+fn src_path(dir: &std::path::Path) -> String {
+    let expr = format!(
+        "let f = import {}/flake.nix; \
+         pkgs = {{ rustPlatform.buildRustPackage = a: a; lib.licenses = {{ mit = 1; asl20 = 2; }}; }}; \
+         o = f.outputs {{ self = o; nixpkgs.legacyPackages.x86_64-linux = pkgs; }}; \
+         in toString o.packages.x86_64-linux.devenv.src",
+        dir.display()
+    );
+    let out = nix_instantiate(&["--eval", "--strict", "-E", &expr]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().trim_matches('"').to_string()
+}
+
+#[test]
+fn package_source_leaves_out_build_output_and_version_control() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for f in ["flake.nix", "Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(checkout().join(f), dir.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let before = src_path(dir);
+    assert!(before.ends_with("-devenv-source"), "{before}");
+
+    for junk in ["target/debug/devenv", ".git/HEAD", "result"] {
+        let p = dir.join(junk);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "junk").unwrap();
+    }
+    assert_eq!(
+        src_path(dir),
+        before,
+        "target/, .git and result are not part of the source"
+    );
+
+    std::fs::write(dir.join("src/lib.rs"), "\n").unwrap();
+    assert_ne!(src_path(dir), before, "real sources are");
 }
