@@ -86,6 +86,8 @@ pub struct Probe {
     /// Per-request limit for the index and caches (`DEVENV_HTTP_TIMEOUT`, at most 5 s).
     pub timeout: Duration,
     pub daemon_socket: PathBuf,
+    /// `$DEVENV_STORE_ROOT`, to tell which setting chose the store root.
+    pub store_root_env: Option<PathBuf>,
 }
 
 impl Probe {
@@ -105,6 +107,7 @@ impl Probe {
                 .timeout
                 .min(Duration::from_secs(5)),
             daemon_socket: PathBuf::from(NIX_DAEMON_SOCKET),
+            store_root_env: var("DEVENV_STORE_ROOT").map(PathBuf::from),
         })
     }
 }
@@ -126,18 +129,44 @@ pub fn failed(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
 }
 
+/// Where a configured store root came from, for "which root and why".
+fn store_root_origin(settings: &Settings, probe: &Probe, root: &Path) -> String {
+    let config_path = settings.dirs.config.join("config.json");
+    let from_config = crate::context::ConfigFile::load(&config_path)
+        .ok()
+        .and_then(|c| c.store_root);
+    if probe.store_root_env.as_deref() == Some(root) {
+        "set by DEVENV_STORE_ROOT".to_string()
+    } else if from_config.as_deref() == Some(root) {
+        format!("set by store_root in {}", config_path.display())
+    } else {
+        "set by --store-root".to_string()
+    }
+}
+
+/// The store check mirrors the store's own choice (`store::Store::open_backend`): a configured
+/// root; else `/` when `/nix/store` is writable or can be created; else a Nix daemon's store;
+/// else nothing usable. It only looks, where opening the store would create directories.
 fn store(settings: &Settings, probe: &Probe) -> Check {
+    let with_nix = |check: Check, root: &Path| match crate::store::nix::shared_nix_db(root) {
+        Some(db) => check.detail(format!(
+            "shared with a Nix installation ({}): paths devenv fetches are registered with it too",
+            db.display()
+        )),
+        None => check,
+    };
     match &settings.store_root {
         Some(root) => {
             let dir = crate::store::layout::StoreLayout::new(root).store_dir();
-            let why = "set by --store-root, DEVENV_STORE_ROOT or store_root in config.json";
+            let why = store_root_origin(settings, probe, root);
             if creatable(&dir) {
-                Check::new(
+                let check = Check::new(
                     "store",
                     Status::Ok,
                     format!("store at {} ({why}), writable", dir.display()),
                 )
-                .detail("store paths are still named /nix/store/…; programs from binary caches may need /nix/store itself to run")
+                .detail("store paths are still named /nix/store/…; programs from binary caches may need /nix/store itself to run");
+                with_nix(check, root)
             } else {
                 Check::new(
                     "store",
@@ -146,28 +175,38 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
                 )
                 .fix(format!(
                     "mkdir -p {0} && test -w {0} || export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"",
-                    dir.display()
+                    shell_words::quote(&dir.to_string_lossy())
                 ))
             }
         }
-        None if creatable(Path::new("/nix/store")) => Check::new(
-            "store",
-            Status::Ok,
-            "store at /nix/store (the default), writable",
+        None if creatable(Path::new("/nix/store")) => with_nix(
+            Check::new(
+                "store",
+                Status::Ok,
+                "store at /nix/store (the default: no store root is configured), writable",
+            ),
+            Path::new("/"),
         ),
         None if probe.daemon_socket.exists() => Check::new(
             "store",
             Status::Warn,
             "/nix/store belongs to a Nix installation (a daemon runs) and is not writable by you",
         )
-        .detail(format!("Nix daemon socket: {}", probe.daemon_socket.display()))
-        .fix("export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # or let Nix build: see docs/store.md"),
+        .detail(format!(
+            "Nix daemon socket: {}",
+            probe.daemon_socket.display()
+        ))
+        .fix(
+            "export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # or see docs/store.md",
+        ),
         None => Check::new(
             "store",
             Status::Fail,
             "/nix/store does not exist and you cannot create it, and no Nix daemon runs",
         )
-        .fix("./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix"),
+        .fix(
+            "./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix",
+        ),
     }
 }
 

@@ -324,3 +324,49 @@ fn a_stalled_cache_is_reported_instead_of_hanging_doctor() {
         "other checks still run"
     );
 }
+
+#[test]
+fn the_store_check_says_which_setting_chose_the_root() {
+    let w = World::new();
+    let summary = |json: &Value| one(json, "store")["summary"].as_str().unwrap().to_string();
+
+    let flag_root = w.t.root().join("flag-root");
+    let (_, json) = doctor_json(
+        w.cmd()
+            .env_remove("DEVENV_STORE_ROOT")
+            .args(["--store-root", flag_root.to_str().unwrap()]),
+    );
+    assert!(summary(&json).contains("set by --store-root"), "{json:#}");
+
+    let config_root = w.t.root().join("config-root");
+    let config = w.t.home.join(".config/devenv/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        serde_json::json!({ "store_root": config_root }).to_string(),
+    )
+    .unwrap();
+    let (_, json) = doctor_json(w.cmd().env_remove("DEVENV_STORE_ROOT"));
+    let s = summary(&json);
+    assert!(
+        s.contains(&config_root.join("nix/store").display().to_string())
+            && s.contains("store_root in")
+            && s.contains("config.json"),
+        "{s}"
+    );
+
+    // A root that a Nix installation shares (its database is there) is reported as such.
+    let db = w.t.store_root.join("nix/var/nix/db");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::write(db.join("db.sqlite"), "").unwrap();
+    let (_, json) = doctor_json(&mut w.cmd());
+    let store = one(&json, "store");
+    assert!(summary(&json).contains("set by DEVENV_STORE_ROOT"));
+    assert!(
+        store["details"].as_array().unwrap().iter().any(|d| d
+            .as_str()
+            .unwrap()
+            .contains("shared with a Nix installation")),
+        "{store:#}"
+    );
+}
