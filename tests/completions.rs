@@ -1,6 +1,7 @@
 //! `devenv completions <shell>` loaded into real bash, zsh and fish: subcommands complete, and
 //! package names for `add`/`info` come from the local index through `devenv __complete`, which
-//! never touches the network.
+//! never touches the network. Checked both by calling the completion functions directly and by
+//! pressing TAB in each shell running interactively in tmux.
 
 mod common;
 
@@ -221,4 +222,135 @@ fn unknown_shell_is_a_usage_error() {
     let t = TestContext::new();
     let err = t.fails(&["completions", "tcsh"], 2);
     assert!(err.contains("tcsh") && err.contains("bash"), "{err}");
+}
+
+/// A real interactive shell in a private tmux server: keys are typed, the screen is read.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    /// Start `argv` in a detached 160x40 session with `env` set.
+    fn start(w: &World, argv: &[&str]) -> Tmux {
+        // One server per session, so a previous one still shutting down cannot interfere.
+        let socket = w.t.root().join(format!("tmux-{}.sock", argv[0]));
+        let mut cmd = Command::new("tmux");
+        w.t.isolate(&mut cmd);
+        let path = format!("{}:/usr/local/bin:/usr/bin:/bin", w.bin_dir.display());
+        let index = w.index.to_str().unwrap().to_string();
+        let mut args: Vec<String> = vec![
+            "-S".into(),
+            socket.to_str().unwrap().into(),
+            "-f".into(),
+            "/dev/null".into(),
+            "new-session".into(),
+            "-d".into(),
+            "-c".into(),
+            w.t.project.to_str().unwrap().into(),
+            "-x".into(),
+            "160".into(),
+            "-y".into(),
+            "40".into(),
+            "env".into(),
+            format!("PATH={path}"),
+            format!("DEVENV_INDEX={index}"),
+            "TERM=screen".into(),
+            "PS1=$ ".into(),
+        ];
+        args.extend(argv.iter().map(|s| s.to_string()));
+        let status = cmd.args(&args).env("TERM", "screen").status().unwrap();
+        assert!(status.success(), "tmux failed to start {argv:?}");
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success());
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "0"]).stdout).to_string()
+    }
+
+    /// Wait until the screen shows every one of `wanted`; panics with the screen if it never does.
+    fn wait_for(&self, wanted: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if wanted.iter().all(|w| screen.contains(w)) {
+                return screen;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("the screen never showed {wanted:?}:\n{screen}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// TAB pressed in real interactive shells lists the package names from the index.
+#[test]
+fn tab_in_interactive_shells_offers_package_names() {
+    let w = World::new();
+    let cases: [(&str, Vec<&str>, String); 3] = [
+        (
+            "bash",
+            vec!["bash", "--norc", "--noprofile", "-i"],
+            // One TAB lists the candidates (readline's default needs a second, timed TAB).
+            format!(
+                "bind 'set show-all-if-ambiguous on'; source '{}'",
+                w.script("bash").display()
+            ),
+        ),
+        (
+            "zsh",
+            vec!["zsh", "-f", "-i"],
+            format!(
+                "unsetopt list_ambiguous; autoload -U compinit && compinit -u -D && source '{}'",
+                w.script("zsh").display()
+            ),
+        ),
+        (
+            "fish",
+            vec!["fish", "--no-config", "-i"],
+            format!("source '{}'", w.script("fish").display()),
+        ),
+    ];
+    for (shell, argv, setup) in cases {
+        let tmux = Tmux::start(&w, &argv);
+        tmux.send(&[&setup, "Enter"]);
+        // Arithmetic, so the echoed command line itself cannot match what we wait for.
+        let ready = if shell == "fish" {
+            "echo loaded-(math 1+1)"
+        } else {
+            "echo loaded-$((1+1))"
+        };
+        tmux.send(&[ready, "Enter"]);
+        tmux.wait_for(&["loaded-2\n"]);
+        // One TAB completes the common prefix and lists both candidates.
+        tmux.send(&["devenv add ans", "Tab"]);
+        let screen = tmux.wait_for(&["ansible-lint"]);
+        assert!(screen.contains("devenv add ansible"), "{shell}:\n{screen}");
+        // And a subcommand completes too.
+        // Keys are read in order (a signal such as C-c would not be), so clearing the line with
+        // C-u cannot overtake the completion still being drawn.
+        tmux.send(&["C-u", "devenv doc", "Tab"]);
+        tmux.wait_for(&["devenv doctor"]);
+    }
 }
