@@ -118,9 +118,14 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
                         .collect(),
                 })
                 .collect();
-            let (_, created) = profile.switch(&packages, &inputs.hash())?;
+            let (number, created) = profile.switch(&packages, &inputs.hash())?;
             if created {
                 cache.invalidate(&project_key);
+                let paths: Vec<String> = packages
+                    .iter()
+                    .flat_map(|p| p.outputs.iter().map(|(l, _)| l.clone()))
+                    .collect();
+                add_generation_root(ctx, &project_key, number, &paths)?;
             }
         }
         Some(profile.current_link())
@@ -136,6 +141,23 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
     let spec = EnvSpec::compute(key, &manifest, profile_link.as_deref());
     cache.put(&project_key, &spec)?;
     Ok((spec, inputs))
+}
+
+/// GC root name of a profile generation: the store keeps its paths while the generation exists.
+pub(crate) fn generation_root_name(project_key: &str, number: u32) -> String {
+    format!("profile-{project_key}-{number}")
+}
+
+/// Register generation `number` as a GC root (a store shared with Nix's daemon keeps its own
+/// roots: there is no local database to record it in).
+fn add_generation_root(ctx: &Ctx, project_key: &str, number: u32, paths: &[String]) -> Result<()> {
+    use crate::store::{Backend, Store, StoreOptions};
+    if let Backend::Local(store) = Store::open_backend(&ctx.settings, StoreOptions::default())? {
+        store
+            .add_gc_root(&generation_root_name(project_key, number), paths)
+            .context("could not register the new generation as a GC root")?;
+    }
+    Ok(())
 }
 
 /// The directory the user is in, as the shell sees it (`$PWD` keeps symlinked paths).

@@ -267,8 +267,14 @@ mod tests {
         let profile = Profile::for_project(&tmp.path().join("data"), tmp.path());
         let a = package(tmp.path(), "a");
         let b = package(tmp.path(), "b");
-        assert_eq!(profile.switch(&[a.clone()], "i1").unwrap(), (1, true));
-        assert_eq!(profile.switch(&[a.clone()], "i1b").unwrap(), (1, false));
+        assert_eq!(
+            profile.switch(std::slice::from_ref(&a), "i1").unwrap(),
+            (1, true)
+        );
+        assert_eq!(
+            profile.switch(std::slice::from_ref(&a), "i1b").unwrap(),
+            (1, false)
+        );
         assert_eq!(
             profile.switch(&[a.clone(), b.clone()], "i2").unwrap(),
             (2, true)

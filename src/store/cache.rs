@@ -139,7 +139,7 @@ impl BinaryCache {
             .with_context(|| format!("invalid `nix-cache-info` in binary cache `{url}`"))?;
         if info.store_dir != crate::store::layout::STORE_DIR {
             bail!(
-                "binary cache `{url}` is for Nix stores with prefix `{}`, not `{}`",
+                "binary cache `{url}` is for Nix stores with prefix `{}`, not `{}` (StoreDir in its nix-cache-info)",
                 info.store_dir,
                 crate::store::layout::STORE_DIR
             );
@@ -351,10 +351,19 @@ impl Read for NetReader {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::SeqCst);
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("download failed after {} bytes: {e}", self.seen),
-                ))
+                let mut cause = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    cause.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                let what = match self.expected {
+                    Some(exp) if self.seen < exp => {
+                        format!("download truncated after {} of {exp} bytes", self.seen)
+                    }
+                    _ => format!("download failed after {} bytes", self.seen),
+                };
+                Err(io::Error::new(e.kind(), format!("{what} ({cause})")))
             }
         }
     }

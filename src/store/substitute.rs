@@ -393,7 +393,7 @@ fn unpack_verified(
     let unpacked = crate::nixfmt::nar::reader::unpack(&mut reader, tmp);
     if let Err(e) = unpacked {
         return Err(transient(
-            anyhow!("{e}").context("the NAR is corrupt or does not match its narinfo"),
+            anyhow::Error::from(e).context("the NAR is corrupt or does not match its narinfo"),
         ));
     }
     // Whatever follows the archive still counts towards NarSize and NarHash.

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod index;
 pub mod nixfix;
+pub mod shells;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

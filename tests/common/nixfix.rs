@@ -115,6 +115,21 @@ impl Fixture {
         }
     }
 
+    /// Copy the fixture's closure into another binary cache `dir` with `compression`, signed with
+    /// the same key.
+    pub fn copy_to(&self, dir: &Path, compression: &str) -> PathBuf {
+        let to = format!(
+            "file://{}?compression={compression}&secret-key={}",
+            dir.display(),
+            self.secret_key_file.display()
+        );
+        run(Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command"])
+            .args(["copy", "--to", &to])
+            .args(self.paths.values()));
+        dir.to_path_buf()
+    }
+
     /// Every path of the fixture (the full closure), sorted.
     pub fn all_paths(&self) -> Vec<String> {
         let mut v: Vec<String> = self.paths.values().cloned().collect();
@@ -122,44 +137,57 @@ impl Fixture {
         v
     }
 
-    /// Write a project in `project_dir` whose manifest wants `fixapp` and `fixtool` (out + man),
-    /// locked to the fixture's paths for `system`.
-    pub fn write_project(&self, project_dir: &Path, system: &str) {
+    /// Write a project in `project_dir` wanting `packages` (`fixapp`, `fixtool` with out + man,
+    /// `fixlib`), locked to the fixture's paths for `system`.
+    pub fn write_project(&self, project_dir: &Path, system: &str, packages: &[&str]) {
+        let mut manifest = serde_json::Map::new();
+        let mut locked = serde_json::Map::new();
+        for pkg in packages {
+            let (version, outputs): (&str, Vec<(&str, String, bool)>) = match *pkg {
+                "fixapp" => ("2.0", vec![("out", self.paths["fixapp"].clone(), true)]),
+                "fixlib" => ("1.0", vec![("out", self.paths["fixlib"].clone(), true)]),
+                "fixtool" => (
+                    "1.0",
+                    vec![
+                        ("man", self.paths["fixtool.man"].clone(), false),
+                        ("out", self.paths["fixtool.out"].clone(), true),
+                    ],
+                ),
+                other => panic!("no fixture package {other}"),
+            };
+            let mut spec = serde_json::json!({ "version": version });
+            if *pkg == "fixtool" {
+                spec["outputs"] = serde_json::json!(["out", "man"]);
+            }
+            manifest.insert(pkg.to_string(), spec);
+            let outs: Vec<serde_json::Value> = outputs
+                .iter()
+                .map(|(n, p, d)| {
+                    if *d {
+                        serde_json::json!({ "name": n, "path": p, "default": true })
+                    } else {
+                        serde_json::json!({ "name": n, "path": p })
+                    }
+                })
+                .collect();
+            locked.insert(
+                format!("{pkg}@{version}"),
+                serde_json::json!({
+                    "last_modified": "2024-06-01T00:00:00Z",
+                    "resolved": format!("github:NixOS/nixpkgs/0000000000000000000000000000000000000000#{pkg}"),
+                    "source": "fixture",
+                    "systems": { system: { "outputs": outs } },
+                    "version": version
+                }),
+            );
+        }
+        let manifest = serde_json::json!({ "packages": manifest });
         std::fs::write(
             project_dir.join("devenv.json"),
-            r#"{
-  "packages": {
-    "fixapp": { "version": "2.0" },
-    "fixtool": { "version": "1.0", "outputs": ["out", "man"] }
-  }
-}
-"#,
+            format!("{}\n", serde_json::to_string_pretty(&manifest).unwrap()),
         )
         .unwrap();
-        let lock = serde_json::json!({
-            "lockfile_version": "1",
-            "packages": {
-                "fixapp@2.0": {
-                    "last_modified": "2024-06-01T00:00:00Z",
-                    "resolved": "github:NixOS/nixpkgs/0000000000000000000000000000000000000000#fixapp",
-                    "source": "fixture",
-                    "systems": { system: { "outputs": [
-                        { "name": "out", "path": self.paths["fixapp"], "default": true }
-                    ] } },
-                    "version": "2.0"
-                },
-                "fixtool@1.0": {
-                    "last_modified": "2024-06-01T00:00:00Z",
-                    "resolved": "github:NixOS/nixpkgs/0000000000000000000000000000000000000000#fixtool",
-                    "source": "fixture",
-                    "systems": { system: { "outputs": [
-                        { "name": "man", "path": self.paths["fixtool.man"] },
-                        { "name": "out", "path": self.paths["fixtool.out"], "default": true }
-                    ] } },
-                    "version": "1.0"
-                }
-            }
-        });
+        let lock = serde_json::json!({ "lockfile_version": "1", "packages": locked });
         std::fs::write(
             project_dir.join("devenv.lock"),
             format!("{}\n", serde_json::to_string_pretty(&lock).unwrap()),
@@ -244,4 +272,42 @@ pub fn store_contents(root: &Path) -> (Vec<String>, Vec<String>) {
         Vec::new()
     };
     (entries, rows)
+}
+
+/// Assert that the tree at `ours` is identical to `theirs` (types, contents, executable bits,
+/// symlink targets).
+pub fn assert_same_tree(theirs: &Path, ours: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let list = |root: &Path| -> Vec<(PathBuf, String)> {
+        let mut v: Vec<(PathBuf, String)> = walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                let meta = std::fs::symlink_metadata(e.path()).unwrap();
+                let desc = if meta.file_type().is_symlink() {
+                    format!("link {}", std::fs::read_link(e.path()).unwrap().display())
+                } else if meta.is_dir() {
+                    "dir".to_string()
+                } else {
+                    format!(
+                        "file exec={} {:?}",
+                        meta.permissions().mode() & 0o100 != 0,
+                        std::fs::read(e.path()).unwrap()
+                    )
+                };
+                (rel, desc)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        list(theirs),
+        list(ours),
+        "{} differs from {}",
+        ours.display(),
+        theirs.display()
+    );
 }
