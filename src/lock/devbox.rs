@@ -90,6 +90,9 @@ pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
             )
         })
         .with_context(invalid)
+        .hint(format!(
+            "fix `{file}` or delete it; `devenv update` resolves the packages again"
+        ))
         .bad_input()?;
     if lock.lockfile_version != LOCKFILE_VERSION {
         return Err(anyhow!(

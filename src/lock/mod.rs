@@ -134,6 +134,15 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
     parse(&text, &path.display().to_string()).map(Some)
 }
 
+/// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with
+/// [`read_devbox`]. `Ok(None)` when there is none yet.
+pub fn read_project(project: &crate::project::Project) -> anyhow::Result<Option<Lockfile>> {
+    match project.flavor {
+        crate::project::Flavor::Devenv => read(&project.lock_path()),
+        crate::project::Flavor::Devbox => read_devbox(&project.lock_path()),
+    }
+}
+
 /// Parse lock text; `file` names the file in messages.
 pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
     if let Some(line) = conflict_marker_line(text) {

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail};
 use jsonc_parser::ast::{Object, Value};
 use jsonc_parser::common::{Range, Ranged};
 
-use super::parse::parse_ast;
+use super::parse::{parse_ast, skip_trivia, BOM};
 use super::PackageSpec;
 use crate::diagnostic::ResultExt;
 
@@ -66,9 +66,47 @@ fn list_entry_version(s: &str) -> String {
     }
 }
 
+/// The file's line break: `\r\n` if it uses them, else `\n`.
+fn newline(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// Run an edit on the text after a byte-order mark and put the mark back.
+fn keep_bom<T>(
+    text: &str,
+    f: impl FnOnce(&str) -> anyhow::Result<T>,
+    put_back: impl FnOnce(T, &str) -> T,
+) -> anyhow::Result<T> {
+    match text.strip_prefix(BOM) {
+        Some(rest) => f(rest).map(|out| put_back(out, BOM)),
+        None => f(text),
+    }
+}
+
 /// Add `spec` to the manifest text (or replace the entry with the same name).
 pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     spec.validate().map_err(anyhow::Error::msg).bad_input()?;
+    keep_bom(
+        text,
+        |t| add_inner(t, spec),
+        |out, bom| format!("{bom}{out}"),
+    )
+}
+
+/// Remove the package `name`; `None` when the manifest does not list it.
+pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+    keep_bom(
+        text,
+        |t| remove_inner(t, name),
+        |out, bom| out.map(|o| format!("{bom}{o}")),
+    )
+}
+
+fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
     let edits = match obj.get("packages") {
@@ -129,13 +167,13 @@ pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     finish(text, edits)
 }
 
-/// Remove the package `name`; `None` when the manifest does not list it.
-pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+fn remove_inner(text: &str, name: &str) -> anyhow::Result<Option<String>> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
     let Some(prop) = obj.get("packages") else {
         return Ok(None);
     };
+    let container = prop.value.range();
     let (ranges, index) = match &prop.value {
         Value::Array(a) => {
             let ranges: Vec<Range> = a.elements.iter().map(|e| e.range()).collect();
@@ -155,7 +193,7 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
     let Some(index) = index else {
         return Ok(None);
     };
-    finish(text, vec![remove_item(text, &ranges, index)]).map(Some)
+    finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
 }
 
 /// Apply the edits and check the result still parses, so a bug here can never write a broken file.
@@ -233,15 +271,16 @@ fn list_to_map(
         entries.push(format!("{}: {}", quote(&spec.name), map_value(spec)));
     }
     let inner = format!("{indent}{unit}");
+    let nl = newline(text);
     let body = entries
         .iter()
         .map(|e| format!("{inner}{e}"))
         .collect::<Vec<_>>()
-        .join(",\n");
+        .join(&format!(",{nl}"));
     Ok(Edit {
         start: list.range.start,
         end: list.range.end,
-        with: format!("{{\n{body}\n{indent}}}"),
+        with: format!("{{{nl}{body}{nl}{indent}}}"),
     })
 }
 
@@ -266,29 +305,13 @@ fn indent_unit(text: &str) -> String {
         .unwrap_or_else(|| "  ".to_string())
 }
 
-/// Skip whitespace and comments from `pos`.
-fn skip_trivia(text: &str, mut pos: usize) -> usize {
-    let b = text.as_bytes();
-    loop {
-        while pos < b.len() && (b[pos] as char).is_ascii_whitespace() {
-            pos += 1;
-        }
-        if text[pos..].starts_with("//") {
-            pos = text[pos..].find('\n').map_or(b.len(), |i| pos + i);
-        } else if text[pos..].starts_with("/*") {
-            pos = text[pos + 2..]
-                .find("*/")
-                .map_or(b.len(), |i| pos + 2 + i + 2);
-        } else {
-            return pos;
-        }
-    }
-}
-
 /// If the rest of the line after `pos` is only spaces and an optional `//` comment, the position of
 /// the line end; else `pos`. New entries go after such a comment so it stays with its entry.
 fn after_line_comment(text: &str, pos: usize) -> usize {
-    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    let mut line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    if text[..line_end].ends_with('\r') {
+        line_end -= 1;
+    }
     let rest = text[pos..line_end].trim_start();
     if rest.starts_with("//") {
         line_end
@@ -306,9 +329,8 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
         let with = if interior.trim().is_empty() && interior.contains('\n') {
             let indent = line_indent(text, open);
             let unit = indent_unit(text);
-            format!("\n{indent}{unit}{item}\n{indent}")
-        } else if interior.trim().is_empty() && text.as_bytes()[open] == b'{' {
-            format!(" {item} ")
+            let nl = newline(text);
+            format!("{nl}{indent}{unit}{item}{nl}{indent}")
         } else if interior.trim().is_empty() {
             item.to_string()
         } else {
@@ -332,7 +354,7 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
     };
     let multiline = before_last.contains('\n');
     let sep = if multiline {
-        format!("\n{}", line_indent(text, last.start))
+        format!("{}{}", newline(text), line_indent(text, last.start))
     } else if items.len() >= 2 {
         // Copy the spacing after the previous comma (`"a", "b"` vs `"a","b"`).
         let after_comma = before_last.rsplit(',').next().unwrap_or(" ");
@@ -376,8 +398,24 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
 
 /// Delete element `index` of `items` together with its separator: a whole line when the entry
 /// sits on its own line(s), else just the entry and one comma.
-fn remove_item(text: &str, items: &[Range], index: usize) -> Edit {
+fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
     let item = items[index];
+    let interior = Range::new(container.start + 1, container.end - 1);
+    if items.len() == 1 {
+        let outside = format!(
+            "{}{}",
+            &text[interior.start..item.start],
+            &text[item.end..interior.end]
+        );
+        if outside.trim().trim_matches(',').trim().is_empty() && !outside.contains('\n') {
+            // `{ "a": "1" }` or `["a"]` becomes `{}` / `[]`.
+            return Edit {
+                start: interior.start,
+                end: interior.end,
+                with: String::new(),
+            };
+        }
+    }
     let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
     let own_line_before = text[line_start..item.start].trim().is_empty();
     // After the entry: optional comma, then only a comment or nothing up to the line end.

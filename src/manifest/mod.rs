@@ -46,6 +46,11 @@ impl Manifest {
     pub fn package(&self, name: &str) -> Option<&PackageSpec> {
         self.packages.iter().find(|p| p.name == name)
     }
+
+    /// The packages wanted on `system` (honouring `platforms` / `excluded_platforms`).
+    pub fn packages_for<'a>(&'a self, system: &'a str) -> impl Iterator<Item = &'a PackageSpec> {
+        self.packages.iter().filter(move |p| p.enabled_on(system))
+    }
 }
 
 /// One wanted package: `"ansible@2.16.5"` in the list form, or a key of the map form.
@@ -153,6 +158,13 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedManifest> {
         text,
         warnings,
     })
+}
+
+/// Replace the manifest with edited text (atomically, only if it changed); returns whether it
+/// wrote.
+pub fn write(path: &Path, text: &str) -> anyhow::Result<bool> {
+    crate::fsutil::write_if_changed(path, text.as_bytes())
+        .with_context(|| format!("could not write the manifest `{}`", path.display()))
 }
 
 /// Parse manifest text; `file` names the file in messages.

@@ -51,12 +51,78 @@ pub(crate) fn parse_ast(text: &str) -> Result<Value<'_>, Issue> {
                 message: format!("invalid JSON: {}", e.kind()),
             }
         })?;
-    result.value.ok_or_else(|| Issue {
+    let value = result.value.ok_or_else(|| Issue {
         line: 1,
         column: 1,
         message: "the file is empty; a manifest is a JSON object like `{\"packages\": []}`"
             .to_string(),
-    })
+    })?;
+    check_structure(text, &value)?;
+    Ok(value)
+}
+
+/// The parser accepts entries without a comma between them (`["a" "b"]`) and repeated keys; JSON
+/// tools disagree on what those mean and they are usually mistakes, so both are errors here.
+fn check_structure(text: &str, value: &Value) -> Result<(), Issue> {
+    if let Value::Object(o) = value {
+        let mut seen = std::collections::HashSet::new();
+        for p in &o.properties {
+            if !seen.insert(p.name.as_str()) {
+                let (line, column) = line_col(text, p.range.start);
+                return Err(Issue {
+                    line,
+                    column,
+                    message: format!(
+                        "the key `{}` appears twice in the same object",
+                        p.name.as_str()
+                    ),
+                });
+            }
+        }
+    }
+    let ranges: Vec<jsonc_parser::common::Range> = match value {
+        Value::Array(a) => a.elements.iter().map(|e| e.range()).collect(),
+        Value::Object(o) => o.properties.iter().map(|p| p.range).collect(),
+        _ => return Ok(()),
+    };
+    for pair in ranges.windows(2) {
+        let at = skip_trivia(text, pair[0].end);
+        if text.as_bytes().get(at) != Some(&b',') {
+            let (line, column) = line_col(text, pair[1].start);
+            return Err(Issue {
+                line,
+                column,
+                message: "invalid JSON: expected a comma before this entry".to_string(),
+            });
+        }
+    }
+    match value {
+        Value::Array(a) => a.elements.iter().try_for_each(|e| check_structure(text, e)),
+        Value::Object(o) => o
+            .properties
+            .iter()
+            .try_for_each(|p| check_structure(text, &p.value)),
+        _ => Ok(()),
+    }
+}
+
+/// Skip whitespace and comments from `pos`.
+pub(crate) fn skip_trivia(text: &str, mut pos: usize) -> usize {
+    let b = text.as_bytes();
+    loop {
+        while pos < b.len() && b[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        if text[pos..].starts_with("//") {
+            pos = text[pos..].find('\n').map_or(b.len(), |i| pos + i);
+        } else if text[pos..].starts_with("/*") {
+            pos = text[pos + 2..]
+                .find("*/")
+                .map_or(b.len(), |i| pos + 2 + i + 2);
+        } else {
+            return pos;
+        }
+    }
 }
 
 struct Walker<'t> {
@@ -76,7 +142,11 @@ const DEVBOX_TOP_KEYS: [&str; 6] = [
 ];
 const DEVBOX_PACKAGE_KEYS: [&str; 4] = ["disable_plugin", "patch", "patch_glibc", "allow_insecure"];
 
+/// A UTF-8 byte-order mark some Windows editors write; invisible, so positions start after it.
+pub(crate) const BOM: &str = "\u{feff}";
+
 pub(crate) fn parse(text: &str, dialect: Dialect) -> Result<Parsed, Issue> {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let root = parse_ast(text)?;
     let mut w = Walker {
         text,
