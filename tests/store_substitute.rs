@@ -154,7 +154,15 @@ fn a_missing_path_is_reported_with_the_caches_asked() {
     sh.fixture
         .write_project(&cx.project, &system(), &["fixlib"]);
     let url = format!("file://{}", empty.display());
-    let err = cx.fails(&["install", "--frozen", "--substituters", &url], 1);
+    // Without Nix on PATH there is no build fallback.
+    let out = cx
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .args(["install", "--frozen", "--substituters", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&sh.fixture.paths["fixlib"]), "{err}");
     assert!(err.contains(&url), "{err}");
     assert!(err.contains("hint:"), "{err}");
@@ -378,4 +386,164 @@ fn gives_up_on_a_server_that_stalls_past_the_timeout() {
         |_, server| server.fault("/nar/", Fault::Stall(Duration::from_secs(3))),
         &["DEVENV_HTTP_TIMEOUT", &lib()],
     );
+}
+
+/// A sparse index that offers the fixture packages at their real store paths.
+fn write_index(dir: &Path) {
+    let sh = shared();
+    let sys = system();
+    std::fs::create_dir_all(dir.join("packages")).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::json!({"format": 1, "id": "fixture-store", "systems": [sys]}).to_string(),
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    for (name, version, outputs) in [
+        ("fixapp", "2.0", vec![("out", "fixapp", true)]),
+        ("fixlib", "1.0", vec![("out", "fixlib", true)]),
+        (
+            "fixtool",
+            "1.0",
+            vec![("out", "fixtool.out", true), ("man", "fixtool.man", false)],
+        ),
+    ] {
+        let outs: Vec<serde_json::Value> = outputs
+            .iter()
+            .map(|(o, attr, d)| serde_json::json!({"name": o, "path": sh.fixture.paths[*attr], "default": d}))
+            .collect();
+        let file = serde_json::json!({
+            "name": name,
+            "summary": "fixture",
+            "versions": [{
+                "version": version,
+                "attr_path": name,
+                "rev": "1111111111111111111111111111111111111111",
+                "last_modified": "2024-06-01T00:00:00Z",
+                "systems": { sys.clone(): { "outputs": outs } },
+            }],
+        });
+        std::fs::write(
+            dir.join("packages").join(format!("{name}.json")),
+            file.to_string(),
+        )
+        .unwrap();
+        names.push(
+            serde_json::json!({"name": name, "summary": "fixture", "latest": version}).to_string(),
+        );
+    }
+    std::fs::write(dir.join("names.jsonl"), names.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn add_locks_and_installs_and_install_resolves_a_stale_lock() {
+    let sh = shared();
+    let cache_url = format!("file://{}", sh.fixture.cache.display());
+    let cx = world(&[], &cache_url);
+    let index = cx.root().join("index");
+    write_index(&index);
+    cx.write("devenv.json", "{\n  \"packages\": []\n}\n");
+    let run = |args: &[&str]| {
+        let out = cx
+            .cmd()
+            .env("DEVENV_INDEX", &index)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["add", "fixapp"]);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.contains(&sh.fixture.paths["fixapp"]), "{rows:?}");
+    assert!(
+        rows.contains(&sh.fixture.paths["fixlib"]),
+        "the closure came along: {rows:?}"
+    );
+
+    // The manifest gains a package behind the lock's back: --frozen refuses, install resolves.
+    let manifest = cx
+        .read("devenv.json")
+        .replace("\"packages\": [", "\"packages\": [\"fixtool@1.0\", ");
+    cx.write("devenv.json", &manifest);
+    let out = cx
+        .cmd()
+        .env("DEVENV_INDEX", &index)
+        .args(["install", "--frozen"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("out of date") && err.contains("fixtool@1.0"),
+        "{err}"
+    );
+    run(&["install"]);
+    let lock = cx.read("devenv.lock");
+    assert!(lock.contains(&sh.fixture.paths["fixtool.out"]), "{lock}");
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.contains(&sh.fixture.paths["fixtool.out"]), "{rows:?}");
+
+    // rm installs the smaller set (and keeps the store consistent).
+    run(&["rm", "fixapp"]);
+    assert!(!cx.read("devenv.lock").contains("fixapp"));
+}
+
+#[test]
+fn builds_with_nix_when_no_cache_has_a_path() {
+    let sh = shared();
+    let cx = TestContext::new();
+    // The fixture as a flake: `resolved` points at it, as a lock's nixpkgs reference would.
+    let flake = cx.root().join("flake");
+    std::fs::create_dir_all(&flake).unwrap();
+    std::fs::write(
+        flake.join("fixture.nix"),
+        nixfix::expression("store-substitute", &system()),
+    )
+    .unwrap();
+    std::fs::write(
+        flake.join("flake.nix"),
+        format!(
+            "{{ outputs = {{ self }}: {{ packages.{}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n",
+            system()
+        ),
+    )
+    .unwrap();
+    sh.fixture
+        .write_project(&cx.project, &system(), &["fixapp"]);
+    let lock = cx.read("devenv.lock").replace(
+        "github:NixOS/nixpkgs/0000000000000000000000000000000000000000#fixapp",
+        &format!("path:{}#fixapp", flake.display()),
+    );
+    cx.write("devenv.lock", &lock);
+    let empty = cx.root().join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let out = cx
+        .cmd()
+        .env(
+            "NIX_CONFIG",
+            "build-users-group =\nsandbox = false\nsubstituters =\nflake-registry = /dev/null",
+        )
+        .args(["install", "--frozen", "--substituters"])
+        .arg(format!("file://{}", empty.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("building fixapp@2.0 with Nix"), "{err}");
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    let mut want = vec![
+        sh.fixture.paths["fixapp"].clone(),
+        sh.fixture.paths["fixtool.out"].clone(),
+        sh.fixture.paths["fixlib"].clone(),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+    for p in &want {
+        nixfix::assert_same_tree(Path::new(p), &cx.store_root.join(p.trim_start_matches('/')));
+    }
 }

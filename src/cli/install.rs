@@ -56,19 +56,46 @@ fn locked_outputs(
     let system = &ctx.settings.system;
     let manifest = crate::manifest::load(&project.manifest_path())?.manifest;
     let lock_path = project.lock_path();
-    let stale_hint = if frozen {
-        "run `devenv update` (without --frozen) to lock the manifest, then commit the lock"
-    } else {
-        "run `devenv update` to lock the manifest"
-    };
-    let lock = crate::lock::read(&lock_path)?
-        .ok_or_else(|| anyhow!("`{}` does not exist", lock_path.display()))
-        .hint(stale_hint)?;
-    let mut out = Vec::new();
-    for spec in &manifest.packages {
-        if !spec.enabled_on(system) {
-            continue;
+    let mut lock = crate::lock::read_project(project)?;
+    let status = lock
+        .as_ref()
+        .map(|l| crate::lock::check(&manifest, l))
+        .unwrap_or_default();
+    let stale: Vec<String> = status.to_resolve();
+    if lock.is_none() || !stale.is_empty() {
+        let what = match &lock {
+            None => format!("`{}` does not exist", lock_path.display()),
+            Some(_) => format!(
+                "`{}` is out of date with the manifest (needs resolving: {})",
+                lock_path.display(),
+                stale.join(", ")
+            ),
+        };
+        if frozen {
+            return Err(anyhow!("{what}"))
+                .context("--frozen installs only what the lock already pins")
+                .hint("run `devenv update` to lock the manifest, then commit the lock");
         }
+        ctx.printer.info(format!("{what}; resolving"));
+        let names: Vec<String> = manifest
+            .packages
+            .iter()
+            .filter(|p| lock.is_none() || stale.contains(&p.lock_key()))
+            .map(|p| p.name.clone())
+            .collect();
+        super::update::run(
+            ctx,
+            super::update::Args {
+                packages: names,
+                no_install: true,
+            },
+        )?;
+        lock = crate::lock::read_project(project)?;
+    }
+    let lock = lock.ok_or_else(|| anyhow!("`{}` does not exist", lock_path.display()))?;
+    let stale_hint = "run `devenv update` to lock the manifest";
+    let mut out = Vec::new();
+    for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
         let entry = lock
             .packages
@@ -131,7 +158,10 @@ pub fn install_with(
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            if let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() {
+            let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() else {
+                return Err(e);
+            };
+            if crate::store::nix::which("nix").is_none() {
                 return Err(anyhow!("{missing}"))
                     .context("cannot install the project's packages")
                     .hint(
@@ -139,11 +169,51 @@ pub fn install_with(
                          or install Nix so devenv can build them",
                     );
             }
-            return Err(e);
+            build_missing(ctx, &store, &packages, missing)?;
+            store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), &progress)?
         }
     };
     let installed = to_installed(&packages, |l| store.layout().real_path(l));
     Ok((installed, Some(report)))
+}
+
+/// No cache has some paths but Nix is installed: build each package that is not fully present
+/// from its locked `resolved` reference with the real evaluator, and import the results.
+fn build_missing(
+    ctx: &Ctx,
+    store: &Store,
+    packages: &[(String, crate::lock::LockedPackage, Vec<crate::lock::Output>)],
+    missing: &crate::store::MissingPaths,
+) -> anyhow::Result<()> {
+    for (key, locked, outputs) in packages {
+        let mut present = true;
+        for o in outputs {
+            present &= store.is_valid(&o.path)?;
+        }
+        if present {
+            continue;
+        }
+        ctx.printer.info(format!(
+            "building {key} with Nix ({}): no binary cache has {} of its paths",
+            locked.resolved,
+            missing.paths.len()
+        ));
+        let built = crate::store::nix::build_with_nix(&locked.resolved)
+            .with_context(|| format!("cannot build `{key}` with Nix either"))
+            .with_context(|| format!("{missing}"))?;
+        let wanted: Vec<&String> = outputs.iter().map(|o| &o.path).collect();
+        if let Some(w) = wanted.iter().find(|w| !built.contains(w)) {
+            return Err(anyhow!(
+                "`nix build {}` produced {}, not the locked `{w}`",
+                locked.resolved,
+                built.join(", ")
+            ))
+            .hint("the lock may come from another nixpkgs evaluation; run `devenv update`");
+        }
+        crate::store::nix::import_from_nix(store, &built)
+            .with_context(|| format!("cannot import the build of `{key}`"))?;
+    }
+    Ok(())
 }
 
 fn to_installed(

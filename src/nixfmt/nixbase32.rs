@@ -74,12 +74,16 @@ pub fn decode(s: &str) -> Result<Vec<u8>, DecodeError> {
             expected: encode_len(out_len),
         });
     }
+    // Check characters first, so an error names a whole (possibly multi-byte) character.
+    let invalid = s
+        .char_indices()
+        .find(|&(_, c)| !c.is_ascii() || digit(c as u8).is_none());
+    if let Some((pos, ch)) = invalid {
+        return Err(DecodeError::InvalidChar { ch, pos });
+    }
     let mut out = vec![0u8; out_len];
     for (n, &c) in bytes.iter().rev().enumerate() {
-        let d = digit(c).ok_or_else(|| DecodeError::InvalidChar {
-            ch: s[bytes.len() - 1 - n..].chars().next().unwrap_or('?'),
-            pos: bytes.len() - 1 - n,
-        })?;
+        let d = digit(c).unwrap_or(0);
         let b = n * 5;
         let i = b / 8;
         let j = b % 8;
@@ -155,6 +159,13 @@ mod tests {
         assert_eq!(
             decode("0e"),
             Err(DecodeError::InvalidChar { ch: 'e', pos: 1 })
+        );
+        assert_eq!(
+            decode("\u{e9}"),
+            Err(DecodeError::InvalidChar {
+                ch: '\u{e9}',
+                pos: 0
+            })
         );
         assert!(decode_fixed::<20>("00bgd045z0d4icpbc2yyz4gx48ak44la").is_ok());
         assert!(decode_fixed::<32>("00bgd045z0d4icpbc2yyz4gx48ak44la").is_err());

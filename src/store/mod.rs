@@ -174,7 +174,7 @@ impl Store {
         self.db.lock().expect("db lock").all_paths()
     }
 
-    fn register(&self, info: &PathInfo) -> Result<()> {
+    pub(crate) fn register(&self, info: &PathInfo) -> Result<()> {
         self.db.lock().expect("db lock").register(info)
     }
 

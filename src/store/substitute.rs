@@ -303,19 +303,14 @@ fn fetch_one(
         return Ok(false);
     }
     progress.started(&path, info.nar_size);
-    let final_path = store.layout.real_path(&path);
-    if fs::symlink_metadata(&final_path).is_ok() {
-        // Left by a process killed between rename and registration: never registered, so
-        // nobody can be using it; replace it with a verified copy.
-        remove_tree(&final_path)?;
+    // On disk but not registered: put there by a Nix sharing the root (adopt it), or left by a
+    // process killed between rename and registration (replace it with a verified copy).
+    if super::nix::adopt_or_clear(store, &path)? {
+        return Ok(false);
     }
     let mut attempt = 0;
     let tmp = loop {
-        let tmp = store.layout.store_dir().join(format!(
-            "{}{hash_part}-{:08x}",
-            super::TMP_PREFIX,
-            rand::random::<u32>()
-        ));
+        let tmp = tmp_path(store, &hash_part);
         match unpack_verified(cache, info, &tmp, progress) {
             Ok(()) => break tmp,
             Err((e, transient)) => {
@@ -329,22 +324,7 @@ fn fetch_one(
             }
         }
     };
-    let registered = (|| -> Result<()> {
-        sync_tree(&tmp)?;
-        fs::rename(&tmp, &final_path).with_context(|| {
-            format!(
-                "cannot move `{}` to `{}`",
-                tmp.display(),
-                final_path.display()
-            )
-        })?;
-        crate::fsutil::sync_dir(&store.layout.store_dir())?;
-        store.register(&path_info(info))
-    })();
-    if let Err(e) = registered {
-        let _ = remove_tree(&tmp);
-        return Err(e);
-    }
+    commit(store, &tmp, &path_info(info))?;
     progress.finished(&path);
     Ok(true)
 }
@@ -378,22 +358,32 @@ fn unpack_verified(
     // Opening already retried transient failures; only a broken stream is worth another go.
     let download = cache.open_nar(&info.url).map_err(|e| (e, false))?;
     let failed = download.transport_failed.clone();
-    let transient = |e: anyhow::Error| {
-        let t = failed.load(Ordering::SeqCst);
-        (e, t)
-    };
     let decompressed = decoder(&info.compression, download.reader).map_err(|e| (e, false))?;
+    unpack_checked(decompressed, &info.nar_hash, info.nar_size, tmp, progress)
+        .map_err(|(e, stream_broke)| (e, stream_broke && failed.load(Ordering::SeqCst)))
+}
+
+/// Unpack the NAR stream `input` into `tmp`, checking it against `nar_hash` and `nar_size`.
+/// The error says whether reading the stream failed (as opposed to wrong content).
+pub(crate) fn unpack_checked(
+    input: impl Read,
+    nar_hash: &crate::nixfmt::hash::Sha256Hash,
+    nar_size: u64,
+    tmp: &Path,
+    progress: &dyn Progress,
+) -> std::result::Result<(), (anyhow::Error, bool)> {
     let mut reader = VerifyingReader {
-        inner: decompressed,
+        inner: input,
         hasher: Sha256::new(),
         count: 0,
-        limit: info.nar_size,
+        limit: nar_size,
         progress,
     };
     let unpacked = crate::nixfmt::nar::reader::unpack(&mut reader, tmp);
     if let Err(e) = unpacked {
-        return Err(transient(
+        return Err((
             anyhow::Error::from(e).context("the NAR is corrupt or does not match its narinfo"),
+            true,
         ));
     }
     // Whatever follows the archive still counts towards NarSize and NarHash.
@@ -402,31 +392,60 @@ fn unpack_verified(
         match reader.read(&mut rest) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => return Err(transient(anyhow!(e).context("cannot read the NAR"))),
+            Err(e) => return Err((anyhow!(e).context("cannot read the NAR"), true)),
         }
     }
-    if reader.count != info.nar_size {
+    if reader.count != nar_size {
         return Err((
             anyhow!(
-                "NAR size mismatch: the narinfo says NarSize {}, the download has {} bytes",
-                info.nar_size,
+                "NAR size mismatch: the narinfo says NarSize {nar_size}, the download has {} bytes",
                 reader.count
             ),
             false,
         ));
     }
     let got: [u8; 32] = reader.hasher.finalize().into();
-    if got != info.nar_hash.0 {
+    if got != nar_hash.0 {
         return Err((
             anyhow!(
                 "NAR hash mismatch: the narinfo says {}, the download hashes to {}",
-                info.nar_hash.display_nix(),
+                nar_hash.display_nix(),
                 crate::nixfmt::hash::Sha256Hash(got).display_nix()
             ),
             false,
         ));
     }
     Ok(())
+}
+
+/// Make a verified temp tree durable, move it to its store path and register it.
+pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
+    let final_path = store.layout.real_path(&info.path);
+    let result = (|| -> Result<()> {
+        sync_tree(tmp)?;
+        fs::rename(tmp, &final_path).with_context(|| {
+            format!(
+                "cannot move `{}` to `{}`",
+                tmp.display(),
+                final_path.display()
+            )
+        })?;
+        crate::fsutil::sync_dir(&store.layout.store_dir())?;
+        store.register(info)
+    })();
+    if result.is_err() {
+        let _ = remove_tree(tmp);
+    }
+    result
+}
+
+/// A fresh temp dir name inside the store for `hash_part` (not created).
+pub(crate) fn tmp_path(store: &Store, hash_part: &str) -> std::path::PathBuf {
+    store.layout.store_dir().join(format!(
+        "{}{hash_part}-{:08x}",
+        super::TMP_PREFIX,
+        rand::random::<u32>()
+    ))
 }
 
 /// A decompressing reader for the narinfo's `Compression`.

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod index;
 pub mod nixfix;
+pub mod realnix;
 pub mod shells;
 
 use std::path::{Path, PathBuf};

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The fixture expression. `salt` changes every hash, so a test can have paths nobody has.
-fn expression(salt: &str) -> String {
+/// `system` is written literally (not `builtins.currentSystem`) so the same expression also
+/// evaluates in a flake, where pure evaluation forbids `currentSystem`.
+pub fn expression(salt: &str, system: &str) -> String {
     format!(
         r#"
 let
-  sys = builtins.currentSystem;
+  sys = "{system}";
   salt = "{salt}";
 in rec {{
   fixlib = derivation {{
@@ -70,7 +72,7 @@ impl Fixture {
     pub fn build(dir: &Path, salt: &str, compression: &str) -> Fixture {
         std::fs::create_dir_all(dir).unwrap();
         let expr = dir.join("fixture.nix");
-        std::fs::write(&expr, expression(salt)).unwrap();
+        std::fs::write(&expr, expression(salt, &devenv::system::current())).unwrap();
         let attrs = ["fixlib", "fixtool.out", "fixtool.man", "fixapp"];
         let mut cmd = Command::new("nix-build");
         cmd.arg(&expr)
