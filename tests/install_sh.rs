@@ -1,7 +1,7 @@
 //! `install.sh` run for real in a throwaway HOME: shellcheck-clean, installs the binary (prebuilt
 //! and through cargo), adds the hook to real bash/zsh/fish rc files idempotently, creates /nix via
 //! one `sudo` (a recording fake, so the machine's /nix is never touched), and uninstalls exactly
-//! what it added.
+//! what it added; after it, an allowed project activates and deactivates in each new shell.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -434,4 +434,63 @@ fn builds_and_installs_with_cargo_into_a_prefix() {
         !crates.contains("devenv "),
         "cargo's record was cleaned:\n{crates}"
     );
+}
+
+#[test]
+fn after_installing_an_allowed_project_activates_in_each_new_shell() {
+    let w = World::new();
+    let bin = built_binary();
+    w.install_ok(&[
+        "--binary",
+        bin.to_str().unwrap(),
+        "--hook",
+        "bash",
+        "--hook",
+        "zsh",
+        "--hook",
+        "fish",
+    ]);
+    let project = w.home.join("src/infra");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("devenv.json"),
+        "{\"packages\": [], \"env\": {\"FROM_PROJECT\": \"yes\"}}\n",
+    )
+    .unwrap();
+    // `devenv allow` as the user would type it, with the installed binary.
+    let out = w
+        .command(w.bin().to_str().unwrap())
+        .arg("allow")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // bash and zsh run the hook at the prompt, which `-c` never shows, so call it where the
+    // prompt would; fish runs it on the change of PWD itself.
+    for (shell, script) in [
+        (
+            "bash",
+            "cd ~/src/infra; _devenv_hook; echo \"in=$FROM_PROJECT\"; cd ~; _devenv_hook; echo \"out=${FROM_PROJECT-unset}\"",
+        ),
+        (
+            "zsh",
+            "cd ~/src/infra; _devenv_hook; echo \"in=$FROM_PROJECT\"; cd ~; _devenv_hook; echo \"out=${FROM_PROJECT-unset}\"",
+        ),
+        (
+            "fish",
+            "cd ~/src/infra; echo \"in=$FROM_PROJECT\"; cd ~; set -q FROM_PROJECT; and echo out=set; or echo out=unset",
+        ),
+    ] {
+        let out = w.shell(shell, script);
+        let text = stdout(&out);
+        assert!(
+            text.contains("in=yes\n") && text.contains("out=unset\n"),
+            "{shell}:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
