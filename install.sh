@@ -269,11 +269,13 @@ else
 	[ -f "$checkout/Cargo.toml" ] ||
 		die "$checkout is not a devenv checkout (no Cargo.toml)" "run install.sh from the root of the devenv repository"
 	say "Building devenv with cargo (this takes a few minutes the first time)..."
-	if [ -n "$debug" ]; then
-		cargo install --locked --debug --force --path "$checkout" --root "$prefix"
-	else
-		cargo install --locked --force --path "$checkout" --root "$prefix"
-	fi
+	profile_flag=""
+	[ -z "$debug" ] || profile_flag="--debug"
+	# $profile_flag is empty or one word; leaving it unquoted drops it when empty.
+	# shellcheck disable=SC2086
+	cargo install --locked $profile_flag --force --path "$checkout" --root "$prefix" ||
+		die "cargo could not build devenv (its messages are above)" \
+			"without network access, fetch the dependencies first (cargo fetch --locked) or pass --binary <path> with a prebuilt devenv"
 	say "Installed $bindir/devenv."
 fi
 

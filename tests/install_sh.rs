@@ -494,3 +494,26 @@ fn after_installing_an_allowed_project_activates_in_each_new_shell() {
         );
     }
 }
+
+#[test]
+fn a_failing_cargo_build_is_explained_and_installs_nothing() {
+    let w = World::new();
+    // A cargo that fails the way an offline build does.
+    w.write_fake(
+        "cargo",
+        "echo 'error: failed to download from registry' >&2\nexit 101\n",
+    );
+    let out = w.install(&["--hook", "bash"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: cargo could not build devenv") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!w.bin().exists());
+    assert_eq!(
+        w.rc(".bashrc"),
+        BASHRC,
+        "no hook for a binary that is not there"
+    );
+}
