@@ -112,12 +112,23 @@ impl Probe {
     }
 }
 
-/// Run every check, in the order they are shown.
+/// Run every check, in the order they are shown. The network checks run at the same time, so an
+/// unreachable network costs one timeout, not one per URL.
 pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
-    let mut checks = vec![store(settings, probe), nix(probe), index(settings, probe)];
-    for url in &settings.substituters {
-        checks.push(substituter(url, settings, probe));
-    }
+    let mut checks = vec![store(settings, probe), nix(probe)];
+    let network: Vec<Check> = std::thread::scope(|scope| {
+        let index = scope.spawn(|| index(settings, probe));
+        let caches: Vec<_> = settings
+            .substituters
+            .iter()
+            .map(|url| scope.spawn(move || substituter(url, settings, probe)))
+            .collect();
+        std::iter::once(index)
+            .chain(caches)
+            .map(|h| h.join().expect("a doctor check panicked"))
+            .collect()
+    });
+    checks.extend(network);
     checks.push(trusted_keys(settings));
     checks.push(hook(probe));
     checks.push(project(settings, probe));
@@ -272,19 +283,24 @@ fn http_get(probe: &Probe, url: &str) -> Result<(u16, String), String> {
     let response = client
         .get(url)
         .send()
-        .map_err(|e| describe_http_error(&e))?;
+        .map_err(|e| describe_http_error(&e, probe.timeout))?;
     let status = response.status().as_u16();
     let body = response.text().unwrap_or_default();
     Ok((status, body))
 }
 
-fn describe_http_error(e: &reqwest::Error) -> String {
+fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
+    // reqwest's own text is generic ("error sending request"); the innermost cause says why.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
     if e.is_timeout() {
-        "no answer in time".to_string()
+        format!("no answer in time (waited {timeout:?}; DEVENV_HTTP_TIMEOUT sets it)")
     } else if e.is_connect() {
-        "connection failed".to_string()
+        format!("connection failed ({root})")
     } else {
-        e.to_string()
+        format!("{e} ({root})")
     }
 }
 
