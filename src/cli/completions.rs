@@ -53,6 +53,7 @@ pub fn run(args: &Args, _printer: &Printer) -> anyhow::Result<ExitCode> {
 fn visible_surface(full: clap::Command) -> clap::Command {
     let mut cmd = clap::Command::new("devenv")
         .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(full.is_propagate_version_set())
         .args(full.get_arguments().filter(|a| !a.is_hide_set()).cloned())
         .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     if let Some(about) = full.get_about() {
