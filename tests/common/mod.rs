@@ -6,6 +6,7 @@ pub mod http;
 pub mod index;
 pub mod nixfix;
 pub mod realnix;
+pub mod shells;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
