@@ -660,3 +660,18 @@ fn a_cache_failing_for_one_narinfo_is_skipped_for_that_path() {
     let (_, rows) = nixfix::store_contents(&cx.store_root);
     assert_eq!(rows, vec![lib()]);
 }
+
+#[test]
+fn refuses_a_garbage_narinfo() {
+    let hash = lib()["/nix/store/".len().."/nix/store/".len() + 32].to_string();
+    assert_refused(
+        &shared().fixture.cache,
+        move |_, server| {
+            server.fault(
+                &format!("/{hash}.narinfo"),
+                Fault::Body(b"<html>captive portal</html>".to_vec()),
+            )
+        },
+        &["narinfo is invalid", &lib()],
+    );
+}
