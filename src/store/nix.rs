@@ -390,3 +390,39 @@ pub fn sync_nix_roots(store: &Store) -> Result<()> {
     }
     Ok(())
 }
+
+/// If the Nix sharing our root has `path` valid (and so its whole closure), register that
+/// closure with us, references first, without downloading anything. Returns whether it did.
+pub fn adopt_closure(store: &Store, path: &str) -> Result<bool> {
+    let root = store.layout().root.clone();
+    if shared_nix_db(&root).is_none() || nix_valid_info(&root, path).is_none() {
+        return Ok(false);
+    }
+    // Iterative post-order walk over Nix's references.
+    let mut order: Vec<super::db::PathInfo> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<(String, bool)> = vec![(path.to_string(), false)];
+    while let Some((p, expanded)) = stack.pop() {
+        if expanded {
+            let info = nix_valid_info(&root, &p)
+                .with_context(|| format!("`{p}` vanished from Nix's database"))?;
+            order.push(info);
+            continue;
+        }
+        if !seen.insert(p.clone()) || store.is_valid(&p)? {
+            continue;
+        }
+        let info = match nix_valid_info(&root, &p) {
+            Some(i) if store.layout().real_path(&p).exists() => i,
+            _ => return Ok(false),
+        };
+        stack.push((p.clone(), true));
+        for r in info.references.iter().filter(|r| **r != p) {
+            stack.push((r.clone(), false));
+        }
+    }
+    for info in order {
+        store.register(&info)?;
+    }
+    Ok(true)
+}
