@@ -333,3 +333,27 @@ fn paths_a_nix_sharing_the_root_already_has_are_adopted_without_a_cache() {
     want.sort();
     assert_eq!(rows, want);
 }
+
+#[test]
+fn a_later_install_registers_with_nix_what_an_earlier_one_could_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
+    let cx = world(
+        &fixture,
+        &format!("file://{}", fixture.cache.display()),
+        &["fixapp"],
+    );
+    cx.ok(&["install", "--frozen"]);
+    // Nix arrives afterwards (or the first run was killed before registering with it).
+    run_ok(nix_store(&cx.store_root).arg("--init"));
+    let app = &fixture.paths["fixapp"];
+    let out = nix_store(&cx.store_root)
+        .args(["--check-validity", app])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "Nix knew the path too early");
+    cx.ok(&["install", "--frozen"]);
+    let closure = run_ok(nix_store(&cx.store_root).args(["-q", "--requisites", app]));
+    assert_eq!(closure.lines().count(), 3, "{closure}");
+    run_ok(nix_store(&cx.store_root).args(["--verify", "--check-contents"]));
+}

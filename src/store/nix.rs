@@ -19,20 +19,25 @@ pub fn shared_nix_db(root: &Path) -> Option<PathBuf> {
     (db.join("db.sqlite").is_file() && super::writable(&db)).then_some(db)
 }
 
-/// Register `fetched` (valid in our store) with the Nix installation sharing our root, if any:
-/// `nix-store --register-validity --hash-given --reregister`, references-first. Returns whether
-/// it did.
-pub fn register_with_nix(store: &Store, fetched: &[String]) -> Result<bool> {
+/// Register the closure of `paths` (valid in our store) with the Nix installation sharing our
+/// root, if any: the part Nix does not know yet, references first, with
+/// `nix-store --register-validity --hash-given --reregister`. Also catches up paths fetched by
+/// an earlier run that was killed before this step. Returns whether it registered anything.
+pub fn register_with_nix(store: &Store, paths: &[String]) -> Result<bool> {
     let root = &store.layout().root;
-    if shared_nix_db(root).is_none() || which("nix-store").is_none() {
+    if shared_nix_db(root).is_none() {
         return Ok(false);
     }
-    let wanted: BTreeSet<&String> = fetched.iter().collect();
+    let unknown: Vec<String> = store
+        .closure(paths)?
+        .into_iter()
+        .filter(|p| nix_valid_info(root, p).is_none())
+        .collect();
+    if unknown.is_empty() || which("nix-store").is_none() {
+        return Ok(false);
+    }
     let mut input = String::new();
-    for p in store.closure(fetched)? {
-        if !wanted.contains(&p) {
-            continue;
-        }
+    for p in unknown {
         let info = store
             .path_info(&p)?
             .with_context(|| format!("`{p}` vanished from the store"))?;
