@@ -11,10 +11,9 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use sha2::{Digest, Sha256};
 
 use super::Store;
-use crate::nixfmt::hash::Sha256Hash;
+use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
 use crate::nixfmt::narinfo::NarInfo;
 use crate::nixfmt::signature::SecretKey;
 
@@ -155,72 +154,30 @@ fn write_nar(
         .tempfile_in(nar_dir)?;
     let file_hashing =
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
-    let (file_hash, file_size, nar_hash, nar_size) = match compression {
+    let source = store.layout().real_path(path);
+    let dump = |out: &mut dyn Write| {
+        crate::nixfmt::nar::writer::dump(&source, out)
+            .with_context(|| format!("cannot serialise `{path}`"))
+    };
+    let (nar_hash, nar_size, file_hashing) = match compression {
         PushCompression::Xz => {
-            let enc = xz2::write::XzEncoder::new(file_hashing, 6);
-            let mut nar = HashingWriter::new(enc);
-            crate::nixfmt::nar::writer::dump(&store.layout().real_path(path), &mut nar)
-                .with_context(|| format!("cannot serialise `{path}`"))?;
-            let (enc, nh, ns) = nar.finish();
-            let (mut inner, fh, fs_) = enc.finish()?.finish();
-            inner.flush()?;
-            (fh, fs_, nh, ns)
+            let mut nar = HashingWriter::new(xz2::write::XzEncoder::new(file_hashing, 6));
+            dump(&mut nar)?;
+            let (nar_hash, nar_size, enc) = nar.finish();
+            (nar_hash, nar_size, enc.finish()?)
         }
         PushCompression::Zstd => {
-            let enc = zstd::stream::write::Encoder::new(file_hashing, 3)?;
-            let mut nar = HashingWriter::new(enc);
-            crate::nixfmt::nar::writer::dump(&store.layout().real_path(path), &mut nar)
-                .with_context(|| format!("cannot serialise `{path}`"))?;
-            let (enc, nh, ns) = nar.finish();
-            let (mut inner, fh, fs_) = enc.finish()?.finish();
-            inner.flush()?;
-            (fh, fs_, nh, ns)
+            let mut nar = HashingWriter::new(zstd::stream::write::Encoder::new(file_hashing, 3)?);
+            dump(&mut nar)?;
+            let (nar_hash, nar_size, enc) = nar.finish();
+            (nar_hash, nar_size, enc.finish()?)
         }
     };
+    let (file_hash, file_size, mut inner) = file_hashing.finish();
+    inner.flush()?;
+    drop(inner);
     tmp.as_file().sync_all()?;
-    let name = format!(
-        "{}.nar{}",
-        crate::nixfmt::nixbase32::encode(&file_hash),
-        compression.ext()
-    );
+    let name = format!("{}.nar{}", file_hash.to_nix32(), compression.ext());
     tmp.persist(nar_dir.join(&name)).map_err(|e| e.error)?;
-    Ok((
-        name,
-        Sha256Hash(file_hash),
-        file_size,
-        Sha256Hash(nar_hash),
-        nar_size,
-    ))
-}
-
-/// Hashes and counts what passes through.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-    fn finish(self) -> (W, [u8; 32], u64) {
-        (self.inner, self.hasher.finalize().into(), self.count)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    Ok((name, file_hash, file_size, nar_hash, nar_size))
 }
