@@ -352,6 +352,13 @@ mod tests {
             open_id(&format!("file://{}", dir.display())).unwrap(),
             "team-index"
         );
+        let anonymous = tmp.path().join("anonymous");
+        std::fs::create_dir_all(&anonymous).unwrap();
+        std::fs::write(anonymous.join("index.json"), r#"{"format": 1}"#).unwrap();
+        assert_eq!(
+            open_id(anonymous.to_str().unwrap()).unwrap(),
+            sparse::LOCAL_INDEX_ID
+        );
         assert_eq!(
             open_id("nixhub+http://127.0.0.1:9/").unwrap(),
             "http://127.0.0.1:9"

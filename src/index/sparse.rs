@@ -20,6 +20,9 @@ enum Source {
     Http { base: String, http: CachedHttp },
 }
 
+/// The lock `source` of a directory index whose `index.json` names no `id`.
+pub const LOCAL_INDEX_ID: &str = "local-index";
+
 /// A static sparse index.
 pub struct SparseIndex {
     source: Source,
@@ -28,6 +31,7 @@ pub struct SparseIndex {
 
 impl SparseIndex {
     /// Open the index in directory `dir`, which must hold `index.json`.
+    /// Its id is `index.json`'s `id`, or [`LOCAL_INDEX_ID`] when it has none.
     pub fn open_dir(dir: &Path) -> Result<SparseIndex> {
         let meta_path = dir.join("index.json");
         let bytes = match std::fs::read(&meta_path) {
@@ -48,13 +52,14 @@ impl SparseIndex {
         };
         let meta: IndexMeta = parse_json(&bytes, &meta_path.display().to_string())?;
         check_format(&meta, &meta_path.display().to_string())?;
-        let id = match meta.extra.get("id").and_then(|v| v.as_str()) {
-            Some(id) => id.to_string(),
-            None => {
-                let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-                format!("file://{}", abs.display())
-            }
-        };
+        // The id lands in every colleague's lock, so it must not depend on where this machine keeps
+        // the directory (a path would differ per person and leak home directories into the repo).
+        let id = meta
+            .extra
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or(LOCAL_INDEX_ID)
+            .to_string();
         Ok(SparseIndex {
             source: Source::Dir(dir.to_path_buf()),
             id,
