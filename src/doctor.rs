@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::context::Settings;
 use crate::project::Project;
 use crate::shell::trust::{Trust, TrustStore};
+use crate::store::layout::can_create;
 
 /// Where a running Nix daemon listens.
 pub const NIX_DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
@@ -170,7 +171,7 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
         Some(root) => {
             let dir = crate::store::layout::StoreLayout::new(root).store_dir();
             let why = store_root_origin(settings, probe, root);
-            if creatable(&dir) {
+            if can_create(&dir) {
                 let check = Check::new(
                     "store",
                     Status::Ok,
@@ -190,7 +191,7 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
                 ))
             }
         }
-        None if creatable(Path::new("/nix/store")) => with_nix(
+        None if can_create(Path::new("/nix/store")) => with_nix(
             Check::new(
                 "store",
                 Status::Ok,
@@ -219,23 +220,6 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
             "./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix",
         ),
     }
-}
-
-/// Whether `dir` is a writable directory, or its nearest existing ancestor is (so it can be
-/// created). An ancestor that is a file means it can never be created.
-fn creatable(dir: &Path) -> bool {
-    dir.ancestors()
-        .find(|d| d.symlink_metadata().is_ok())
-        .is_some_and(|d| d.is_dir() && writable(d))
-}
-
-fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
 fn nix(probe: &Probe) -> Check {
@@ -664,22 +648,6 @@ mod tests {
         assert!(key_problem(":AAAA").unwrap().contains("name is empty"));
         assert!(key_problem("k:!!!").unwrap().contains("base64"));
         assert!(key_problem("k:AAAA").unwrap().contains("3 bytes"));
-    }
-
-    #[test]
-    fn creatable_walks_up_to_an_existing_ancestor() {
-        let tmp = tempfile::tempdir().unwrap();
-        assert!(creatable(&tmp.path().join("a/b/nix/store")));
-        std::fs::write(tmp.path().join("file"), "").unwrap();
-        assert!(!creatable(&tmp.path().join("file/nix/store")));
-        let ro = tmp.path().join("ro");
-        std::fs::create_dir(&ro).unwrap();
-        let mut perm = std::fs::metadata(&ro).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o555);
-        std::fs::set_permissions(&ro, perm).unwrap();
-        // root may write anywhere; the answer must then agree with what the kernel says.
-        let kernel_says = std::fs::create_dir(ro.join("probe")).is_ok();
-        assert_eq!(creatable(&ro.join("nix/store")), kernel_says);
     }
 
     #[test]

@@ -37,6 +37,24 @@ impl StoreLayout {
     }
 }
 
+/// Whether `dir` is a writable directory, or its nearest existing ancestor is one (so it can be
+/// created). An ancestor that is a file means it can never be created. Only looks; creates nothing.
+pub fn can_create(dir: &Path) -> bool {
+    dir.ancestors()
+        .find(|d| d.symlink_metadata().is_ok())
+        .is_some_and(|d| d.is_dir() && writable(d))
+}
+
+/// Whether this user may write into `dir` (asks the kernel, so root and ACLs are accounted for).
+pub fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +72,21 @@ mod tests {
             StoreLayout::new("/").store_dir(),
             PathBuf::from("/nix/store")
         );
+    }
+
+    #[test]
+    fn creatable_walks_up_to_an_existing_ancestor() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(can_create(&tmp.path().join("a/b/nix/store")));
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        assert!(!can_create(&tmp.path().join("file/nix/store")));
+        let ro = tmp.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        let mut perm = std::fs::metadata(&ro).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o555);
+        std::fs::set_permissions(&ro, perm).unwrap();
+        // root may write anywhere; the answer must then agree with what the kernel says.
+        let kernel_says = std::fs::create_dir(ro.join("probe")).is_ok();
+        assert_eq!(can_create(&ro.join("nix/store")), kernel_says);
     }
 }

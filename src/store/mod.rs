@@ -117,7 +117,7 @@ impl Store {
         let root = match &settings.store_root {
             Some(r) => r.clone(),
             None => {
-                if store_dir_writable(Path::new("/")) {
+                if layout::can_create(Path::new("/nix/store")) {
                     PathBuf::from("/")
                 } else if Path::new(DAEMON_SOCKET).exists() {
                     return Ok(Backend::NixDaemon);
@@ -350,28 +350,4 @@ fn no_writable_store() -> anyhow::Error {
     anyhow!(
         "`/nix/store` does not exist and cannot be created by this user, and no Nix daemon runs"
     )
-}
-
-/// Whether `<root>/nix/store` is writable, or could be created.
-fn store_dir_writable(root: &Path) -> bool {
-    let mut dir = root.join("nix/store");
-    loop {
-        if dir.exists() {
-            return writable(&dir);
-        }
-        match dir.parent() {
-            Some(p) => dir = p.to_path_buf(),
-            None => return false,
-        }
-    }
-}
-
-fn writable(dir: &Path) -> bool {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }

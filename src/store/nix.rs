@@ -16,7 +16,7 @@ use crate::diagnostic::ResultExt;
 /// user may write it (single-user Nix, or a chroot store Nix created).
 pub fn shared_nix_db(root: &Path) -> Option<PathBuf> {
     let db = root.join("nix/var/nix/db");
-    (db.join("db.sqlite").is_file() && super::writable(&db)).then_some(db)
+    (db.join("db.sqlite").is_file() && super::layout::writable(&db)).then_some(db)
 }
 
 /// Register the closure of `paths` (valid in our store) with the Nix installation sharing our
