@@ -6,14 +6,12 @@
 //! The generated scripts call back `devenv __complete packages <prefix>`; this module owns both
 //! the wrapper text and the name lookup. It returns data; `cli` prints it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
 use crate::context::Settings;
 use crate::index::http::HttpOptions;
-use crate::index::sparse::SparseIndex;
 use crate::index::Index;
 
 /// The subcommands whose positional arguments are package names.
@@ -43,28 +41,14 @@ pub fn package_names(settings: &Settings, prefix: &str) -> Vec<String> {
     names
 }
 
-/// The configured index, opened so that it cannot touch the network. A Nixhub-compatible API has
-/// no name list to cache, so it offers nothing.
+/// The configured index, opened so that it cannot touch the network: its HTTP layer answers from
+/// the on-disk cache only. A Nixhub-compatible API has no cached name list, so it offers nothing.
 fn open_offline(settings: &Settings) -> Option<Box<dyn Index>> {
-    let url = settings.index.trim();
     let offline = HttpOptions {
         timeout: Duration::from_secs(1),
         offline: true,
     };
-    let cache = settings.dirs.cache.join("index");
-    if url.starts_with("nixhub+") || url.trim_end_matches('/') == crate::context::DEFAULT_INDEX {
-        return None;
-    }
-    let http = url.strip_prefix("sparse+").unwrap_or(url);
-    if http.starts_with("http://") || http.starts_with("https://") {
-        let index = SparseIndex::probe_http(http, &cache, offline).ok()??;
-        return Some(Box::new(index));
-    }
-    let path = url.strip_prefix("file://").unwrap_or(url);
-    if path.contains("://") {
-        return None;
-    }
-    Some(Box::new(SparseIndex::open_dir(Path::new(path)).ok()?))
+    crate::index::open_with(settings, offline).ok()
 }
 
 /// The bash script: clap's, plus a `complete -F` wrapper that answers package names itself.
@@ -144,6 +128,7 @@ fi
 mod tests {
     use super::*;
     use crate::context::{Dirs, Overrides};
+    use std::path::Path;
 
     fn settings(root: &Path, index: &str) -> Settings {
         let dirs = Dirs {

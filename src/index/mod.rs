@@ -208,6 +208,11 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// `http(s)://` URL is the Nixhub-compatible API if it is the default service, else a static sparse
 /// index if it serves `index.json`, else a Nixhub-compatible API.
 pub fn open(settings: &Settings) -> Result<Box<dyn Index>> {
+    open_with(settings, http::HttpOptions::from_env()?)
+}
+
+/// [`open`] with explicit HTTP options (e.g. offline, for shell completion that must never wait).
+pub fn open_with(settings: &Settings, options: http::HttpOptions) -> Result<Box<dyn Index>> {
     let url = settings.index.trim();
     let cache = settings.dirs.cache.join("index");
     if url.is_empty() {
@@ -216,17 +221,14 @@ pub fn open(settings: &Settings) -> Result<Box<dyn Index>> {
             .bad_input();
     }
     if let Some(rest) = url.strip_prefix("nixhub+") {
-        let options = http::HttpOptions::from_env()?;
         return Ok(Box::new(nixhub::NixhubIndex::new(rest, &cache, options)));
     }
     if let Some(rest) = url.strip_prefix("sparse+") {
-        let options = http::HttpOptions::from_env()?;
         return Ok(Box::new(sparse::SparseIndex::open_http(
             rest, &cache, options,
         )?));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
-        let options = http::HttpOptions::from_env()?;
         if url.trim_end_matches('/') == DEFAULT_INDEX {
             return Ok(Box::new(nixhub::NixhubIndex::new(url, &cache, options)));
         }
