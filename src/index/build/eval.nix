@@ -1,0 +1,23 @@
+# Wraps a nixpkgs-like package set for `nix-env -qaP --json --meta --out-path`: every top-level
+# attribute is tried first with `builtins.tryEval`, forcing what nix-env will print (name, output
+# paths and the meta fields the index keeps); one that throws is left out and named on stderr as
+# `trace: devenv-skip: <attr>`, so a broken package neither aborts the listing nor corrupts its
+# JSON. `abort` cannot be caught by tryEval: the caller then lists attributes one by one (`only`).
+{ path, system, only ? null }:
+let
+  pkgs = import (/. + path) { inherit system; };
+  force = v:
+    if !(builtins.isAttrs v) || (v.type or null) != "derivation" then true
+    else builtins.deepSeq [
+      v.name
+      (map (o: v.${o}.outPath) (v.outputs or [ "out" ]))
+      (v.meta.description or null)
+      (v.meta.homepage or null)
+      (v.meta.license or null)
+      (v.meta.outputsToInstall or null)
+    ] true;
+  ok = name: (builtins.tryEval (force pkgs.${name})).success
+    || builtins.trace "devenv-skip: ${name}" false;
+  names = if only == null then builtins.attrNames pkgs else [ only ];
+in
+  builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names))
