@@ -146,6 +146,13 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         already_indexed,
     });
 
+    let needs_nix = work.iter().any(|(r, todo)| {
+        todo.iter()
+            .any(|s| read_cached(&cache_path(&build_dir, &r.rev, s)).is_none())
+    });
+    if needs_nix {
+        check_nix_env(&opts.nix_env)?;
+    }
     let wrapper = build_dir.join("eval.nix");
     fsutil::write_if_changed(&wrapper, WRAPPER.as_bytes())?;
     let evaluator = Evaluator {
@@ -227,6 +234,23 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     summary.files_written = write::store(&opts.out, &index, Some(&changed))?;
     summary.packages = index.packages.len();
     Ok(summary)
+}
+
+/// Fail early, with a hint, when the evaluator cannot run at all.
+fn check_nix_env(program: &str) -> anyhow::Result<()> {
+    let ok = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("could not run `{program} --version`"))
+            .context("index build evaluates nixpkgs with the real Nix evaluator")
+            .hint("install Nix (e.g. the nix-bin package), or point --nix-env at nix-env")
+    }
 }
 
 /// Export one revision and evaluate it for each system in `todo`, reusing finished evaluations.
