@@ -332,3 +332,25 @@ fn bad_arguments_are_reported_with_exit_code_2() {
         "{\"format\": 7}\n"
     );
 }
+
+#[test]
+fn a_missing_evaluator_stops_the_build_with_a_hint() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    make_repo(&repo);
+    let out = ctx.root().join("index");
+    let r = build(
+        &ctx,
+        &repo,
+        &out,
+        &["--rev", "HEAD", "--nix-env", "/nonexistent/nix-env"],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("error: could not run `/nonexistent/nix-env --version`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: install Nix"), "{stderr}");
+    assert!(!out.join("index.json").exists());
+}

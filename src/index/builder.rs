@@ -91,6 +91,21 @@ fn read_cached(path: &Path) -> Option<EvalResult> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Keep a finished evaluation for a rerun. Not fsynced: a file lost or cut short by a crash fails
+/// to parse and is evaluated again, so durability would only cost time.
+fn save_cached(path: &Path, result: &EvalResult) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut bytes = serde_json::to_vec(result)?;
+    bytes.push(b'\n');
+    tmp.write_all(&bytes)?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
+}
+
 /// Build or extend the index at `opts.out`.
 pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Summary> {
     git::check_repo(&opts.nixpkgs)?;
@@ -146,13 +161,6 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         already_indexed,
     });
 
-    let needs_nix = work.iter().any(|(r, todo)| {
-        todo.iter()
-            .any(|s| read_cached(&cache_path(&build_dir, &r.rev, s)).is_none())
-    });
-    if needs_nix {
-        check_nix_env(&opts.nix_env)?;
-    }
     let wrapper = build_dir.join("eval.nix");
     fsutil::write_if_changed(&wrapper, WRAPPER.as_bytes())?;
     let evaluator = Evaluator {
@@ -291,10 +299,7 @@ fn evaluate_revision(
         };
         match evaluator.evaluate(&dir, &rev.rev, &rev.last_modified, system) {
             Ok(result) => {
-                let mut bytes = serde_json::to_vec(&result)?;
-                bytes.push(b'\n');
-                fsutil::write_atomic(&cache, &bytes)
-                    .with_context(|| format!("could not write {}", cache.display()))?;
+                save_cached(&cache, &result)?;
                 reporter.event(Event::Evaluated {
                     rev: rev.rev.clone(),
                     system: system.clone(),
@@ -305,6 +310,9 @@ fn evaluate_revision(
                 out.push(Ok(result));
             }
             Err(e) => {
+                // Checked only now, to spare every build an extra process: when nix-env cannot
+                // run at all, no revision can evaluate, so stop with that as the reason.
+                check_nix_env(&opts.nix_env)?;
                 let error = format!("{e:#}");
                 reporter.event(Event::EvalFailed {
                     rev: rev.rev.clone(),

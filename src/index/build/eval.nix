@@ -2,7 +2,8 @@
 # attribute is tried first with `builtins.tryEval`, forcing what nix-env will print (name, output
 # paths and the meta fields the index keeps); one that throws is left out and named on stderr as
 # `trace: devenv-skip: <attr>`, so a broken package neither aborts the listing nor corrupts its
-# JSON. `abort` cannot be caught by tryEval: the caller then lists attributes one by one (`only`).
+# JSON. `abort` cannot be caught by tryEval: the caller then lists groups of attributes (`only`, a
+# JSON file with a list of names), halving a failing group until the aborting attribute is alone.
 { path, system, only ? null }:
 let
   pkgs = import (/. + path) { inherit system; };
@@ -18,6 +19,7 @@ let
     ] true;
   ok = name: (builtins.tryEval (force pkgs.${name})).success
     || builtins.trace "devenv-skip: ${name}" false;
-  names = if only == null then builtins.attrNames pkgs else [ only ];
+  names = if only == null then builtins.attrNames pkgs
+    else builtins.fromJSON (builtins.readFile (/. + only));
 in
   builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names))

@@ -4,7 +4,9 @@
 //! Evaluation never builds and never writes to a store (`--store dummy://`): output paths are
 //! computed, not realized. The package set is wrapped by `eval.nix`, which drops attributes that
 //! throw and names them on stderr, so one broken package costs one entry, not the revision. An
-//! `abort` still ends nix-env's listing; then every top-level attribute is listed on its own.
+//! `abort` still ends nix-env's listing; then the top-level attributes are listed in groups, and a
+//! failing group is halved until the attributes that abort are found: a few aborting attributes
+//! cost a few dozen evaluator runs, not one per attribute.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -77,7 +79,7 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    fn command(&self, tree: &Path, system: &str, only: Option<&str>) -> Command {
+    fn command(&self, tree: &Path, system: &str, only: Option<&Path>) -> Command {
         let mut cmd = Command::new(&self.nix_env);
         cmd.args([
             "--store",
@@ -93,8 +95,8 @@ impl Evaluator {
         .arg("path")
         .arg(tree)
         .args(["--argstr", "system", system]);
-        if let Some(attr) = only {
-            cmd.args(["--argstr", "only", attr]);
+        if let Some(file) = only {
+            cmd.arg("--argstr").arg("only").arg(file);
         }
         cmd.stdin(Stdio::null())
             .env("NIX_CONFIG", "substituters =\nexperimental-features =");
@@ -102,7 +104,7 @@ impl Evaluator {
     }
 
     /// Run one listing: the parsed items and the attributes the wrapper skipped, or the error text.
-    fn list(&self, tree: &Path, system: &str, only: Option<&str>) -> anyhow::Result<Listing> {
+    fn list(&self, tree: &Path, system: &str, only: Option<&Path>) -> anyhow::Result<Listing> {
         let out = self
             .command(tree, system, only)
             .output()
@@ -149,6 +151,36 @@ impl Evaluator {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
+    /// List `names` as one group; when the group fails, list each half, down to single attributes.
+    fn bisect(
+        &self,
+        tree: &Path,
+        system: &str,
+        names: &[String],
+        scratch: &Path,
+        items: &mut BTreeMap<String, NixEnvItem>,
+        failed: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let file = scratch.join("only.json");
+        std::fs::write(&file, serde_json::to_vec(names)?)?;
+        match self.list(tree, system, Some(&file))? {
+            Ok((group, skipped)) => {
+                items.extend(group);
+                failed.extend(skipped);
+            }
+            Err(_) if names.len() == 1 => failed.push(names[0].clone()),
+            Err(_) => {
+                let (a, b) = names.split_at(names.len() / 2);
+                self.bisect(tree, system, a, scratch, items, failed)?;
+                self.bisect(tree, system, b, scratch, items, failed)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Evaluate `tree` (an exported revision) for `system`. Broken attributes are skipped and
     /// listed in [`EvalResult::failed`]; an error means the package set as a whole does not evaluate.
     pub fn evaluate(
@@ -161,17 +193,18 @@ impl Evaluator {
         let (items, mut failed) = match self.list(tree, system, None)? {
             Ok(listing) => listing,
             Err(_whole_listing_failed) => {
+                let names = self.attr_names(tree, system)?;
+                let scratch = tempfile::tempdir()?;
                 let mut items = BTreeMap::new();
                 let mut failed = Vec::new();
-                for attr in self.attr_names(tree, system)? {
-                    match self.list(tree, system, Some(&attr))? {
-                        Ok((one, skipped)) => {
-                            items.extend(one);
-                            failed.extend(skipped);
-                        }
-                        Err(_) => failed.push(attr),
-                    }
-                }
+                self.bisect(
+                    tree,
+                    system,
+                    &names,
+                    scratch.path(),
+                    &mut items,
+                    &mut failed,
+                )?;
                 (items, failed)
             }
         };

@@ -1,9 +1,11 @@
 //! Reading and writing a static sparse index directory as a whole.
 //!
 //! Files are written in a stable form (struct field order, sorted maps, 2-space JSON, trailing
-//! newline) so the same inputs give byte-identical files. Each file is replaced atomically and only
-//! when its content changes; `index.json`, which records the revisions covered, is written last,
-//! so an interrupted write leaves an index whose recorded revisions are all fully merged.
+//! newline) so the same inputs give byte-identical files. Each file is replaced atomically (temp
+//! file + rename) and only when its content changes. Package files are not fsynced one by one (an
+//! index over nixpkgs has tens of thousands); one `syncfs` makes them all durable before
+//! `index.json`, which records the revisions covered, is written last and fsynced. So an
+//! interrupted write, even a power loss, leaves an index whose recorded revisions are all merged.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -99,14 +101,46 @@ pub fn load(dir: &Path) -> anyhow::Result<IndexDir> {
 
 /// Write a file of the index if its content changed, readable by everyone: an index is meant to
 /// be served over HTTP or copied to other machines.
-fn put(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
+/// Without `durable`, the caller syncs the file system before relying on the file.
+fn put(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<bool> {
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    let changed = fsutil::write_if_changed(path, bytes)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    if changed {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    match std::fs::read(path) {
+        Ok(existing) if existing == bytes => return Ok(false),
+        _ => {}
     }
-    Ok(changed)
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".devenv-tmp-")
+            .tempfile_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        if durable {
+            tmp.as_file().sync_all()?;
+        }
+        tmp.persist(path).map_err(|e| e.error)?;
+        if durable {
+            fsutil::sync_dir(dir)?;
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("could not write {}", path.display()))?;
+    Ok(true)
+}
+
+/// Flush every file system write under `dir` to disk at once.
+fn sync_all_under(dir: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
+    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("could not sync {}", dir.display()));
+    }
+    Ok(())
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
@@ -135,7 +169,7 @@ pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow
             "package name `{name}` cannot be an index file name"
         );
         let path = pkg_dir.join(format!("{name}.json"));
-        if put(&path, &pretty(file)?)? {
+        if put(&path, &pretty(file)?, false)? {
             written += 1;
         }
     }
@@ -144,8 +178,11 @@ pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow
         lines.extend(serde_json::to_vec(&line)?);
         lines.push(b'\n');
     }
-    if put(&dir.join("names.jsonl"), &lines)? {
+    if put(&dir.join("names.jsonl"), &lines, false)? {
         written += 1;
+    }
+    if written > 0 {
+        sync_all_under(dir)?;
     }
     let mut extra = index.other.clone();
     extra.insert("revisions".into(), serde_json::to_value(&index.revisions)?);
@@ -154,7 +191,7 @@ pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow
         format: FORMAT,
         extra,
     };
-    if put(&index_json(dir), &pretty(&meta)?)? {
+    if put(&index_json(dir), &pretty(&meta)?, true)? {
         written += 1;
     }
     Ok(written)
