@@ -348,7 +348,7 @@ fn a_missing_evaluator_stops_the_build_with_a_hint() {
     assert_eq!(r.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(
-        stderr.contains("error: could not run `/nonexistent/nix-env --version`"),
+        stderr.contains("error: could not run the Nix evaluator `/nonexistent/nix-env`"),
         "{stderr}"
     );
     assert!(stderr.contains("hint: install Nix"), "{stderr}");

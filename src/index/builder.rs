@@ -255,9 +255,10 @@ fn check_nix_env(program: &str) -> anyhow::Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(anyhow::anyhow!("could not run `{program} --version`"))
-            .context("index build evaluates nixpkgs with the real Nix evaluator")
-            .hint("install Nix (e.g. the nix-bin package), or point --nix-env at nix-env")
+        Err(anyhow::anyhow!(
+            "could not run the Nix evaluator `{program}`, which index build needs"
+        ))
+        .hint("install Nix (e.g. the nix-bin package), or point --nix-env at nix-env")
     }
 }
 
