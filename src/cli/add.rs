@@ -1,13 +1,278 @@
-//! `devenv add`: Add packages to devenv.json, lock them, and install them.
+//! `devenv add`: resolve packages against the index, then record them in devenv.json and
+//! devenv.lock, all or nothing. Also holds the small helpers the other package commands share
+//! (opening the index, the "unknown package" error, the project lookup).
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{anyhow, Context as _, Result};
+use serde_json::json;
+
 use super::Ctx;
+use crate::diagnostic::ResultExt;
+use crate::index::resolve;
+use crate::index::Index;
+use crate::lock::{Lockfile, MergeOutcome};
+use crate::manifest::PackageSpec;
+use crate::project::{Flavor, Project};
+use crate::version::Constraint;
 
-/// Add packages to devenv.json, lock them, and install them.
+/// Add packages to devenv.json, lock them for every system, and install them.
+///
+/// Each package is `name` (the newest version) or `name@version`, where the version is exact
+/// (`2.16.5`), a prefix (`2.16` = newest 2.16.x), `latest`, or a range (`^2.16`, `>=2.15 <2.17`).
+/// Nothing is written unless every package resolves.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Packages to add, e.g. `ansible@2.16.5 jq`.
+    #[arg(required = true, value_name = "PKG[@VERSION]")]
+    pub packages: Vec<String>,
+    /// Only install on this system (repeatable), e.g. `x86_64-linux`.
+    #[arg(long = "platform", value_name = "SYSTEM")]
+    pub platforms: Vec<String>,
+    /// Never install on this system (repeatable).
+    #[arg(long = "exclude-platform", value_name = "SYSTEM")]
+    pub excluded_platforms: Vec<String>,
+    /// Outputs to install instead of the package's defaults, comma-separated (e.g. `out,man`).
+    #[arg(long, value_delimiter = ',', value_name = "OUTPUTS")]
+    pub outputs: Vec<String>,
+    /// Only update devenv.json and devenv.lock; do not install.
+    #[arg(long)]
+    pub no_install: bool,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("add"))
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
+    let project = find_project(ctx, true)?;
+    let manifest_path = project.manifest_path();
+    let lock_path = project.lock_path();
+
+    let mut specs = Vec::new();
+    for arg in &args.packages {
+        let (name, version) = crate::manifest::parse_package_arg(arg)?;
+        parse_constraint(&name, &version)?;
+        let spec = PackageSpec {
+            name,
+            version,
+            platforms: args.platforms.clone(),
+            excluded_platforms: args.excluded_platforms.clone(),
+            outputs: args.outputs.clone(),
+        };
+        spec.validate()
+            .map_err(|e| anyhow!(e))
+            .with_context(|| format!("cannot add `{arg}`"))
+            .hint(format!(
+                "systems are: {}",
+                crate::system::KNOWN_SYSTEMS.join(", ")
+            ))
+            .bad_input()?;
+        specs.push(spec);
+    }
+
+    let loaded = crate::manifest::load(&manifest_path)?;
+    for w in &loaded.warnings {
+        ctx.printer.warn(w);
+    }
+    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(Lockfile::new);
+
+    // Resolve everything before touching a file: one failure leaves the project as it was.
+    let index = open_index(ctx)?;
+    let resolved = resolve_all(ctx, index.as_ref(), &mut specs);
+    flush_warnings(ctx, index.as_ref());
+    let resolved = resolved?;
+
+    let mut text = loaded.text.clone();
+    let mut wanted: Vec<PackageSpec> = loaded.manifest.packages.clone();
+    for spec in &specs {
+        text = crate::manifest::edit::add_package(&text, spec)
+            .with_context(|| format!("cannot edit `{}`", manifest_path.display()))?;
+        match wanted.iter_mut().find(|p| p.name == spec.name) {
+            Some(existing) => *existing = spec.clone(),
+            None => wanted.push(spec.clone()),
+        }
+    }
+    let mut report = Vec::new();
+    for (spec, fresh) in specs.iter().zip(resolved) {
+        let key = spec.lock_key();
+        let locked = fresh.to_locked(index.id());
+        let change = lock.merge(&key, locked);
+        let entry = &lock.packages[&key];
+        warn_missing_systems(ctx, spec, entry);
+        report.push((spec.clone(), entry.version.clone(), change));
+    }
+    // A replaced package (`jq@1.6` → `jq@1.7`) leaves its old key behind; drop it.
+    let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
+    lock.packages.retain(|k, _| keys.contains(k));
+
+    if text != loaded.text {
+        crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
+            .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
+    }
+    crate::lock::write(&lock_path, &lock)?;
+
+    if ctx.printer.json {
+        let list: Vec<_> = report
+            .iter()
+            .map(|(spec, version, _)| {
+                json!({"name": spec.name, "constraint": spec.version, "key": spec.lock_key(), "version": version})
+            })
+            .collect();
+        super::print_data(&format!("{}\n", serde_json::to_string_pretty(&list)?));
+    }
+    for (spec, version, change) in &report {
+        let what = match change {
+            MergeOutcome::Added | MergeOutcome::Updated { .. } => "added",
+            MergeOutcome::Unchanged | MergeOutcome::SystemsAdded(_) => "kept",
+        };
+        ctx.printer.info(format!(
+            "{what} {} ({} {version})",
+            spec.lock_key(),
+            spec.name
+        ));
+    }
+    if !args.no_install {
+        super::install::install_project(ctx, &project)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolve every spec; an unknown name offers the closest names (interactively when possible,
+/// else as a hint) and may be replaced by the user's pick.
+fn resolve_all(
+    ctx: &Ctx,
+    index: &dyn Index,
+    specs: &mut [PackageSpec],
+) -> Result<Vec<crate::index::Resolved>> {
+    let mut out = Vec::new();
+    for spec in specs.iter_mut() {
+        let constraint = parse_constraint(&spec.name, &spec.version)?;
+        let mut found = resolve::resolve_spec(index, spec, &constraint)?;
+        if found.is_none() {
+            let similar = index.similar_names(&spec.name).unwrap_or_default();
+            if let Some(choice) = prompt_for_name(ctx, &spec.name, &similar) {
+                spec.name = choice;
+                found = resolve::resolve_spec(index, spec, &constraint)?;
+            }
+        }
+        match found {
+            Some(r) => out.push(r),
+            None => return Err(unknown_package(index, &spec.name)),
+        }
+    }
+    Ok(out)
+}
+
+/// Offer the closest names when both stdin and stderr are terminals; `None` = no pick.
+fn prompt_for_name(ctx: &Ctx, name: &str, similar: &[String]) -> Option<String> {
+    if similar.is_empty()
+        || ctx.printer.json
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
+        return None;
+    }
+    let mut items: Vec<&str> = similar.iter().map(String::as_str).collect();
+    items.push("none of these");
+    let pick = dialoguer::Select::new()
+        .with_prompt(format!("`{name}` is not in the index; did you mean"))
+        .items(&items)
+        .default(0)
+        .interact_opt()
+        .ok()??;
+    similar.get(pick).cloned()
+}
+
+/// Warn when a package cannot be installed on this machine, or on some systems it is wanted on.
+fn warn_missing_systems(ctx: &Ctx, spec: &PackageSpec, entry: &crate::lock::LockedPackage) {
+    let wanted = resolve::lock_systems(spec);
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|s| !entry.systems.contains_key(*s))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let here = &ctx.settings.system;
+    if spec.enabled_on(here) && !entry.systems.contains_key(here.as_str()) {
+        ctx.printer.warn(format!(
+            "{} {} has no build for this system ({here}) in the index; it is locked for {} only",
+            spec.name,
+            entry.version,
+            if entry.systems.is_empty() {
+                "no system".to_string()
+            } else {
+                entry.systems.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        ));
+    } else {
+        ctx.printer.warn(format!(
+            "{} {} has no build for {} in the index",
+            spec.name,
+            entry.version,
+            missing.join(", ")
+        ));
+    }
+}
+
+/// The project around the current directory. `writing` refuses Devbox projects, whose files
+/// devenv reads but does not rewrite.
+pub(super) fn find_project(_ctx: &Ctx, writing: bool) -> Result<Project> {
+    let cwd: PathBuf = std::env::current_dir().context("cannot read the current directory")?;
+    let project = Project::find(&cwd)
+        .ok_or_else(|| {
+            anyhow!(
+                "no {} in `{}` or any parent directory",
+                crate::manifest::FILE_NAME,
+                cwd.display()
+            )
+        })
+        .hint("run `devenv init` to create one")
+        .bad_input()?;
+    if writing && project.flavor == Flavor::Devbox {
+        return Err(anyhow!(
+            "`{}` is a Devbox project; devenv reads devbox.json but does not edit it",
+            project.root.display()
+        ))
+        .hint("run `devenv init --from-devbox` to convert it to devenv.json and devenv.lock")
+        .bad_input();
+    }
+    Ok(project)
+}
+
+/// Parse the version part of `name@version`, naming both in the error.
+pub(super) fn parse_constraint(name: &str, version: &str) -> Result<Constraint> {
+    Constraint::parse(version)
+        .with_context(|| format!("invalid version in `{name}@{version}`"))
+        .hint("use an exact version (2.16.5), a prefix (2.16), `latest`, or a range (^2.16, >=2.15 <2.17)")
+        .bad_input()
+}
+
+/// Open the configured index.
+pub(super) fn open_index(ctx: &Ctx) -> Result<Box<dyn Index>> {
+    crate::index::open(&ctx.settings)
+}
+
+/// Print warnings the index gathered (e.g. offline fallbacks).
+pub(super) fn flush_warnings(ctx: &Ctx, index: &dyn Index) {
+    for w in index.take_warnings() {
+        ctx.printer.warn(w);
+    }
+}
+
+/// The error for a name the index does not know, with the closest names as a hint.
+pub(super) fn unknown_package(index: &dyn Index, name: &str) -> anyhow::Error {
+    let similar = index.similar_names(name).unwrap_or_default();
+    let hint = if similar.is_empty() {
+        "search for it with `devenv search <words>`".to_string()
+    } else {
+        format!("did you mean {}?", similar.join(", "))
+    };
+    Err::<(), _>(anyhow!(
+        "package `{name}` is not in the index `{}`",
+        index.id()
+    ))
+    .hint(hint)
+    .bad_input()
+    .unwrap_err()
 }

@@ -1,13 +1,126 @@
 //! `devenv cache`: Write store paths as a signed binary cache.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{anyhow, Context as _};
+
 use super::Ctx;
+use crate::diagnostic::ResultExt;
+use crate::store::push::PushCompression;
+use crate::store::Store;
 
 /// Write store paths as a signed binary cache.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("cache"))
+#[derive(Debug, clap::Subcommand)]
+pub enum CacheCommand {
+    /// Write the closure of store paths (default: the current project's packages) as a binary
+    /// cache that Nix and devenv can substitute from.
+    Push(PushArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The binary cache to write: a directory or a file:// URL.
+    #[arg(long, value_name = "DIR")]
+    pub to: String,
+    /// Secret key file (`name:base64`, as written by `nix-store --generate-binary-cache-key`).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Compression of the NARs.
+    #[arg(long, value_enum, default_value = "xz")]
+    pub compression: CompressionArg,
+    /// Store paths to push (with their closures).
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompressionArg {
+    Xz,
+    Zstd,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        CacheCommand::Push(a) => push(ctx, a),
+    }
+}
+
+fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
+    let to = match args.to.strip_prefix("file://") {
+        Some(p) => PathBuf::from(p),
+        None if args.to.contains("://") => {
+            return Err(anyhow!("cannot push to `{}`", args.to))
+                .hint("push to a directory or a file:// URL, then serve or copy that directory")
+                .bad_input()
+        }
+        None => PathBuf::from(&args.to),
+    };
+    let key = match &args.key {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the secret key file `{}`", file.display()))
+                .bad_input()?;
+            Some(
+                crate::nixfmt::signature::SecretKey::parse(text.trim())
+                    .map_err(|e| anyhow!("{e}"))
+                    .with_context(|| format!("`{}` is not a valid secret key", file.display()))
+                    .hint("create one with `nix-store --generate-binary-cache-key <name> <secret file> <public file>`")
+                    .bad_input()?,
+            )
+        }
+    };
+    let store = Store::open(&ctx.settings)?;
+    let paths = if args.paths.is_empty() {
+        let cwd = std::env::current_dir()?;
+        let project = crate::project::Project::find(&cwd)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no store paths given and no devenv.json in `{}` or any parent",
+                    cwd.display()
+                )
+            })
+            .hint("pass store paths, or run this inside a project")
+            .bad_input()?;
+        let installed = super::install::install_project(ctx, &project)?;
+        installed
+            .into_iter()
+            .flat_map(|p| p.outputs.into_iter().map(|o| o.logical))
+            .collect()
+    } else {
+        for p in &args.paths {
+            if !store.is_valid(p)? {
+                return Err(anyhow!(
+                    "`{p}` is not a valid path in the store `{}`",
+                    store.layout().root.display()
+                ))
+                .hint("realize it first (e.g. `devenv install`)")
+                .bad_input();
+            }
+        }
+        args.paths.clone()
+    };
+    if key.is_none() {
+        ctx.printer.warn("no --key given: the cache is unsigned, so Nix and devenv will refuse it unless told not to check signatures");
+    }
+    let compression = match args.compression {
+        CompressionArg::Xz => PushCompression::Xz,
+        CompressionArg::Zstd => PushCompression::Zstd,
+    };
+    let report = crate::store::push::push(&store, &paths, &to, key.as_ref(), compression)
+        .with_context(|| format!("cannot write the binary cache `{}`", to.display()))?;
+    ctx.printer.info(format!(
+        "wrote {} path(s) ({}) to `{}`, {} already there",
+        report.written.len(),
+        super::install::human_bytes(report.file_bytes),
+        to.display(),
+        report.skipped.len()
+    ));
+    Ok(ExitCode::SUCCESS)
 }

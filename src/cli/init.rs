@@ -1,13 +1,69 @@
-//! `devenv init`: Create a devenv.json in the current directory.
+//! `devenv init`: create devenv.json in the current directory, or convert a Devbox project.
 
 use std::process::ExitCode;
 
+use anyhow::{anyhow, Context as _, Result};
+
 use super::Ctx;
+use crate::diagnostic::ResultExt;
 
 /// Create a devenv.json in the current directory.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Convert this directory's devbox.json (and devbox.lock, keeping its store paths).
+    #[arg(long)]
+    pub from_devbox: bool,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("init"))
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
+    let dir = std::env::current_dir().context("cannot read the current directory")?;
+    let manifest_path = dir.join(crate::manifest::FILE_NAME);
+    if manifest_path.exists() {
+        return Err(anyhow!("`{}` already exists", manifest_path.display()))
+            .hint("edit it, or use `devenv add <pkg>` to add packages")
+            .bad_input();
+    }
+    if !args.from_devbox {
+        crate::fsutil::write_atomic(&manifest_path, crate::manifest::template().as_bytes())
+            .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
+        ctx.printer.info(format!(
+            "created {}; add packages with `devenv add <pkg>[@version]`",
+            crate::manifest::FILE_NAME
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let devbox_json = dir.join("devbox.json");
+    let text = std::fs::read_to_string(&devbox_json)
+        .with_context(|| format!("cannot read `{}`", devbox_json.display()))
+        .hint("run `devenv init --from-devbox` in a Devbox project's directory")
+        .bad_input()?;
+    let converted = crate::manifest::devbox::convert(&text)
+        .with_context(|| format!("cannot convert `{}`", devbox_json.display()))?;
+    for w in &converted.warnings {
+        ctx.printer.warn(w);
+    }
+    let devbox_lock = dir.join("devbox.lock");
+    let lock = crate::lock::read_devbox(&devbox_lock)?;
+    // Write the lock first: a manifest without its lock is re-resolvable, the reverse is not.
+    if let Some(lock) = &lock {
+        crate::lock::write(&dir.join(crate::lock::FILE_NAME), lock)?;
+    }
+    crate::fsutil::write_atomic(&manifest_path, converted.text.as_bytes())
+        .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
+    ctx.printer.info(format!(
+        "converted devbox.json{} to {}{}",
+        if lock.is_some() {
+            " and devbox.lock"
+        } else {
+            ""
+        },
+        crate::manifest::FILE_NAME,
+        if lock.is_some() {
+            " and devenv.lock"
+        } else {
+            ""
+        },
+    ));
+    Ok(ExitCode::SUCCESS)
 }

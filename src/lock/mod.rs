@@ -1,12 +1,25 @@
 //! `devenv.lock`, written by devenv: exactly which version, nixpkgs revision and store paths each
 //! manifest package resolved to, for every system, so colleagues on other machines get the same paths.
 //!
-//! Owns the types, the canonical writer (sorted keys, 2-space indent, trailing newline, rewritten only
-//! when the content changes) and the checks of whether a lock is up to date with a manifest.
+//! Owns the types, reading with precise errors (line:column, merge-conflict markers, newer formats),
+//! the canonical writer (sorted keys, 2-space indent, trailing newline, outputs in canonical order,
+//! rewritten only when the content changes), the checks of whether a lock is up to date with a
+//! manifest ([`check`]), merging fresh resolutions without dropping other systems, and reading
+//! Devbox's `devbox.lock` ([`devbox`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
+use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::ResultExt;
+
+mod check;
+pub mod devbox;
+
+pub use check::{check, Freshness, LockStatus, MergeOutcome};
+pub use devbox::read_devbox;
 
 /// The lock file name.
 pub const FILE_NAME: &str = "devenv.lock";
@@ -50,3 +63,245 @@ pub struct Output {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
 }
+
+impl Lockfile {
+    /// An empty lock of the current format.
+    pub fn new() -> Lockfile {
+        Lockfile {
+            lockfile_version: LOCKFILE_VERSION.to_string(),
+            packages: BTreeMap::new(),
+        }
+    }
+}
+
+impl LockedPackage {
+    /// The outputs to install on `system`: the ones named in `requested` (in lock order), or the
+    /// default outputs when none are requested (`out`, or the first, when none is marked default).
+    /// Empty when the lock has nothing for `system`.
+    pub fn outputs_for(&self, system: &str, requested: &[String]) -> Vec<Output> {
+        let Some(sys) = self.systems.get(system) else {
+            return Vec::new();
+        };
+        if !requested.is_empty() {
+            return sys
+                .outputs
+                .iter()
+                .filter(|o| requested.contains(&o.name))
+                .cloned()
+                .collect();
+        }
+        let defaults: Vec<Output> = sys.outputs.iter().filter(|o| o.default).cloned().collect();
+        if !defaults.is_empty() {
+            return defaults;
+        }
+        sys.outputs
+            .iter()
+            .find(|o| o.name == "out")
+            .or_else(|| sys.outputs.first())
+            .cloned()
+            .into_iter()
+            .collect()
+    }
+
+    /// The nixpkgs revision in `resolved` (`github:NixOS/nixpkgs/<rev>#attr` → `<rev>`).
+    pub fn rev(&self) -> Option<&str> {
+        let (flake, _) = self.resolved.split_once('#')?;
+        flake.rsplit('/').next()
+    }
+
+    /// The attribute path in `resolved` (after `#`).
+    pub fn attr_path(&self) -> Option<&str> {
+        self.resolved.split_once('#').map(|(_, attr)| attr)
+    }
+}
+
+/// Canonical order of outputs: `out` first, then by name.
+pub fn sort_outputs(outputs: &mut [Output]) {
+    outputs.sort_by(|a, b| {
+        (a.name != "out", &a.name, &a.path).cmp(&(b.name != "out", &b.name, &b.path))
+    });
+}
+
+/// Read a lock file; `Ok(None)` when it does not exist.
+pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("could not read the lock `{}`", path.display()))
+        }
+    };
+    parse(&text, &path.display().to_string()).map(Some)
+}
+
+/// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with
+/// [`read_devbox`]. `Ok(None)` when there is none yet.
+pub fn read_project(project: &crate::project::Project) -> anyhow::Result<Option<Lockfile>> {
+    match project.flavor {
+        crate::project::Flavor::Devenv => read(&project.lock_path()),
+        crate::project::Flavor::Devbox => read_devbox(&project.lock_path()),
+    }
+}
+
+/// Parse lock text; `file` names the file in messages.
+pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
+    if let Some(line) = conflict_marker_line(text) {
+        return Err(anyhow!(
+            "{file}:{line}:1: the lock contains git merge-conflict markers"
+        ))
+        .with_context(|| format!("`{file}` is not a valid lock file"))
+        .hint(format!(
+            "resolve the conflict in `{file}` (or delete it) and run `devenv update` to re-resolve the packages"
+        ))
+        .bad_input();
+    }
+    let invalid = || format!("`{file}` is not a valid lock file");
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| anyhow!("{file}:{}:{}: {}", e.line(), e.column(), json_reason(&e)))
+        .with_context(invalid)
+        .hint(format!(
+            "`{file}` is written by devenv; restore it from version control or delete it and run `devenv update`"
+        ))
+        .bad_input()?;
+    check_version(&value, file)?;
+    let lock: Lockfile = serde_json::from_str(text)
+        .map_err(|e| anyhow!("{file}:{}:{}: {}", e.line(), e.column(), json_reason(&e)))
+        .with_context(invalid)
+        .hint(format!(
+            "`{file}` is written by devenv; restore it from version control or delete it and run `devenv update`"
+        ))
+        .bad_input()?;
+    validate(&lock)
+        .map_err(|msg| anyhow!("{file}: {msg}"))
+        .with_context(invalid)
+        .hint(format!("run `devenv update` to rewrite `{file}`"))
+        .bad_input()?;
+    Ok(lock)
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    // serde_json appends " at line L column C"; the position is already in front.
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// The 1-based line of the first git conflict marker, if any.
+fn conflict_marker_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.starts_with("<<<<<<<")
+                || l.starts_with(">>>>>>>")
+                || l == "======="
+                || l.starts_with("||||||| ")
+        })
+        .map(|i| i + 1)
+}
+
+fn check_version(value: &serde_json::Value, file: &str) -> anyhow::Result<()> {
+    let found = value.get("lockfile_version");
+    let version = match found {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(_) | None => {
+            return Err(anyhow!(
+                "{file}: `lockfile_version` is missing or not a string (this devenv writes \"{LOCKFILE_VERSION}\")"
+            ))
+            .context(format!("`{file}` is not a valid lock file"))
+            .hint(format!("run `devenv update` to rewrite `{file}`"))
+            .bad_input()
+        }
+    };
+    if version == LOCKFILE_VERSION {
+        return Ok(());
+    }
+    let newer = version
+        .parse::<u64>()
+        .ok()
+        .zip(LOCKFILE_VERSION.parse::<u64>().ok())
+        .is_some_and(|(found, ours)| found > ours);
+    if newer {
+        Err(anyhow!(
+            "{file}: the lock has format version \"{version}\", but this devenv reads only version \"{LOCKFILE_VERSION}\""
+        ))
+        .context(format!("`{file}` was written by a newer devenv"))
+        .hint("upgrade devenv to read this lock (its other files were not changed)")
+        .bad_input()
+    } else {
+        Err(anyhow!(
+            "{file}: the lock has format version \"{version}\", which this devenv does not know (it reads \"{LOCKFILE_VERSION}\")"
+        ))
+        .context(format!("`{file}` is not a valid lock file"))
+        .hint(format!("run `devenv update` to rewrite `{file}`"))
+        .bad_input()
+    }
+}
+
+/// Checks serde cannot express: known systems, absolute store paths, one default per name.
+fn validate(lock: &Lockfile) -> Result<(), String> {
+    for (key, pkg) in &lock.packages {
+        for (system, sys) in &pkg.systems {
+            if !crate::system::is_known(system) {
+                return Err(format!(
+                    "package `{key}` lists the unknown system `{system}`"
+                ));
+            }
+            for out in &sys.outputs {
+                if out.name.is_empty() {
+                    return Err(format!(
+                        "package `{key}` on `{system}` has an output without a name"
+                    ));
+                }
+                if !out.path.starts_with("/nix/store/") || out.path.len() <= "/nix/store/".len() {
+                    return Err(format!(
+                        "package `{key}` on `{system}`: `{}` is not a store path under /nix/store",
+                        out.path
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The canonical text of a lock: sorted keys, 2-space indent, outputs `out` first then by name,
+/// trailing newline. Equal locks always render to the same bytes.
+pub fn render(lock: &Lockfile) -> String {
+    let mut lock = lock.clone();
+    for pkg in lock.packages.values_mut() {
+        for sys in pkg.systems.values_mut() {
+            sort_outputs(&mut sys.outputs);
+        }
+    }
+    let value = serde_json::to_value(&lock).unwrap_or(serde_json::Value::Null);
+    let mut out = serde_json::to_string_pretty(&sorted(value)).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// Rebuild objects with sorted keys (serde_json keeps insertion order in this build).
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
+/// Write the lock atomically, only if its canonical text differs from the file; returns whether
+/// it wrote.
+pub fn write(path: &Path, lock: &Lockfile) -> anyhow::Result<bool> {
+    crate::fsutil::write_if_changed(path, render(lock).as_bytes())
+        .with_context(|| format!("could not write the lock `{}`", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

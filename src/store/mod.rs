@@ -1,4 +1,370 @@
 //! The Nix-compatible local store: logical dir `/nix/store` under a configurable physical root,
-//! filled by substituting signed NARs from binary caches.
+//! filled by substituting signed NARs from binary caches, with metadata in SQLite and GC roots.
+//!
+//! [`Store`] is the one entry point other modules use: [`Store::open`] decides the root,
+//! [`Store::realize`] makes a set of paths (and their closure) valid, [`Store::add_gc_root`]
+//! keeps them alive. It never prints; progress goes through a [`Progress`] the caller passes.
+//! Submodules: `db` (metadata), `locks` (process safety), `cache` (reading binary caches),
+//! `substitute` (the verified pipeline), `push` (writing binary caches), `gc`, `nix` (coexisting
+//! with an installed Nix).
 
+pub mod cache;
+pub mod db;
+pub mod gc;
 pub mod layout;
+pub mod locks;
+pub mod nix;
+pub mod push;
+pub mod substitute;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, Context as _, Result};
+
+use crate::context::Settings;
+use crate::diagnostic::ResultExt;
+use crate::nixfmt::signature::TrustedKeys;
+use crate::nixfmt::store_path::StorePath;
+use cache::{BinaryCache, HttpSettings};
+use db::{Db, PathInfo};
+use layout::StoreLayout;
+pub use substitute::MissingPaths;
+
+/// Prefix of temporary directories inside the store dir (same file system, so renames are atomic).
+pub const TMP_PREFIX: &str = ".devenv-tmp-";
+
+/// Receives progress events; the store itself never prints.
+pub trait Progress: Sync {
+    /// How many paths and NAR bytes are about to be fetched.
+    fn planned(&self, _paths: usize, _nar_bytes: u64) {}
+    fn started(&self, _path: &str, _nar_size: u64) {}
+    /// NAR bytes processed (any path).
+    fn bytes(&self, _n: u64) {}
+    fn finished(&self, _path: &str) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Tunables of a store beyond [`Settings`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Parallel narinfo lookups and downloads.
+    pub jobs: usize,
+    pub http: HttpSettings,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            jobs: 8,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// What [`Store::realize`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RealizeReport {
+    /// Paths asked for (before closure).
+    pub requested: usize,
+    /// Paths this process downloaded, sorted.
+    pub fetched: Vec<String>,
+    /// Sum of the NAR sizes fetched.
+    pub nar_bytes: u64,
+    /// Whether fetched paths were also registered with a Nix installation sharing the root.
+    pub registered_with_nix: bool,
+}
+
+/// Where realization happens for the current settings.
+pub enum Backend {
+    /// Our own store under a physical root.
+    Local(Box<Store>),
+    /// The machine's Nix daemon owns `/nix/store` and we cannot write it: delegate to Nix.
+    NixDaemon,
+}
+
+/// An open local store.
+pub struct Store {
+    layout: StoreLayout,
+    /// `<root>/nix/var/devenv`: database, locks.
+    state_dir: PathBuf,
+    db: Mutex<Db>,
+    substituters: Vec<String>,
+    trusted_public_keys: Vec<String>,
+    cache_dir: PathBuf,
+    options: StoreOptions,
+}
+
+const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
+
+impl Store {
+    /// Open the store the settings point at (see [`Backend`] for the default root).
+    pub fn open(settings: &Settings) -> Result<Store> {
+        match Store::open_backend(settings, StoreOptions::default())? {
+            Backend::Local(s) => Ok(*s),
+            Backend::NixDaemon => Err(no_writable_store())
+                .hint("or set DEVENV_STORE_ROOT (or --store-root) to a directory you own"),
+        }
+    }
+
+    /// Decide the root: `--store-root`/`DEVENV_STORE_ROOT`/config; else `/` when `/nix/store` is
+    /// writable or can be created; else the Nix daemon when one runs; else an error with options.
+    pub fn open_backend(settings: &Settings, options: StoreOptions) -> Result<Backend> {
+        let root = match &settings.store_root {
+            Some(r) => r.clone(),
+            None => {
+                if store_dir_writable(Path::new("/")) {
+                    PathBuf::from("/")
+                } else if Path::new(DAEMON_SOCKET).exists() {
+                    return Ok(Backend::NixDaemon);
+                } else {
+                    return Err(no_writable_store())
+                        .hint(
+                            "create it once, owned by you: `sudo mkdir -p /nix && sudo chown $USER /nix` \
+                             (install.sh offers to do this)",
+                        )
+                        .hint("or set DEVENV_STORE_ROOT to a directory you own (programs from \
+                               binary caches expect /nix/store, so this suits caches and tests)");
+                }
+            }
+        };
+        Store::open_at(&root, settings, options).map(|s| Backend::Local(Box::new(s)))
+    }
+
+    /// Open (creating) the store with physical root `root`.
+    pub fn open_at(root: &Path, settings: &Settings, options: StoreOptions) -> Result<Store> {
+        let layout = StoreLayout::new(root);
+        std::fs::create_dir_all(layout.store_dir())
+            .with_context(|| format!("cannot create the store `{}`", layout.store_dir().display()))
+            .hint(
+                "check that the store root is writable, or choose another with DEVENV_STORE_ROOT",
+            )?;
+        let state_dir = layout.real_path("/nix/var/devenv");
+        let db = Db::open(&state_dir.join("db.sqlite"))?;
+        Ok(Store {
+            layout,
+            state_dir,
+            db: Mutex::new(db),
+            substituters: settings.substituters.clone(),
+            trusted_public_keys: settings.trusted_public_keys.clone(),
+            cache_dir: settings.dirs.cache.join("narinfo"),
+            options,
+        })
+    }
+
+    pub fn layout(&self) -> &StoreLayout {
+        &self.layout
+    }
+
+    /// Whether `path` (`/nix/store/…`) is registered valid.
+    pub fn is_valid(&self, path: &str) -> Result<bool> {
+        self.db.lock().expect("db lock").is_valid(path)
+    }
+
+    /// Recorded metadata of a valid path.
+    pub fn path_info(&self, path: &str) -> Result<Option<PathInfo>> {
+        self.db.lock().expect("db lock").info(path)
+    }
+
+    /// All valid paths, sorted.
+    pub fn valid_paths(&self) -> Result<Vec<String>> {
+        self.db.lock().expect("db lock").all_paths()
+    }
+
+    pub(crate) fn register(&self, info: &PathInfo) -> Result<()> {
+        self.db.lock().expect("db lock").register(info)
+    }
+
+    /// The closure of `paths` among valid paths, sorted references-first (a path after
+    /// everything it references).
+    pub fn closure(&self, paths: &[String]) -> Result<Vec<String>> {
+        let db = self.db.lock().expect("db lock");
+        let mut order = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        // Iterative post-order DFS so deep closures cannot overflow the stack.
+        for p in paths {
+            let mut stack: Vec<(String, bool)> = vec![(p.clone(), false)];
+            while let Some((cur, expanded)) = stack.pop() {
+                if expanded {
+                    order.push(cur);
+                    continue;
+                }
+                if !seen.insert(cur.clone()) {
+                    continue;
+                }
+                let info = db
+                    .info(&cur)?
+                    .with_context(|| format!("`{cur}` is not valid in the store"))?;
+                stack.push((cur.clone(), true));
+                for r in info.references.iter().rev() {
+                    if *r != cur && !seen.contains(r) {
+                        stack.push((r.clone(), false));
+                    }
+                }
+            }
+        }
+        Ok(order)
+    }
+
+    /// Make `paths` and their closures valid, substituting from the configured binary caches.
+    /// Fails with [`MissingPaths`] in the chain when no cache has some path.
+    pub fn realize(&self, paths: &[String], progress: &dyn Progress) -> Result<RealizeReport> {
+        self.realize_rooted(paths, None, progress)
+    }
+
+    /// [`Store::realize`], then make `root` = (name, link) hold exactly `paths`, without a
+    /// garbage collection able to run in between.
+    pub fn realize_rooted(
+        &self,
+        paths: &[String],
+        root: Option<(&str, Option<&Path>)>,
+        progress: &dyn Progress,
+    ) -> Result<RealizeReport> {
+        let wanted = paths
+            .iter()
+            .map(|p| {
+                StorePath::parse_absolute(p)
+                    .map_err(|e| anyhow!("{e}"))
+                    .with_context(|| format!("`{p}` is not a valid store path"))
+                    .bad_input()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
+        let mut report = RealizeReport {
+            requested: paths.len(),
+            ..Default::default()
+        };
+        let mut all_valid = true;
+        for p in paths {
+            if !self.is_valid(p)? {
+                all_valid = false;
+                break;
+            }
+        }
+        if !all_valid {
+            self.clean_stale_tmp();
+            let subs = self.substituters()?;
+            let planned = substitute::plan(self, &subs, &wanted, self.options.jobs)?;
+            progress.planned(
+                planned.len(),
+                planned.values().map(|f| f.info.nar_size).sum(),
+            );
+            report.fetched =
+                substitute::fetch_all(self, &subs, &planned, self.options.jobs, progress)?;
+            report.nar_bytes = report
+                .fetched
+                .iter()
+                .filter_map(|p| planned.get(p))
+                .map(|f| f.info.nar_size)
+                .sum();
+            if !report.fetched.is_empty() {
+                report.registered_with_nix = nix::register_with_nix(self, &report.fetched)?;
+            }
+        }
+        if let Some((name, link)) = root {
+            self.db
+                .lock()
+                .expect("db lock")
+                .set_root(name, paths, link)?;
+        }
+        Ok(report)
+    }
+
+    /// Open the configured binary caches, sorted by priority (stable: ties keep the given order).
+    fn substituters(&self) -> Result<substitute::Substituters> {
+        let keys = TrustedKeys::from_strings(&self.trusted_public_keys)
+            .map_err(|e| anyhow!("{e}"))
+            .context("invalid trusted public key")
+            .hint("keys look like `name:base64`, e.g. the one in cache.nixos.org's documentation")
+            .bad_input()?;
+        let mut caches = Vec::new();
+        for url in &self.substituters {
+            caches.push(BinaryCache::open(
+                url,
+                &self.options.http,
+                Some(&self.cache_dir),
+            )?);
+        }
+        caches.sort_by_key(|c| c.priority);
+        Ok(substitute::Substituters { caches, keys })
+    }
+
+    /// Remove temp dirs left by killed processes (those whose path lock is free).
+    fn clean_stale_tmp(&self) {
+        let Ok(entries) = std::fs::read_dir(self.layout.store_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(rest) = name.strip_prefix(TMP_PREFIX) else {
+                continue;
+            };
+            let hash_part = rest.split('-').next().unwrap_or_default();
+            if let Ok(Some(_lock)) =
+                locks::try_exclusive(&locks::path_lock(&self.state_dir, hash_part))
+            {
+                let _ = substitute::remove_tree(&entry.path());
+            }
+        }
+    }
+
+    /// Make root `name` hold exactly `paths` (which should be valid); used for profile
+    /// generations and projects.
+    pub fn add_gc_root(&self, name: &str, paths: &[String]) -> Result<()> {
+        let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
+        self.db.lock().expect("db lock").set_root(name, paths, None)
+    }
+
+    /// Drop root `name`; returns whether it existed.
+    pub fn remove_gc_root(&self, name: &str) -> Result<bool> {
+        self.db.lock().expect("db lock").remove_root(name)
+    }
+
+    /// All GC roots.
+    pub fn gc_roots(&self) -> Result<Vec<db::GcRoot>> {
+        self.db.lock().expect("db lock").roots()
+    }
+
+    /// `<root>/nix/var/devenv`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The configured binary cache URLs.
+    pub fn substituter_urls(&self) -> &[String] {
+        &self.substituters
+    }
+}
+
+fn no_writable_store() -> anyhow::Error {
+    anyhow!(
+        "`/nix/store` does not exist and cannot be created by this user, and no Nix daemon runs"
+    )
+}
+
+/// Whether `<root>/nix/store` is writable, or could be created.
+fn store_dir_writable(root: &Path) -> bool {
+    let mut dir = root.join("nix/store");
+    loop {
+        if dir.exists() {
+            return writable(&dir);
+        }
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => return false,
+        }
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}

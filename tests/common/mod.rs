@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod index;
+pub mod nixfix;
 pub mod nixpkgs;
+pub mod realnix;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

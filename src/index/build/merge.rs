@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use super::eval::EvalResult;
 use crate::index::format::{NameLine, PackageFile, SystemOutputs, VersionEntry};
+use crate::version::compare as compare_versions;
 
 /// Package-level metadata carried by a candidate entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,79 +164,11 @@ pub fn name_lines(packages: &Packages) -> Vec<NameLine> {
         .collect()
 }
 
-/// Nix's `builtins.compareVersions`: versions split into components at `.` and `-`, and between
-/// digits and other characters; numbers compare numerically, `pre` sorts before anything, and a
-/// number sorts after a word (`2.3a` < `2.3.1`).
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a, b);
-    while !a.is_empty() || !b.is_empty() {
-        let (ca, ra) = next_component(a);
-        let (cb, rb) = next_component(b);
-        a = ra;
-        b = rb;
-        if component_lt(ca, cb) {
-            return Ordering::Less;
-        }
-        if component_lt(cb, ca) {
-            return Ordering::Greater;
-        }
-    }
-    Ordering::Equal
-}
-
-fn next_component(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches(['.', '-']);
-    let digits = s.starts_with(|c: char| c.is_ascii_digit());
-    let end = s
-        .find(|c: char| {
-            if digits {
-                !c.is_ascii_digit()
-            } else {
-                c.is_ascii_digit() || c == '.' || c == '-'
-            }
-        })
-        .unwrap_or(s.len());
-    (&s[..end], &s[end..])
-}
-
-fn component_lt(c1: &str, c2: &str) -> bool {
-    let n1: Option<u64> = c1.parse().ok().filter(|_| !c1.is_empty());
-    let n2: Option<u64> = c2.parse().ok().filter(|_| !c2.is_empty());
-    match (n1, n2) {
-        (Some(x), Some(y)) => x < y,
-        _ if c1.is_empty() && n2.is_some() => true,
-        _ if c1 == "pre" && c2 != "pre" => true,
-        _ if c2 == "pre" => false,
-        (_, Some(_)) => true,
-        (Some(_), _) => false,
-        _ => c1 < c2,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::index::build::eval::EvalPackage;
     use crate::lock::Output;
-
-    #[test]
-    fn compare_versions_follows_nix() {
-        use Ordering::*;
-        for (a, b, want) in [
-            ("2.16.5", "2.20.0", Less),
-            ("2.9", "2.10", Less),
-            ("1.0", "1.0", Equal),
-            ("2.3a", "2.3.1", Less),
-            ("1.2.3pre4", "1.2.3", Less),
-            ("1.0pre", "1.0", Less),
-            ("2024-01-01", "2024-02-01", Less),
-            ("1.0", "1.0.1", Less),
-            ("1.0b", "1.0a", Greater),
-        ] {
-            assert_eq!(compare_versions(a, b), want, "{a} vs {b}");
-            assert_eq!(compare_versions(b, a), want.reverse(), "{b} vs {a}");
-        }
-    }
 
     fn result(rev: &str, date: &str, system: &str, pkgs: &[(&str, &str, &str)]) -> EvalResult {
         EvalResult {

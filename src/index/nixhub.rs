@@ -1,0 +1,343 @@
+//! Client for the Nixhub-compatible search API (the service Devbox resolves against), which has
+//! real data for thousands of nixpkgs revisions.
+//!
+//! `GET /v2/resolve?name=&version=` answers exact versions, prefixes and `latest` with outputs for
+//! every system in one call; `GET /v1/search?q=` lists packages with all their versions. The API
+//! has no range operators, so a range (`^2.16`, `>=2.15 <2.17`) is answered by picking the best
+//! version from the version list and then resolving that exact version.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use super::format::{PackageFile, SystemOutputs, VersionEntry};
+use super::http::{encode_query, CachedHttp, Fetched, HttpOptions};
+use super::{no_matching_version, pick, Index, Resolved, SearchHit};
+use crate::lock::Output;
+use crate::version::Constraint;
+
+/// A Nixhub-compatible API at a base URL.
+pub struct NixhubIndex {
+    base: String,
+    http: CachedHttp,
+}
+
+/// `GET /v2/resolve`.
+#[derive(Debug, Deserialize)]
+struct ResolveResponse {
+    name: String,
+    version: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    systems: BTreeMap<String, ResolveSystem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResolveSystem {
+    flake_installable: FlakeInstallable,
+    #[serde(default)]
+    last_updated: String,
+    #[serde(default)]
+    outputs: Vec<ResolveOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FlakeInstallable {
+    #[serde(rename = "ref")]
+    flake_ref: FlakeRef,
+    attr_path: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct FlakeRef {
+    #[serde(default)]
+    rev: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResolveOutput {
+    name: String,
+    path: String,
+    #[serde(default)]
+    default: bool,
+}
+
+/// `GET /v1/search`.
+#[derive(Debug, Deserialize)]
+struct SearchResponse {
+    #[serde(default)]
+    packages: Vec<SearchPackage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchPackage {
+    name: String,
+    #[serde(default)]
+    versions: Vec<PackageVersion>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PackageVersion {
+    version: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    commit_hash: String,
+    #[serde(default)]
+    last_updated: i64,
+    #[serde(default)]
+    systems: BTreeMap<String, V1System>,
+}
+
+#[derive(Debug, Deserialize)]
+struct V1System {
+    #[serde(default)]
+    commit_hash: String,
+    #[serde(default)]
+    attr_paths: Vec<String>,
+    #[serde(default)]
+    store_hash: String,
+    #[serde(default)]
+    store_name: String,
+    #[serde(default)]
+    store_version: String,
+}
+
+impl NixhubIndex {
+    pub fn new(base: &str, cache: &Path, options: HttpOptions) -> NixhubIndex {
+        let base = base.trim_end_matches('/').to_string();
+        let http = CachedHttp::new(cache, &base, options);
+        NixhubIndex { base, http }
+    }
+
+    fn search_raw(&self, query: &str) -> Result<Vec<SearchPackage>> {
+        let url = format!("{}/v1/search?q={}", self.base, encode_query(query));
+        Ok(match self.http.get_json::<SearchResponse>(&url)? {
+            Fetched::Found(r) => r.packages,
+            Fetched::NotFound => Vec::new(),
+        })
+    }
+
+    fn resolve_v2(&self, name: &str, version: &str, systems: &[&str]) -> Result<Option<Resolved>> {
+        let url = format!(
+            "{}/v2/resolve?name={}&version={}",
+            self.base,
+            encode_query(name),
+            encode_query(version)
+        );
+        let r: ResolveResponse = match self.http.get_json(&url)? {
+            Fetched::Found(r) => r,
+            Fetched::NotFound => return Ok(None),
+        };
+        // The revision can differ per system; `resolved` names the one for the most common
+        // development system, else the first system listed.
+        let main = [
+            "x86_64-linux",
+            "aarch64-darwin",
+            "aarch64-linux",
+            "x86_64-darwin",
+        ]
+        .iter()
+        .find_map(|s| r.systems.get(*s))
+        .or_else(|| r.systems.values().next());
+        let (rev, attr_path, last_modified) = match main {
+            Some(s) => (
+                s.flake_installable.flake_ref.rev.clone(),
+                s.flake_installable.attr_path.clone(),
+                s.last_updated.clone(),
+            ),
+            None => (String::new(), r.name.clone(), String::new()),
+        };
+        let systems = r
+            .systems
+            .iter()
+            .filter(|(s, o)| systems.contains(&s.as_str()) && !o.outputs.is_empty())
+            .map(|(s, o)| {
+                let outputs = o
+                    .outputs
+                    .iter()
+                    .map(|out| Output {
+                        name: out.name.clone(),
+                        path: out.path.clone(),
+                        default: out.default,
+                    })
+                    .collect();
+                (s.clone(), SystemOutputs { outputs })
+            })
+            .collect();
+        Ok(Some(Resolved {
+            name: r.name,
+            version: r.version,
+            summary: r.summary,
+            attr_path,
+            rev,
+            last_modified,
+            systems,
+        }))
+    }
+}
+
+/// Whether the service can answer `constraint` itself: `latest` or a plain version / prefix.
+fn service_answers(constraint: &Constraint) -> bool {
+    constraint.is_latest()
+        || constraint
+            .to_string()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Index for NixhubIndex {
+    fn id(&self) -> &str {
+        &self.base
+    }
+
+    fn package(&self, name: &str) -> Result<Option<PackageFile>> {
+        let Some(pkg) = self.search_raw(name)?.into_iter().find(|p| p.name == name) else {
+            return Ok(None);
+        };
+        let summary = pkg
+            .versions
+            .first()
+            .map(|v| v.summary.clone())
+            .unwrap_or_default();
+        let versions = pkg
+            .versions
+            .into_iter()
+            .map(|v| {
+                let attr_path = v
+                    .systems
+                    .values()
+                    .find_map(|s| s.attr_paths.first().cloned())
+                    .unwrap_or_else(|| name.to_string());
+                let rev = if v.commit_hash.is_empty() {
+                    v.systems
+                        .values()
+                        .map(|s| s.commit_hash.clone())
+                        .next()
+                        .unwrap_or_default()
+                } else {
+                    v.commit_hash.clone()
+                };
+                let systems = v
+                    .systems
+                    .into_iter()
+                    .filter(|(_, s)| !s.store_hash.is_empty())
+                    .map(|(sys, s)| {
+                        let mut base = format!("/nix/store/{}-{}", s.store_hash, s.store_name);
+                        if !s.store_version.is_empty() {
+                            base = format!("{base}-{}", s.store_version);
+                        }
+                        let out = Output {
+                            name: "out".into(),
+                            path: base,
+                            default: true,
+                        };
+                        (sys, SystemOutputs { outputs: vec![out] })
+                    })
+                    .collect();
+                VersionEntry {
+                    version: v.version,
+                    attr_path,
+                    rev,
+                    last_modified: rfc3339(v.last_updated),
+                    systems,
+                }
+            })
+            .collect();
+        Ok(Some(PackageFile {
+            name: pkg.name,
+            summary,
+            homepage: String::new(),
+            license: Vec::new(),
+            versions,
+        }))
+    }
+
+    fn resolve(
+        &self,
+        name: &str,
+        constraint: &Constraint,
+        systems: &[&str],
+    ) -> Result<Option<Resolved>> {
+        if service_answers(constraint) {
+            let asked = if constraint.is_latest() {
+                "latest".to_string()
+            } else {
+                constraint.to_string()
+            };
+            if let Some(r) = self.resolve_v2(name, &asked, systems)? {
+                if constraint.matches(&r.version) {
+                    return Ok(Some(r));
+                }
+            }
+        }
+        // A range, a 404 for the version, or an answer our rules reject (e.g. a prefix the
+        // service reads differently): decide from the version list, then resolve that version.
+        let Some(pkg) = self.package(name)? else {
+            return Ok(None);
+        };
+        let chosen = pick(&pkg, constraint, systems)?;
+        match self.resolve_v2(name, &chosen.version, systems)? {
+            Some(r) if r.version == chosen.version => Ok(Some(r)),
+            _ => Err(no_matching_version(name, constraint, &pkg)),
+        }
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        Ok(self
+            .search_raw(query)?
+            .into_iter()
+            .take(limit)
+            .map(|p| SearchHit {
+                summary: p
+                    .versions
+                    .first()
+                    .map(|v| v.summary.clone())
+                    .unwrap_or_default(),
+                latest: p
+                    .versions
+                    .first()
+                    .map(|v| v.version.clone())
+                    .unwrap_or_default(),
+                name: p.name,
+            })
+            .collect())
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        self.http.take_warnings()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_become_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn ranges_are_not_sent_to_the_service() {
+        assert!(service_answers(&Constraint::parse("2.16").unwrap()));
+        assert!(service_answers(&Constraint::parse("latest").unwrap()));
+        assert!(!service_answers(&Constraint::parse("^2.16").unwrap()));
+        assert!(!service_answers(
+            &Constraint::parse(">=2.15 <2.17").unwrap()
+        ));
+    }
+}

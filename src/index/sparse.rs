@@ -1,0 +1,311 @@
+//! The static sparse index backend: a directory (or `file://` URL) on disk, or the same files
+//! served over http(s).
+//!
+//! Like crates.io's sparse registry, only the files a command needs are read: `add` reads
+//! `index.json` and one `packages/<name>.json`, never the whole index, so resolving stays as cheap
+//! as starting the process even for an index of hundreds of thousands of versions. `search` and
+//! name suggestions read `names.jsonl`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _, Result};
+
+use super::format::{IndexMeta, NameLine, PackageFile, FORMAT};
+use super::http::{encode_query, parse_json, CachedHttp, Fetched, HttpOptions};
+use super::{closest, Index, SearchHit};
+use crate::diagnostic::ResultExt;
+
+enum Source {
+    Dir(PathBuf),
+    Http { base: String, http: CachedHttp },
+}
+
+/// A static sparse index.
+pub struct SparseIndex {
+    source: Source,
+    id: String,
+}
+
+impl SparseIndex {
+    /// Open the index in directory `dir`, which must hold `index.json`.
+    pub fn open_dir(dir: &Path) -> Result<SparseIndex> {
+        let meta_path = dir.join("index.json");
+        let bytes = match std::fs::read(&meta_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let what = if dir.is_dir() {
+                    "has no `index.json`"
+                } else {
+                    "does not exist"
+                };
+                return Err(anyhow!("the index directory `{}` {what}", dir.display()))
+                    .hint("point --index (or DEVENV_INDEX) at a directory made by `devenv index build`, or at an http(s) index")
+                    .bad_input();
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read `{}`", meta_path.display()))
+            }
+        };
+        let meta: IndexMeta = parse_json(&bytes, &meta_path.display().to_string())?;
+        check_format(&meta, &meta_path.display().to_string())?;
+        let id = match meta.extra.get("id").and_then(|v| v.as_str()) {
+            Some(id) => id.to_string(),
+            None => {
+                let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                format!("file://{}", abs.display())
+            }
+        };
+        Ok(SparseIndex {
+            source: Source::Dir(dir.to_path_buf()),
+            id,
+        })
+    }
+
+    /// Open a static index at an http(s) URL; `index.json` must exist there.
+    pub fn open_http(url: &str, cache: &Path, options: HttpOptions) -> Result<SparseIndex> {
+        match SparseIndex::probe_http(url, cache, options)? {
+            Some(index) => Ok(index),
+            None => Err(anyhow!(
+                "`{}/index.json` does not exist",
+                url.trim_end_matches('/')
+            ))
+            .hint("check the index URL (--index, DEVENV_INDEX)")
+            .bad_input(),
+        }
+    }
+
+    /// A static index at `url` if it serves `index.json`, `None` if that file is not there.
+    pub fn probe_http(
+        url: &str,
+        cache: &Path,
+        options: HttpOptions,
+    ) -> Result<Option<SparseIndex>> {
+        let base = url.trim_end_matches('/').to_string();
+        let http = CachedHttp::new(cache, &base, options);
+        let meta_url = format!("{base}/index.json");
+        let meta: IndexMeta = match http.get_json(&meta_url)? {
+            Fetched::Found(m) => m,
+            Fetched::NotFound => return Ok(None),
+        };
+        check_format(&meta, &meta_url)?;
+        let id = meta
+            .extra
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| base.clone(), str::to_string);
+        Ok(Some(SparseIndex {
+            source: Source::Http { base, http },
+            id,
+        }))
+    }
+
+    fn names(&self) -> Result<Vec<NameLine>> {
+        match &self.source {
+            Source::Dir(dir) => {
+                let path = dir.join("names.jsonl");
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read `{}`", path.display()))
+                    .hint("the index is incomplete; rebuild it with `devenv index build`")?;
+                parse_names(&bytes, &path.display().to_string())
+            }
+            Source::Http { base, http } => {
+                let url = format!("{base}/names.jsonl");
+                match http.get_with(&url, |b| parse_names(b, &url))? {
+                    Fetched::Found(n) => Ok(n),
+                    Fetched::NotFound => Err(anyhow!("`{url}` does not exist"))
+                        .hint("the index is incomplete; ask its maintainer to publish names.jsonl"),
+                }
+            }
+        }
+    }
+}
+
+fn check_format(meta: &IndexMeta, origin: &str) -> Result<()> {
+    if meta.format > FORMAT {
+        return Err(anyhow!(
+            "the index `{origin}` has format {}, newer than this devenv reads ({FORMAT})",
+            meta.format
+        ))
+        .hint("upgrade devenv");
+    }
+    Ok(())
+}
+
+/// Parse `names.jsonl`, naming the line of the first bad entry.
+fn parse_names(bytes: &[u8], origin: &str) -> Result<Vec<NameLine>> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| anyhow!("{origin}: not UTF-8 ({e})"))
+        .context("the index's name list is not valid")?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry: NameLine = serde_json::from_str(line).map_err(|e| {
+            anyhow!("{origin}:{}:{}: {e}", i + 1, e.column())
+                .context(format!("the index file `{origin}` is not valid"))
+        })?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Whether `name` can be a file name under `packages/` (guards against `../` in names).
+fn safe_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+impl Index for SparseIndex {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn package(&self, name: &str) -> Result<Option<PackageFile>> {
+        if !safe_file_name(name) {
+            return Err(anyhow!("`{name}` is not a valid package name"))
+                .hint("package names are nixpkgs attribute names such as `ansible` or `python3`")
+                .bad_input();
+        }
+        let file: PackageFile = match &self.source {
+            Source::Dir(dir) => {
+                let path = dir.join("packages").join(format!("{name}.json"));
+                let bytes = match std::fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read `{}`", path.display()))
+                    }
+                };
+                parse_json(&bytes, &path.display().to_string())?
+            }
+            Source::Http { base, http } => {
+                let url = format!("{base}/packages/{}.json", encode_query(name));
+                match http.get_json(&url)? {
+                    Fetched::Found(f) => f,
+                    Fetched::NotFound => return Ok(None),
+                }
+            }
+        };
+        Ok(Some(file))
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let names = self.names()?;
+        Ok(rank(query, names, limit))
+    }
+
+    fn similar_names(&self, name: &str) -> Result<Vec<String>> {
+        let names = self.names()?;
+        Ok(closest(name, names.iter().map(|n| n.name.as_str())))
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        match &self.source {
+            Source::Dir(_) => Vec::new(),
+            Source::Http { http, .. } => http.take_warnings(),
+        }
+    }
+}
+
+/// Rank name lines for a query: exact name, name prefix, name substring, then summary substring
+/// (case-insensitive); ties by shorter name, then alphabetically.
+pub fn rank(query: &str, names: Vec<NameLine>, limit: usize) -> Vec<SearchHit> {
+    let q = query.to_lowercase();
+    let mut scored: Vec<(u8, NameLine)> = names
+        .into_iter()
+        .filter_map(|n| {
+            let name = n.name.to_lowercase();
+            let score = if name == q {
+                0
+            } else if name.starts_with(&q) {
+                1
+            } else if name.contains(&q) {
+                2
+            } else if n.summary.to_lowercase().contains(&q) {
+                3
+            } else {
+                return None;
+            };
+            Some((score, n))
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.name.len().cmp(&b.1.name.len()))
+            .then(a.1.name.cmp(&b.1.name))
+    });
+    scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, n)| SearchHit {
+            name: n.name,
+            summary: n.summary,
+            latest: n.latest,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(name: &str, summary: &str) -> NameLine {
+        NameLine {
+            name: name.into(),
+            summary: summary.into(),
+            latest: "1.0".into(),
+        }
+    }
+
+    #[test]
+    fn search_ranks_exact_then_prefix_then_substring_then_summary() {
+        let names = vec![
+            line("python-jq", "bindings"),
+            line("gojq", "jq in go"),
+            line("jq", "JSON processor"),
+            line("jqp", "TUI"),
+            line("yq", "like jq for yaml"),
+        ];
+        let hits: Vec<String> = rank("jq", names, 10).into_iter().map(|h| h.name).collect();
+        assert_eq!(hits, vec!["jq", "jqp", "gojq", "python-jq", "yq"]);
+    }
+
+    #[test]
+    fn bad_names_line_is_named() {
+        let err = parse_names(
+            b"{\"name\":\"a\",\"latest\":\"1\"}\n{oops}\n",
+            "idx/names.jsonl",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("idx/names.jsonl:2:2"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn directory_without_index_json_is_bad_input() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = SparseIndex::open_dir(tmp.path()).err().unwrap();
+        let report = crate::diagnostic::Report::from_error(&err);
+        assert_eq!(report.exit_code, crate::diagnostic::EXIT_BAD_INPUT);
+        assert!(report.message.contains("index.json"), "{report:?}");
+    }
+
+    #[test]
+    fn newer_format_asks_for_an_upgrade() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("index.json"), r#"{"format": 7}"#).unwrap();
+        let err = SparseIndex::open_dir(tmp.path()).err().unwrap();
+        let report = crate::diagnostic::Report::from_error(&err);
+        assert!(report.message.contains("format 7"), "{report:?}");
+        assert_eq!(report.hints, vec!["upgrade devenv".to_string()]);
+    }
+
+    #[test]
+    fn path_like_names_are_refused() {
+        assert!(!safe_file_name("../etc/passwd"));
+        assert!(!safe_file_name("a/b"));
+        assert!(safe_file_name("python3.11"));
+    }
+}

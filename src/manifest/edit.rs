@@ -1,0 +1,489 @@
+//! In-place edits of manifest text for `devenv add` and `devenv rm`.
+//!
+//! An edit replaces, inserts or deletes byte ranges found in the syntax tree; everything outside
+//! the touched entry — comments, key order, indentation, trailing commas — stays byte-for-byte.
+//! New entries copy the layout of their neighbours (one per line with the same indentation, or
+//! inline). The one larger rewrite is Devbox's: giving a package `platforms`,
+//! `excluded_platforms` or `outputs` turns a `packages` list into the map form.
+
+use anyhow::{anyhow, bail};
+use jsonc_parser::ast::{Object, Value};
+use jsonc_parser::common::{Range, Ranged};
+
+use super::parse::{parse_ast, skip_trivia, BOM};
+use super::PackageSpec;
+use crate::diagnostic::ResultExt;
+
+/// One replacement of `text[start..end]`.
+struct Edit {
+    start: usize,
+    end: usize,
+    with: String,
+}
+
+fn apply(text: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut at = 0;
+    for e in edits {
+        out.push_str(&text[at..e.start]);
+        out.push_str(&e.with);
+        at = e.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn root_object<'a, 'b>(root: &'b Value<'a>) -> anyhow::Result<&'b Object<'a>> {
+    root.as_object()
+        .ok_or_else(|| anyhow!("the manifest is not a JSON object"))
+}
+
+fn parse(text: &str) -> anyhow::Result<Value<'_>> {
+    parse_ast(text)
+        .map_err(|i| anyhow!("{}:{}: {}", i.line, i.column, i.message))
+        .bad_input()
+}
+
+/// Name of a list entry (`"jq@1.7"` → `jq`); `None` for entries that are not packages.
+fn list_entry_name(v: &Value) -> Option<String> {
+    let s = v.as_string_lit()?.value.as_ref();
+    match s.rsplit_once('@') {
+        Some((name, _)) => Some(name.to_string()),
+        None => Some(s.to_string()),
+    }
+}
+
+/// The string after `@` of a list entry, or `latest`.
+fn list_entry_version(s: &str) -> String {
+    match s.rsplit_once('@') {
+        Some((_, v)) if !v.is_empty() => v.to_string(),
+        _ => "latest".to_string(),
+    }
+}
+
+/// The file's line break: `\r\n` if it uses them, else `\n`.
+fn newline(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// Run an edit on the text after a byte-order mark and put the mark back.
+fn keep_bom<T>(
+    text: &str,
+    f: impl FnOnce(&str) -> anyhow::Result<T>,
+    put_back: impl FnOnce(T, &str) -> T,
+) -> anyhow::Result<T> {
+    match text.strip_prefix(BOM) {
+        Some(rest) => f(rest).map(|out| put_back(out, BOM)),
+        None => f(text),
+    }
+}
+
+/// Add `spec` to the manifest text (or replace the entry with the same name).
+pub fn add_package(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
+    spec.validate().map_err(anyhow::Error::msg).bad_input()?;
+    keep_bom(
+        text,
+        |t| add_inner(t, spec),
+        |out, bom| format!("{bom}{out}"),
+    )
+}
+
+/// Remove the package `name`; `None` when the manifest does not list it.
+pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+    keep_bom(
+        text,
+        |t| remove_inner(t, name),
+        |out, bom| out.map(|o| format!("{bom}{o}")),
+    )
+}
+
+fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
+    let root = parse(text)?;
+    let obj = root_object(&root)?;
+    let edits = match obj.get("packages") {
+        None => {
+            let entry = format!("\"packages\": [{}]", quote(&spec.lock_key()));
+            insert_last(
+                text,
+                obj.range,
+                &obj.properties.iter().map(|p| p.range).collect::<Vec<_>>(),
+                &entry,
+            )
+        }
+        Some(prop) => match &prop.value {
+            Value::NullKeyword(n) => vec![Edit {
+                start: n.range.start,
+                end: n.range.end,
+                with: format!("[{}]", quote(&spec.lock_key())),
+            }],
+            Value::Array(a) if !spec.has_options() => {
+                match a
+                    .elements
+                    .iter()
+                    .find(|e| list_entry_name(e).as_deref() == Some(&spec.name))
+                {
+                    Some(existing) => vec![Edit {
+                        start: existing.range().start,
+                        end: existing.range().end,
+                        with: quote(&spec.lock_key()),
+                    }],
+                    None => insert_last(
+                        text,
+                        a.range,
+                        &a.elements.iter().map(|e| e.range()).collect::<Vec<_>>(),
+                        &quote(&spec.lock_key()),
+                    ),
+                }
+            }
+            Value::Array(a) => vec![list_to_map(text, prop.range, a, spec)?],
+            Value::Object(map) => {
+                let value = map_value(spec);
+                match map.properties.iter().find(|p| p.name.as_str() == spec.name) {
+                    Some(existing) => vec![Edit {
+                        start: existing.value.range().start,
+                        end: existing.value.range().end,
+                        with: value,
+                    }],
+                    None => insert_last(
+                        text,
+                        map.range,
+                        &map.properties.iter().map(|p| p.range).collect::<Vec<_>>(),
+                        &format!("{}: {value}", quote(&spec.name)),
+                    ),
+                }
+            }
+            _ => bail!("`packages` must be a list or an object"),
+        },
+    };
+    finish(text, edits)
+}
+
+fn remove_inner(text: &str, name: &str) -> anyhow::Result<Option<String>> {
+    let root = parse(text)?;
+    let obj = root_object(&root)?;
+    let Some(prop) = obj.get("packages") else {
+        return Ok(None);
+    };
+    let container = prop.value.range();
+    let (ranges, index) = match &prop.value {
+        Value::Array(a) => {
+            let ranges: Vec<Range> = a.elements.iter().map(|e| e.range()).collect();
+            let index = a
+                .elements
+                .iter()
+                .position(|e| list_entry_name(e).as_deref() == Some(name));
+            (ranges, index)
+        }
+        Value::Object(map) => {
+            let ranges: Vec<Range> = map.properties.iter().map(|p| p.range).collect();
+            let index = map.properties.iter().position(|p| p.name.as_str() == name);
+            (ranges, index)
+        }
+        _ => return Ok(None),
+    };
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
+}
+
+/// Apply the edits and check the result still parses, so a bug here can never write a broken file.
+fn finish(text: &str, edits: Vec<Edit>) -> anyhow::Result<String> {
+    let out = apply(text, edits);
+    parse_ast(&out).map_err(|i| {
+        anyhow!(
+            "editing the manifest produced invalid JSON at {}:{} ({}); the file was not changed",
+            i.line,
+            i.column,
+            i.message
+        )
+    })?;
+    Ok(out)
+}
+
+/// A map-form value: `"1.7"` or `{ "version": "1.7", "platforms": [...] }`.
+fn map_value(spec: &PackageSpec) -> String {
+    if !spec.has_options() {
+        return quote(&spec.version);
+    }
+    let list = |items: &[String]| {
+        format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|s| quote(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut fields = vec![format!("\"version\": {}", quote(&spec.version))];
+    if !spec.platforms.is_empty() {
+        fields.push(format!("\"platforms\": {}", list(&spec.platforms)));
+    }
+    if !spec.excluded_platforms.is_empty() {
+        fields.push(format!(
+            "\"excluded_platforms\": {}",
+            list(&spec.excluded_platforms)
+        ));
+    }
+    if !spec.outputs.is_empty() {
+        fields.push(format!("\"outputs\": {}", list(&spec.outputs)));
+    }
+    format!("{{ {} }}", fields.join(", "))
+}
+
+/// Turn `"packages": [...]` into the map form with `spec` added or replaced (what Devbox does when
+/// an entry gains options). Entries keep their order; comments inside the old list are dropped.
+fn list_to_map(
+    text: &str,
+    prop_range: Range,
+    list: &jsonc_parser::ast::Array,
+    spec: &PackageSpec,
+) -> anyhow::Result<Edit> {
+    let indent = line_indent(text, prop_range.start);
+    let unit = indent_unit(text);
+    let mut entries = Vec::new();
+    let mut replaced = false;
+    for e in &list.elements {
+        let Some(s) = e.as_string_lit() else { continue };
+        let name = list_entry_name(e).unwrap_or_default();
+        if name == spec.name {
+            entries.push(format!("{}: {}", quote(&name), map_value(spec)));
+            replaced = true;
+        } else {
+            entries.push(format!(
+                "{}: {}",
+                quote(&name),
+                quote(&list_entry_version(&s.value))
+            ));
+        }
+    }
+    if !replaced {
+        entries.push(format!("{}: {}", quote(&spec.name), map_value(spec)));
+    }
+    let inner = format!("{indent}{unit}");
+    let nl = newline(text);
+    let body = entries
+        .iter()
+        .map(|e| format!("{inner}{e}"))
+        .collect::<Vec<_>>()
+        .join(&format!(",{nl}"));
+    Ok(Edit {
+        start: list.range.start,
+        end: list.range.end,
+        with: format!("{{{nl}{body}{nl}{indent}}}"),
+    })
+}
+
+/// The whitespace at the start of the line containing `pos`.
+fn line_indent(text: &str, pos: usize) -> String {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..]
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
+}
+
+/// The file's indentation step: the indentation of the first indented line, else two spaces.
+fn indent_unit(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            l.chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect::<String>()
+        })
+        .find(|ws| !ws.is_empty())
+        .unwrap_or_else(|| "  ".to_string())
+}
+
+/// If the rest of the line after `pos` is only spaces and an optional `//` comment, the position of
+/// the line end; else `pos`. New entries go after such a comment so it stays with its entry.
+fn after_line_comment(text: &str, pos: usize) -> usize {
+    let mut line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    if text[..line_end].ends_with('\r') {
+        line_end -= 1;
+    }
+    let rest = text[pos..line_end].trim_start();
+    if rest.starts_with("//") {
+        line_end
+    } else {
+        pos
+    }
+}
+
+/// Insert `item` as the last element of the array/object at `container` whose elements span `items`.
+fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec<Edit> {
+    let open = container.start;
+    let close = container.end - 1;
+    let Some(last) = items.last() else {
+        let interior = &text[open + 1..close];
+        let with = if interior.trim().is_empty() && interior.contains('\n') {
+            let indent = line_indent(text, open);
+            let unit = indent_unit(text);
+            let nl = newline(text);
+            format!("{nl}{indent}{unit}{item}{nl}{indent}")
+        } else if interior.trim().is_empty() {
+            item.to_string()
+        } else {
+            // Only comments inside: keep them after the new entry.
+            return vec![Edit {
+                start: open + 1,
+                end: open + 1,
+                with: item.to_string(),
+            }];
+        };
+        return vec![Edit {
+            start: open + 1,
+            end: close,
+            with,
+        }];
+    };
+    let before_last = if items.len() >= 2 {
+        &text[items[items.len() - 2].end..last.start]
+    } else {
+        &text[open + 1..last.start]
+    };
+    let multiline = before_last.contains('\n');
+    let sep = if multiline {
+        format!("{}{}", newline(text), line_indent(text, last.start))
+    } else if items.len() >= 2 {
+        // Copy the spacing after the previous comma (`"a", "b"` vs `"a","b"`).
+        let after_comma = before_last.rsplit(',').next().unwrap_or(" ");
+        after_comma.to_string()
+    } else {
+        " ".to_string()
+    };
+    let next = skip_trivia(text, last.end);
+    if text.as_bytes().get(next) == Some(&b',') && next < close {
+        // A trailing comma: keep the style and give the new entry one too.
+        let at = if multiline {
+            after_line_comment(text, next + 1)
+        } else {
+            next + 1
+        };
+        vec![Edit {
+            start: at,
+            end: at,
+            with: format!("{sep}{item},"),
+        }]
+    } else {
+        let at = if multiline {
+            after_line_comment(text, last.end)
+        } else {
+            last.end
+        };
+        vec![
+            Edit {
+                start: last.end,
+                end: last.end,
+                with: ",".to_string(),
+            },
+            Edit {
+                start: at,
+                end: at,
+                with: format!("{sep}{item}"),
+            },
+        ]
+    }
+}
+
+/// Delete element `index` of `items` together with its separator: a whole line when the entry
+/// sits on its own line(s), else just the entry and one comma.
+fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
+    let item = items[index];
+    let interior = Range::new(container.start + 1, container.end - 1);
+    if items.len() == 1 {
+        let outside = format!(
+            "{}{}",
+            &text[interior.start..item.start],
+            &text[item.end..interior.end]
+        );
+        if outside.trim().trim_matches(',').trim().is_empty() && !outside.contains('\n') {
+            // `{ "a": "1" }` or `["a"]` becomes `{}` / `[]`.
+            return Edit {
+                start: interior.start,
+                end: interior.end,
+                with: String::new(),
+            };
+        }
+    }
+    let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
+    let own_line_before = text[line_start..item.start].trim().is_empty();
+    // After the entry: optional comma, then only a comment or nothing up to the line end.
+    let mut after = item.end;
+    let comma_after = {
+        let p = skip_spaces(text, after);
+        if text.as_bytes().get(p) == Some(&b',') {
+            after = p + 1;
+            true
+        } else {
+            false
+        }
+    };
+    let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
+    let rest = text[after..line_end].trim_start();
+    let own_line_after = rest.is_empty() || rest.starts_with("//");
+    let is_last = index + 1 == items.len();
+
+    if own_line_before && own_line_after && line_end < text.len() {
+        if is_last && !comma_after && index > 0 {
+            // The previous entry's comma would now be a trailing comma the file did not have.
+            let prev = items[index - 1];
+            let p = skip_spaces(text, prev.end);
+            if text.as_bytes().get(p) == Some(&b',') {
+                return Edit {
+                    start: p,
+                    end: line_end + 1,
+                    // Comments on the previous entry's line stay.
+                    with: text[p + 1..line_start].to_string(),
+                };
+            }
+        }
+        return Edit {
+            start: line_start,
+            end: line_end + 1,
+            with: String::new(),
+        };
+    }
+    if !is_last {
+        Edit {
+            start: item.start,
+            end: items[index + 1].start,
+            with: String::new(),
+        }
+    } else if index > 0 {
+        // `[…, "b"]` or `[…, "b",]`: drop from the previous entry's end up to this entry's end,
+        // keeping a trailing comma if there was one.
+        Edit {
+            start: items[index - 1].end,
+            end: item.end,
+            with: String::new(),
+        }
+    } else {
+        Edit {
+            start: item.start,
+            end: if comma_after { after } else { item.end },
+            with: String::new(),
+        }
+    }
+}
+
+fn skip_spaces(text: &str, mut pos: usize) -> usize {
+    let b = text.as_bytes();
+    while pos < b.len() && (b[pos] == b' ' || b[pos] == b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+//! Reading binary caches (`https://`, `http://`, `file://` or a plain directory): their
+//! `nix-cache-info`, `.narinfo` lookups (with an on-disk positive/negative cache) and NAR streams.
+//!
+//! This module only moves bytes and classifies failures; what to trust is decided by `substitute`.
+//! Transient failures (connection errors, 5xx, timeouts) are retried with exponential backoff;
+//! 404/403 mean "not in this cache", exactly as Nix reads them.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::ResultExt;
+use crate::nixfmt::narinfo::CacheInfo;
+
+/// How long a narinfo found in a cache is reused without asking again.
+const POSITIVE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long "not in this cache" is remembered (Nix's `narinfo-cache-negative-ttl`).
+const NEGATIVE_TTL: Duration = Duration::from_secs(3600);
+/// Attempts for one request before giving up on transient errors.
+const ATTEMPTS: u32 = 3;
+
+/// Network settings for all caches of one run.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Connect and per-read timeout.
+    pub timeout: Duration,
+    /// First retry delay; doubled for each further attempt.
+    pub backoff: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Defaults, with the timeout taken from `DEVENV_HTTP_TIMEOUT` (seconds) when set.
+    pub fn from_env() -> Result<HttpSettings> {
+        let mut s = HttpSettings::default();
+        if let Ok(v) = std::env::var("DEVENV_HTTP_TIMEOUT") {
+            let secs: f64 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| *s > 0.0)
+                .with_context(|| format!("invalid DEVENV_HTTP_TIMEOUT `{v}`"))
+                .hint("give the timeout in seconds, e.g. DEVENV_HTTP_TIMEOUT=30")
+                .bad_input()?;
+            s.timeout = Duration::from_secs_f64(secs);
+        }
+        Ok(s)
+    }
+}
+
+enum Location {
+    Dir(PathBuf),
+    Http {
+        base: String,
+        client: reqwest::blocking::Client,
+    },
+}
+
+/// One binary cache, opened (its `nix-cache-info` checked).
+pub struct BinaryCache {
+    /// The URL as the user gave it.
+    pub url: String,
+    /// Lower is preferred (from `nix-cache-info`, default 50 like Nix).
+    pub priority: i64,
+    location: Location,
+    settings: HttpSettings,
+    narinfo_cache: Option<PathBuf>,
+}
+
+/// A NAR download in progress. `failed` is set when the transfer itself broke (as opposed to
+/// the bytes being wrong), so the caller can tell a retryable failure from a bad cache.
+pub struct Download {
+    pub reader: Box<dyn Read + Send>,
+    pub transport_failed: Arc<AtomicBool>,
+}
+
+impl BinaryCache {
+    /// Open `url`, fetch and check its `nix-cache-info`. `narinfo_cache_dir` is where lookups
+    /// are remembered (None: do not remember).
+    pub fn open(
+        url: &str,
+        settings: &HttpSettings,
+        narinfo_cache_dir: Option<&Path>,
+    ) -> Result<BinaryCache> {
+        let location = if let Some(rest) = url.strip_prefix("file://") {
+            Location::Dir(PathBuf::from(rest))
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            let client = reqwest::blocking::Client::builder()
+                .connect_timeout(settings.timeout)
+                .timeout(settings.timeout)
+                .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .context("cannot create an HTTP client")?;
+            Location::Http {
+                base: url.trim_end_matches('/').to_string(),
+                client,
+            }
+        } else if url.starts_with('/') {
+            Location::Dir(PathBuf::from(url))
+        } else {
+            return Err(anyhow!("unsupported binary cache URL `{url}`"))
+                .hint("use https://…, http://…, file:///… or an absolute directory")
+                .bad_input();
+        };
+        let narinfo_cache = narinfo_cache_dir.map(|d| {
+            let digest = Sha256::digest(url.as_bytes());
+            d.join(hex(&digest[..10]))
+        });
+        let mut cache = BinaryCache {
+            url: url.to_string(),
+            priority: 50,
+            location,
+            settings: settings.clone(),
+            narinfo_cache,
+        };
+        let text = cache
+            .get_text("nix-cache-info")
+            .with_context(|| format!("cannot read `nix-cache-info` of binary cache `{url}`"))?
+            .with_context(|| format!("binary cache `{url}` has no `nix-cache-info`"))
+            .hint(
+                "check the substituter URL; a binary cache has a `nix-cache-info` file at its root",
+            )?;
+        let info = CacheInfo::parse(&text)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("invalid `nix-cache-info` in binary cache `{url}`"))?;
+        if info.store_dir != crate::store::layout::STORE_DIR {
+            bail!(
+                "binary cache `{url}` is for Nix stores with prefix `{}`, not `{}` (StoreDir in its nix-cache-info)",
+                info.store_dir,
+                crate::store::layout::STORE_DIR
+            );
+        }
+        if let Some(p) = info.priority {
+            cache.priority = p as i64;
+        }
+        Ok(cache)
+    }
+
+    /// The text of `<hashpart>.narinfo`, or None when the cache does not have it.
+    /// Answers from the on-disk lookup cache when fresh.
+    pub fn narinfo_text(&self, hash_part: &str) -> Result<Option<String>> {
+        if let Some(dir) = &self.narinfo_cache {
+            let pos = dir.join(format!("{hash_part}.narinfo"));
+            if fresh(&pos, POSITIVE_TTL) {
+                if let Ok(text) = fs::read_to_string(&pos) {
+                    return Ok(Some(text));
+                }
+            }
+            if fresh(&dir.join(format!("{hash_part}.missing")), NEGATIVE_TTL) {
+                return Ok(None);
+            }
+        }
+        let text = self.get_text(&format!("{hash_part}.narinfo"))?;
+        if let Some(dir) = &self.narinfo_cache {
+            // The lookup cache is an optimisation: failing to write it is not an error.
+            let _ = fs::create_dir_all(dir);
+            match &text {
+                Some(t) => {
+                    let _ = crate::fsutil::write_atomic(
+                        &dir.join(format!("{hash_part}.narinfo")),
+                        t.as_bytes(),
+                    );
+                    let _ = fs::remove_file(dir.join(format!("{hash_part}.missing")));
+                }
+                None => {
+                    let _ =
+                        crate::fsutil::write_atomic(&dir.join(format!("{hash_part}.missing")), b"");
+                }
+            }
+        }
+        Ok(text)
+    }
+
+    /// Forget a remembered narinfo (it turned out to be unusable).
+    pub fn forget_narinfo(&self, hash_part: &str) {
+        if let Some(dir) = &self.narinfo_cache {
+            let _ = fs::remove_file(dir.join(format!("{hash_part}.narinfo")));
+        }
+    }
+
+    /// Start downloading `url_field` (the narinfo's `URL`, relative to the cache or absolute).
+    pub fn open_nar(&self, url_field: &str) -> Result<Download> {
+        let failed = Arc::new(AtomicBool::new(false));
+        if url_field.starts_with("http://") || url_field.starts_with("https://") {
+            let client = match &self.location {
+                Location::Http { client, .. } => client.clone(),
+                Location::Dir(_) => reqwest::blocking::Client::builder()
+                    .connect_timeout(self.settings.timeout)
+                    .timeout(self.settings.timeout)
+                    .build()?,
+            };
+            let resp = self
+                .http_get(&client, url_field)?
+                .with_context(|| format!("`{url_field}` is missing (404)"))?;
+            return Ok(Download {
+                reader: Box::new(NetReader::new(resp, failed.clone())),
+                transport_failed: failed,
+            });
+        }
+        let local = match (&self.location, url_field.strip_prefix("file://")) {
+            (_, Some(abs)) => Some(PathBuf::from(abs)),
+            (Location::Dir(d), None) => Some(d.join(url_field)),
+            (Location::Http { .. }, None) => None,
+        };
+        if let Some(path) = local {
+            let f = fs::File::open(&path)
+                .with_context(|| format!("cannot open NAR `{}`", path.display()))?;
+            return Ok(Download {
+                reader: Box::new(io::BufReader::with_capacity(256 * 1024, f)),
+                transport_failed: failed,
+            });
+        }
+        let Location::Http { base, client } = &self.location else {
+            unreachable!("local locations handled above")
+        };
+        let url = format!("{base}/{url_field}");
+        let resp = self
+            .http_get(client, &url)?
+            .with_context(|| format!("`{url}` is missing (404)"))?;
+        Ok(Download {
+            reader: Box::new(NetReader::new(resp, failed.clone())),
+            transport_failed: failed,
+        })
+    }
+
+    fn get_text(&self, rel: &str) -> Result<Option<String>> {
+        match &self.location {
+            Location::Dir(d) => {
+                let p = d.join(rel);
+                match fs::read_to_string(&p) {
+                    Ok(t) => Ok(Some(t)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("cannot read `{}`", p.display())),
+                }
+            }
+            Location::Http { base, client } => {
+                let url = format!("{base}/{rel}");
+                let mut last = None;
+                for attempt in 0..ATTEMPTS {
+                    if attempt > 0 {
+                        std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
+                    }
+                    let Some(mut resp) = self.http_get(client, &url)? else {
+                        return Ok(None);
+                    };
+                    let mut body = String::new();
+                    match resp.read_to_string(&mut body) {
+                        Ok(_) => return Ok(Some(body)),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(anyhow!(last.expect("at least one attempt")))
+                    .with_context(|| format!("cannot download `{url}`"))
+            }
+        }
+    }
+
+    /// GET with retries on transient failures; Ok(None) on 404/403.
+    fn http_get(
+        &self,
+        client: &reqwest::blocking::Client,
+        url: &str,
+    ) -> Result<Option<reqwest::blocking::Response>> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
+            }
+            match client.get(url).send() {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        return Ok(Some(resp));
+                    }
+                    if status.as_u16() == 404 || status.as_u16() == 403 {
+                        return Ok(None);
+                    }
+                    last = format!("the server answered {status}");
+                    if !status.is_server_error() && status.as_u16() != 429 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    last = if e.is_timeout() {
+                        format!(
+                            "no answer within {}s (DEVENV_HTTP_TIMEOUT)",
+                            self.settings.timeout.as_secs_f64()
+                        )
+                    } else {
+                        format!("{e}")
+                    };
+                }
+            }
+        }
+        Err(anyhow!("{last}")).with_context(|| format!("GET `{url}` failed after retries"))
+    }
+}
+
+/// Reads an HTTP body and flags transport failures: read errors, timeouts and bodies shorter
+/// than their Content-Length.
+struct NetReader {
+    resp: reqwest::blocking::Response,
+    expected: Option<u64>,
+    seen: u64,
+    failed: Arc<AtomicBool>,
+}
+
+impl NetReader {
+    fn new(resp: reqwest::blocking::Response, failed: Arc<AtomicBool>) -> NetReader {
+        NetReader {
+            expected: resp.content_length(),
+            resp,
+            seen: 0,
+            failed,
+        }
+    }
+}
+
+impl Read for NetReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.resp.read(buf) {
+            Ok(0) => {
+                if let Some(exp) = self.expected {
+                    if self.seen < exp {
+                        self.failed.store(true, Ordering::SeqCst);
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("download truncated after {} of {exp} bytes", self.seen),
+                        ));
+                    }
+                }
+                Ok(0)
+            }
+            Ok(n) => {
+                self.seen += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed.store(true, Ordering::SeqCst);
+                let mut cause = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    cause.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                let what = match self.expected {
+                    Some(exp) if self.seen < exp => {
+                        format!("download truncated after {} of {exp} bytes", self.seen)
+                    }
+                    _ => format!("download failed after {} bytes", self.seen),
+                };
+                Err(io::Error::new(e.kind(), format!("{what} ({cause})")))
+            }
+        }
+    }
+}
+
+fn fresh(path: &Path, ttl: Duration) -> bool {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < ttl)
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,387 @@
+//! The store's metadata database: which paths are valid, their NAR hash and size, signatures,
+//! deriver, registration time, references, and the GC roots that keep them alive.
+//!
+//! SQLite at `<root>/nix/var/devenv/db.sqlite`. The `ValidPaths`/`Refs` tables follow Nix's own
+//! schema (so the rows mean exactly what Nix's rows mean and can be handed to
+//! `nix-store --register-validity`); `GcRoots` is ours. Every process opens its own connection in
+//! WAL mode with a long busy timeout, so any number of `devenv` processes can share one store.
+//! A row exists only for a path that is complete on disk: registration is the last step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+
+const SCHEMA: &str = r#"
+create table if not exists ValidPaths (
+    id               integer primary key autoincrement not null,
+    path             text unique not null,
+    hash             text not null,
+    registrationTime integer not null,
+    deriver          text,
+    narSize          integer,
+    ultimate         integer,
+    sigs             text,
+    ca               text
+);
+create table if not exists Refs (
+    referrer  integer not null,
+    reference integer not null,
+    primary key (referrer, reference),
+    foreign key (referrer)  references ValidPaths(id) on delete cascade,
+    foreign key (reference) references ValidPaths(id) on delete restrict
+);
+create index if not exists IndexReferrer  on Refs(referrer);
+create index if not exists IndexReference on Refs(reference);
+create trigger if not exists DeleteSelfRefs before delete on ValidPaths
+  begin delete from Refs where referrer = old.id and reference = old.id; end;
+create table if not exists GcRoots (
+    name     text not null,
+    path     text not null,
+    link     text,
+    created  integer not null,
+    primary key (name, path)
+);
+create index if not exists IndexGcRootsName on GcRoots(name);
+"#;
+
+/// Everything recorded about one valid store path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathInfo {
+    /// `/nix/store/<hash>-<name>`.
+    pub path: String,
+    /// `sha256:<base16>` of the NAR, as Nix stores it.
+    pub nar_hash_hex: String,
+    pub nar_size: u64,
+    /// Full store paths, possibly including `path` itself.
+    pub references: Vec<String>,
+    /// Full `.drv` path, if known.
+    pub deriver: Option<String>,
+    /// `name:base64` signatures.
+    pub sigs: Vec<String>,
+    pub ca: Option<String>,
+    /// Unix seconds.
+    pub registration_time: i64,
+}
+
+/// One GC root: a name (a project, a generation) holding some paths, optionally tied to a file
+/// that must still exist for the root to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcRoot {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub link: Option<PathBuf>,
+    pub created: i64,
+}
+
+/// An open connection to the metadata database.
+pub struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    /// Open (creating if needed) the database file.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the store database `{}`", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(3600))?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        conn.pragma_update(None, "synchronous", "normal")?;
+        conn.pragma_update(None, "foreign_keys", 1)?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("cannot initialise `{}`", path.display()))?;
+        Ok(Db { conn })
+    }
+
+    pub fn is_valid(&self, path: &str) -> Result<bool> {
+        Ok(self.id_of(path)?.is_some())
+    }
+
+    fn id_of(&self, path: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "select id from ValidPaths where path = ?1",
+                params![path],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The recorded metadata of `path`, if valid.
+    pub fn info(&self, path: &str) -> Result<Option<PathInfo>> {
+        let row = self
+            .conn
+            .query_row(
+                "select id, hash, narSize, deriver, sigs, ca, registrationTime from ValidPaths \
+                 where path = ?1",
+                params![path],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, hash, size, deriver, sigs, ca, time)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "select v.path from Refs r join ValidPaths v on v.id = r.reference \
+             where r.referrer = ?1 order by v.path",
+        )?;
+        let references = stmt
+            .query_map(params![id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some(PathInfo {
+            path: path.to_string(),
+            nar_hash_hex: hash,
+            nar_size: size.unwrap_or(0) as u64,
+            references,
+            deriver,
+            sigs: sigs
+                .map(|s| s.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            ca,
+            registration_time: time,
+        }))
+    }
+
+    /// Register a complete path whose references are all valid already (or itself), in one
+    /// transaction. Registering an already valid path is a no-op.
+    pub fn register(&mut self, info: &PathInfo) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "select id from ValidPaths where path = ?1",
+                params![info.path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Ok(());
+        }
+        let sigs = (!info.sigs.is_empty()).then(|| info.sigs.join(" "));
+        tx.execute(
+            "insert into ValidPaths (path, hash, registrationTime, deriver, narSize, sigs, ca) \
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                info.path,
+                info.nar_hash_hex,
+                info.registration_time,
+                info.deriver,
+                info.nar_size as i64,
+                sigs,
+                info.ca
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        for reference in &info.references {
+            let ref_id: i64 = if *reference == info.path {
+                id
+            } else {
+                tx.query_row(
+                    "select id from ValidPaths where path = ?1",
+                    params![reference],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .with_context(|| {
+                    format!(
+                        "cannot register `{}`: its reference `{reference}` is not valid",
+                        info.path
+                    )
+                })?
+            };
+            tx.execute(
+                "insert or ignore into Refs (referrer, reference) values (?1, ?2)",
+                params![id, ref_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All valid paths, sorted.
+    pub fn all_paths(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("select path from ValidPaths order by path")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// `(path, registration time, NAR size)` of every valid path, sorted by path.
+    pub fn all_brief(&self) -> Result<Vec<(String, i64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("select path, registrationTime, narSize from ValidPaths order by path")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Every reference edge `referrer -> reference`, as full paths.
+    pub fn all_edges(&self) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let mut stmt = self.conn.prepare(
+            "select a.path, b.path from Refs r join ValidPaths a on a.id = r.referrer \
+             join ValidPaths b on b.id = r.reference",
+        )?;
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (a, b) = row?;
+            edges.entry(a).or_default().insert(b);
+        }
+        Ok(edges)
+    }
+
+    /// Remove paths from the database in one transaction. Their referrers must be among them.
+    pub fn unregister(&mut self, paths: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        // Drop the edges among the doomed paths first so the `restrict` on references never
+        // fires for a referrer that is itself being removed.
+        for p in paths {
+            tx.execute(
+                "delete from Refs where referrer = (select id from ValidPaths where path = ?1)",
+                params![p],
+            )?;
+        }
+        for p in paths {
+            tx.execute("delete from ValidPaths where path = ?1", params![p])
+                .with_context(|| format!("cannot unregister `{p}`: still referenced"))?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replace the paths held by root `name`.
+    pub fn set_root(&mut self, name: &str, paths: &[String], link: Option<&Path>) -> Result<()> {
+        let now = now_secs();
+        let link = link.map(|l| l.to_string_lossy().to_string());
+        let tx = self.conn.transaction()?;
+        tx.execute("delete from GcRoots where name = ?1", params![name])?;
+        for p in paths.iter().collect::<BTreeSet<_>>() {
+            tx.execute(
+                "insert into GcRoots (name, path, link, created) values (?1, ?2, ?3, ?4)",
+                params![name, p, link, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_root(&mut self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("delete from GcRoots where name = ?1", params![name])?
+            > 0)
+    }
+
+    /// All roots, sorted by name.
+    pub fn roots(&self) -> Result<Vec<GcRoot>> {
+        let mut stmt = self
+            .conn
+            .prepare("select name, path, link, created from GcRoots order by name, path")?;
+        let mut roots: Vec<GcRoot> = Vec::new();
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })? {
+            let (name, path, link, created) = row?;
+            match roots.last_mut() {
+                Some(last) if last.name == name => last.paths.push(path),
+                _ => roots.push(GcRoot {
+                    name,
+                    paths: vec![path],
+                    link: link.map(PathBuf::from),
+                    created,
+                }),
+            }
+        }
+        Ok(roots)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(path: &str, refs: &[&str]) -> PathInfo {
+        PathInfo {
+            path: path.into(),
+            nar_hash_hex: "sha256:00".into(),
+            nar_size: 8,
+            references: refs.iter().map(|s| s.to_string()).collect(),
+            deriver: None,
+            sigs: vec!["k:sig".into()],
+            ca: None,
+            registration_time: 1,
+        }
+    }
+
+    #[test]
+    fn registers_references_and_roots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&tmp.path().join("db.sqlite")).unwrap();
+        db.register(&info("/nix/store/a-a", &[])).unwrap();
+        db.register(&info(
+            "/nix/store/b-b",
+            &["/nix/store/a-a", "/nix/store/b-b"],
+        ))
+        .unwrap();
+        let b = db.info("/nix/store/b-b").unwrap().unwrap();
+        assert_eq!(b.references, vec!["/nix/store/a-a", "/nix/store/b-b"]);
+        assert_eq!(b.sigs, vec!["k:sig"]);
+        // A reference that is not valid yet is refused, and nothing is written.
+        assert!(db
+            .register(&info("/nix/store/c-c", &["/nix/store/x-x"]))
+            .is_err());
+        assert!(!db.is_valid("/nix/store/c-c").unwrap());
+        // Removing a referenced path alone is refused; with its referrer it works.
+        assert!(db.unregister(&["/nix/store/a-a".into()]).is_err());
+        db.unregister(&["/nix/store/a-a".into(), "/nix/store/b-b".into()])
+            .unwrap();
+        assert!(db.all_paths().unwrap().is_empty());
+
+        db.set_root("p", &["/nix/store/a-a".into()], None).unwrap();
+        db.set_root("p", &["/nix/store/b-b".into()], None).unwrap();
+        let roots = db.roots().unwrap();
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].paths, vec!["/nix/store/b-b"]);
+        assert!(db.remove_root("p").unwrap());
+        assert!(db.roots().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,320 @@
+//! Living next to an installed Nix: registering what we substitute with Nix's own database (so
+//! Nix's GC keeps it), delegating to a Nix daemon that owns `/nix/store`, and building a locked
+//! package with the real evaluator when no binary cache has it.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+use super::Store;
+
+/// Nix's database directory for a store root, when a Nix installation shares the root and this
+/// user may write it (single-user Nix, or a chroot store Nix created).
+pub fn shared_nix_db(root: &Path) -> Option<PathBuf> {
+    let db = root.join("nix/var/nix/db");
+    (db.join("db.sqlite").is_file() && super::writable(&db)).then_some(db)
+}
+
+/// Register `fetched` (valid in our store) with the Nix installation sharing our root, if any:
+/// `nix-store --register-validity --hash-given --reregister`, references-first. Returns whether
+/// it did.
+pub fn register_with_nix(store: &Store, fetched: &[String]) -> Result<bool> {
+    let root = &store.layout().root;
+    if shared_nix_db(root).is_none() || which("nix-store").is_none() {
+        return Ok(false);
+    }
+    let wanted: BTreeSet<&String> = fetched.iter().collect();
+    let mut input = String::new();
+    for p in store.closure(fetched)? {
+        if !wanted.contains(&p) {
+            continue;
+        }
+        let info = store
+            .path_info(&p)?
+            .with_context(|| format!("`{p}` vanished from the store"))?;
+        input.push_str(&format!(
+            "{}\n{}\n{}\n{}\n{}\n",
+            info.path,
+            info.nar_hash_hex,
+            info.nar_size,
+            info.deriver.as_deref().unwrap_or(""),
+            info.references.len()
+        ));
+        for r in &info.references {
+            input.push_str(r);
+            input.push('\n');
+        }
+    }
+    let mut cmd = Command::new("nix-store");
+    if root != Path::new("/") {
+        cmd.arg("--store").arg(root);
+    }
+    cmd.args(["--register-validity", "--hash-given", "--reregister"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .context("cannot run `nix-store --register-validity`")?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "`nix-store --register-validity` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(true)
+}
+
+/// Realize `paths` through the Nix installation (its daemon), passing our caches and keys as
+/// extra substituters.
+pub fn realize_with_daemon(
+    paths: &[String],
+    substituters: &[String],
+    trusted_keys: &[String],
+) -> Result<()> {
+    let nix_store = which("nix-store")
+        .ok_or_else(|| anyhow!("`nix-store` is not on PATH although a Nix daemon runs"))?;
+    let out = Command::new(nix_store)
+        .arg("--realise")
+        .args(paths)
+        .arg("--option")
+        .arg("extra-substituters")
+        .arg(substituters.join(" "))
+        .arg("--option")
+        .arg("extra-trusted-public-keys")
+        .arg(trusted_keys.join(" "))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run `nix-store --realise`")?;
+    if !out.status.success() {
+        bail!(
+            "`nix-store --realise` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The absolute path of `program` on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Build `installable` (a lock entry's `resolved`, e.g. `github:NixOS/nixpkgs/<rev>#jq`) with the
+/// installed Nix and return the output paths it printed.
+pub fn build_with_nix(installable: &str) -> Result<Vec<String>> {
+    let nix = which("nix").ok_or_else(|| anyhow!("`nix` is not installed"))?;
+    let out = Command::new(nix)
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "build",
+            "--no-link",
+            "--json",
+            installable,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run `nix build`")?;
+    if !out.status.success() {
+        bail!(
+            "`nix build {installable}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    // `[{"drvPath": …, "outputs": {"out": "/nix/store/…", …}}, …]`
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("`nix build {installable} --json` printed no JSON"))?;
+    let mut paths: Vec<String> = built
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("outputs").and_then(|o| o.as_object()))
+        .flat_map(|o| o.values().filter_map(|p| p.as_str().map(str::to_string)))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn nix_store_query(args: &[&str]) -> Result<String> {
+    let out = Command::new("nix-store")
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run `nix-store`")?;
+    if !out.status.success() {
+        bail!(
+            "`nix-store {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Copy `paths` and their closures from the installed Nix's store into ours: each NAR comes
+/// from `nix-store --dump`, is checked against the hash and size Nix recorded, unpacked and
+/// registered exactly like a substituted path. Returns the paths copied.
+pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
+    let mut args = vec!["-q", "--requisites"];
+    args.extend(paths.iter().map(String::as_str));
+    let closure: Vec<String> = nix_store_query(&args)?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Nix prints requisites references-first.
+    let mut copied = Vec::new();
+    for path in closure {
+        if store.is_valid(&path)? {
+            continue;
+        }
+        let sp = crate::nixfmt::store_path::StorePath::parse_absolute(&path)
+            .map_err(|e| anyhow!("{e}"))?;
+        let _lock =
+            super::locks::exclusive(&super::locks::path_lock(store.state_dir(), &sp.hash_part()))?;
+        if store.is_valid(&path)? {
+            continue;
+        }
+        let hash = nix_store_query(&["-q", "--hash", &path])?;
+        let nar_hash = crate::nixfmt::hash::Sha256Hash::parse(&hash)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("Nix reported an unreadable hash for `{path}`"))?;
+        let nar_size: u64 = nix_store_query(&["-q", "--size", &path])?
+            .parse()
+            .with_context(|| format!("Nix reported an unreadable size for `{path}`"))?;
+        let references: Vec<String> = nix_store_query(&["-q", "--references", &path])?
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let deriver = nix_store_query(&["-q", "--deriver", &path])
+            .ok()
+            .filter(|d| d.starts_with('/'));
+        if adopt_or_clear(store, &path)? {
+            continue;
+        }
+        let tmp = super::substitute::tmp_path(store, &sp.hash_part());
+        let mut child = Command::new("nix-store")
+            .args(["--dump", &path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run `nix-store --dump`")?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let unpacked = super::substitute::unpack_checked(
+            stdout,
+            &nar_hash,
+            nar_size,
+            &tmp,
+            &super::NoProgress,
+        );
+        let status = child.wait()?;
+        if let Err((e, _)) = unpacked {
+            let _ = super::substitute::remove_tree(&tmp);
+            return Err(e.context(format!("cannot import `{path}` from Nix")));
+        }
+        if !status.success() {
+            let _ = super::substitute::remove_tree(&tmp);
+            bail!("`nix-store --dump {path}` failed");
+        }
+        super::substitute::commit(
+            store,
+            &tmp,
+            &super::db::PathInfo {
+                path: path.clone(),
+                nar_hash_hex: format!("sha256:{}", nar_hash.to_hex()),
+                nar_size,
+                references,
+                deriver,
+                sigs: Vec::new(),
+                ca: None,
+                registration_time: super::db::now_secs(),
+            },
+        )?;
+        copied.push(path);
+    }
+    Ok(copied)
+}
+
+/// What the Nix installation sharing `root` records about `path`, if it has it valid. Read-only;
+/// used to adopt a path Nix already put on disk instead of replacing it.
+pub fn nix_valid_info(root: &Path, path: &str) -> Option<super::db::PathInfo> {
+    let db = root.join("nix/var/nix/db/db.sqlite");
+    if !db.is_file() {
+        return None;
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(60));
+    let (id, hash, time, deriver, size, sigs, ca) = conn
+        .query_row(
+            "select id, hash, registrationTime, deriver, narSize, sigs, ca from ValidPaths \
+             where path = ?1",
+            [path],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            },
+        )
+        .ok()?;
+    let mut stmt = conn
+        .prepare(
+            "select v.path from Refs r join ValidPaths v on v.id = r.reference \
+             where r.referrer = ?1 order by v.path",
+        )
+        .ok()?;
+    let references = stmt
+        .query_map([id], |r| r.get::<_, String>(0))
+        .ok()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ok()?;
+    Some(super::db::PathInfo {
+        path: path.to_string(),
+        nar_hash_hex: hash,
+        nar_size: size.unwrap_or(0) as u64,
+        references,
+        deriver,
+        sigs: sigs
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        ca,
+        registration_time: time,
+    })
+}
+
+/// A path already on disk under our root: adopt it when the Nix sharing the root has it valid
+/// (register Nix's metadata; returns true), else delete it (a leftover of a killed process that
+/// was never registered) so a verified copy can take its place.
+pub fn adopt_or_clear(store: &Store, path: &str) -> Result<bool> {
+    let final_path = store.layout().real_path(path);
+    if std::fs::symlink_metadata(&final_path).is_err() {
+        return Ok(false);
+    }
+    if let Some(info) = nix_valid_info(&store.layout().root, path) {
+        store.register(&info)?;
+        return Ok(true);
+    }
+    super::substitute::remove_tree(&final_path)?;
+    Ok(false)
+}

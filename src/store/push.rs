@@ -1,0 +1,226 @@
+//! Writing a signed binary cache (`devenv cache push`): the layout real Nix substitutes from,
+//! so an environment can be carried to an air-gapped machine on a USB stick or served over HTTP.
+//!
+//! Per path: NAR of the store path → compress (xz or zstd) into a temp file while hashing both
+//! streams → rename to `nar/<nix32 file hash>.nar.<ext>` → write `<hashpart>.narinfo` signed with
+//! the given key. The NAR is checked against the hash recorded at registration, so a store path
+//! damaged on disk is refused instead of published.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use sha2::{Digest, Sha256};
+
+use super::Store;
+use crate::nixfmt::hash::Sha256Hash;
+use crate::nixfmt::narinfo::NarInfo;
+use crate::nixfmt::signature::SecretKey;
+
+/// Compression for pushed NARs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushCompression {
+    Xz,
+    Zstd,
+}
+
+impl PushCompression {
+    fn name(self) -> &'static str {
+        match self {
+            PushCompression::Xz => "xz",
+            PushCompression::Zstd => "zstd",
+        }
+    }
+    fn ext(self) -> &'static str {
+        match self {
+            PushCompression::Xz => ".xz",
+            PushCompression::Zstd => ".zst",
+        }
+    }
+}
+
+/// What a push wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Paths written, references first.
+    pub written: Vec<String>,
+    /// Paths the cache already had.
+    pub skipped: Vec<String>,
+    /// Bytes of compressed NARs written.
+    pub file_bytes: u64,
+}
+
+/// Write the closure of `paths` into the binary cache directory `to`.
+pub fn push(
+    store: &Store,
+    paths: &[String],
+    to: &Path,
+    key: Option<&SecretKey>,
+    compression: PushCompression,
+) -> Result<PushReport> {
+    let closure = store.closure(paths)?;
+    fs::create_dir_all(to.join("nar"))
+        .with_context(|| format!("cannot create the binary cache `{}`", to.display()))?;
+    let info_file = to.join("nix-cache-info");
+    match fs::read_to_string(&info_file) {
+        Ok(text) => {
+            let info = crate::nixfmt::narinfo::CacheInfo::parse(&text)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("invalid `{}`", info_file.display()))?;
+            if info.store_dir != super::layout::STORE_DIR {
+                bail!(
+                    "`{}` is a binary cache for store `{}`, not `{}`",
+                    to.display(),
+                    info.store_dir,
+                    super::layout::STORE_DIR
+                );
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            crate::fsutil::write_atomic(&info_file, b"StoreDir: /nix/store\n")?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", info_file.display())),
+    }
+    let mut report = PushReport::default();
+    for path in closure {
+        let info = store
+            .path_info(&path)?
+            .with_context(|| format!("`{path}` is not valid in the store"))?;
+        let sp = crate::nixfmt::store_path::StorePath::parse_absolute(&path)
+            .map_err(|e| anyhow!("{e}"))?;
+        let narinfo_path = to.join(format!("{}.narinfo", sp.hash_part()));
+        if narinfo_path.exists() {
+            report.skipped.push(path);
+            continue;
+        }
+        let (file_name, file_hash, file_size, nar_hash, nar_size) =
+            write_nar(store, &path, &to.join("nar"), compression)?;
+        let recorded = Sha256Hash::parse(&info.nar_hash_hex).map_err(|e| anyhow!("{e}"))?;
+        if nar_hash.0 != recorded.0 || nar_size != info.nar_size {
+            let _ = fs::remove_file(to.join("nar").join(&file_name));
+            bail!(
+                "`{path}` was modified on disk: its NAR hashes to {} ({nar_size} bytes), \
+                 registered as {} ({} bytes)",
+                nar_hash.display_nix(),
+                recorded.display_nix(),
+                info.nar_size
+            );
+        }
+        let refs: Vec<String> = info
+            .references
+            .iter()
+            .map(|r| r.trim_start_matches("/nix/store/").to_string())
+            .collect();
+        let mut text = format!(
+            "StorePath: {path}\nURL: nar/{file_name}\nCompression: {}\nFileHash: {}\n\
+             FileSize: {file_size}\nNarHash: {}\nNarSize: {nar_size}\nReferences: {}\n",
+            compression.name(),
+            file_hash.display_nix(),
+            nar_hash.display_nix(),
+            refs.join(" ")
+        );
+        if let Some(d) = &info.deriver {
+            text.push_str(&format!(
+                "Deriver: {}\n",
+                d.trim_start_matches("/nix/store/")
+            ));
+        }
+        if let Some(ca) = &info.ca {
+            text.push_str(&format!("CA: {ca}\n"));
+        }
+        let mut narinfo = NarInfo::parse(&text).map_err(|e| anyhow!("{e}"))?;
+        if let Some(key) = key {
+            let sig = key.sign(&narinfo.fingerprint());
+            narinfo.sigs.push(sig);
+        }
+        crate::fsutil::write_atomic(&narinfo_path, narinfo.to_string().as_bytes())?;
+        report.file_bytes += file_size;
+        report.written.push(path);
+    }
+    crate::fsutil::sync_dir(&to.join("nar"))?;
+    crate::fsutil::sync_dir(to)?;
+    Ok(report)
+}
+
+/// Dump, compress and store one NAR; returns (file name, file hash, file size, NAR hash, NAR size).
+fn write_nar(
+    store: &Store,
+    path: &str,
+    nar_dir: &Path,
+    compression: PushCompression,
+) -> Result<(String, Sha256Hash, u64, Sha256Hash, u64)> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".devenv-tmp-")
+        .tempfile_in(nar_dir)?;
+    let file_hashing =
+        HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
+    let (file_hash, file_size, nar_hash, nar_size) = match compression {
+        PushCompression::Xz => {
+            let enc = xz2::write::XzEncoder::new(file_hashing, 6);
+            let mut nar = HashingWriter::new(enc);
+            crate::nixfmt::nar::writer::dump(&store.layout().real_path(path), &mut nar)
+                .with_context(|| format!("cannot serialise `{path}`"))?;
+            let (enc, nh, ns) = nar.finish();
+            let (mut inner, fh, fs_) = enc.finish()?.finish();
+            inner.flush()?;
+            (fh, fs_, nh, ns)
+        }
+        PushCompression::Zstd => {
+            let enc = zstd::stream::write::Encoder::new(file_hashing, 3)?;
+            let mut nar = HashingWriter::new(enc);
+            crate::nixfmt::nar::writer::dump(&store.layout().real_path(path), &mut nar)
+                .with_context(|| format!("cannot serialise `{path}`"))?;
+            let (enc, nh, ns) = nar.finish();
+            let (mut inner, fh, fs_) = enc.finish()?.finish();
+            inner.flush()?;
+            (fh, fs_, nh, ns)
+        }
+    };
+    tmp.as_file().sync_all()?;
+    let name = format!(
+        "{}.nar{}",
+        crate::nixfmt::nixbase32::encode(&file_hash),
+        compression.ext()
+    );
+    tmp.persist(nar_dir.join(&name)).map_err(|e| e.error)?;
+    Ok((
+        name,
+        Sha256Hash(file_hash),
+        file_size,
+        Sha256Hash(nar_hash),
+        nar_size,
+    ))
+}
+
+/// Hashes and counts what passes through.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+    fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,264 @@
+//! The manifest and lock files on disk: in-place edits over many generated layouts keep every byte
+//! they do not touch, bad files are reported without being changed, and a Devbox project converts
+//! to devenv files that keep its locked store paths.
+
+use devenv::diagnostic::{Report, EXIT_BAD_INPUT};
+use devenv::lock;
+use devenv::manifest::{self, edit, Dialect, PackageSpec};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Layout {
+    map_form: bool,
+    multiline: bool,
+    indent: &'static str,
+    trailing_comma: bool,
+    comments: Vec<bool>,
+    versions: Vec<&'static str>,
+    env_first: bool,
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop::sample::select(vec!["  ", "    ", "\t"]),
+        any::<bool>(),
+        prop::collection::vec(
+            (
+                any::<bool>(),
+                prop::sample::select(vec!["latest", "1.2", "^3", ">=1 <2", "2.16.5"]),
+            ),
+            0..5,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(map_form, multiline, indent, trailing_comma, entries, env_first)| Layout {
+                map_form,
+                multiline,
+                indent,
+                trailing_comma,
+                comments: entries.iter().map(|e| e.0).collect(),
+                versions: entries.iter().map(|e| e.1).collect(),
+                env_first,
+            },
+        )
+}
+
+/// Render a manifest in the given layout.
+fn render(l: &Layout) -> String {
+    let i1 = l.indent;
+    let i2 = l.indent.repeat(2);
+    let entries: Vec<String> = l
+        .versions
+        .iter()
+        .enumerate()
+        .map(|(n, v)| {
+            if l.map_form {
+                format!("\"pkg{n}\": \"{v}\"")
+            } else {
+                format!("\"pkg{n}@{v}\"")
+            }
+        })
+        .collect();
+    let (open, close) = if l.map_form { ("{", "}") } else { ("[", "]") };
+    let packages = if l.multiline && !entries.is_empty() {
+        let mut s = format!("{open}\n");
+        for (n, e) in entries.iter().enumerate() {
+            let last = n + 1 == entries.len();
+            let comma = if !last || l.trailing_comma { "," } else { "" };
+            let comment = if l.comments[n] {
+                format!(" // note {n}")
+            } else {
+                String::new()
+            };
+            s.push_str(&format!("{i2}{e}{comma}{comment}\n"));
+        }
+        s.push_str(&format!("{i1}{close}"));
+        s
+    } else {
+        let trailing = if l.trailing_comma && !entries.is_empty() {
+            ","
+        } else {
+            ""
+        };
+        format!("{open}{}{trailing}{close}", entries.join(", "))
+    };
+    let env = format!("{i1}\"env\": {{ \"A\": \"1\" }}, /* kept */\n");
+    let mut text = String::from("{\n");
+    if l.env_first {
+        text.push_str(&env);
+    }
+    text.push_str(&format!(
+        "{i1}// the tools\n{i1}\"packages\": {packages},\n"
+    ));
+    if !l.env_first {
+        text.push_str(&env);
+    }
+    text.push_str(&format!(
+        "{i1}\"shell\": {{ \"init_hook\": \"echo hi\" }}\n}}\n"
+    ));
+    text
+}
+
+fn parse(text: &str) -> manifest::Manifest {
+    manifest::parse(text, "devenv.json", Dialect::Devenv)
+        .unwrap_or_else(|e| panic!("{e:#}\n{text}"))
+        .0
+}
+
+proptest! {
+    #[test]
+    fn add_then_remove_restores_every_byte(l in layout(), version in prop::sample::select(vec!["latest", "3.1", "^1"])) {
+        let text = render(&l);
+        let before = parse(&text);
+        let spec = PackageSpec::new("newtool", version);
+        let added = edit::add_package(&text, &spec).unwrap();
+        let after = parse(&added);
+        prop_assert_eq!(&after.packages[..before.packages.len()], &before.packages[..]);
+        prop_assert_eq!(after.packages.last(), Some(&spec));
+        prop_assert_eq!(&after.env, &before.env);
+        let removed = edit::remove_package(&added, "newtool").unwrap().unwrap();
+        prop_assert_eq!(removed, text);
+    }
+
+    #[test]
+    fn remove_touches_only_its_entry(l in layout(), pick in 0usize..5) {
+        let text = render(&l);
+        let before = parse(&text);
+        prop_assume!(!before.packages.is_empty());
+        let victim = before.packages[pick % before.packages.len()].name.clone();
+        let out = edit::remove_package(&text, &victim).unwrap().unwrap();
+        let after = parse(&out);
+        let expected: Vec<PackageSpec> = before.packages.iter().filter(|p| p.name != victim).cloned().collect();
+        prop_assert_eq!(after.packages, expected);
+        // Everything before the packages and after them is untouched.
+        let start = text.find("\"packages\"").unwrap();
+        prop_assert_eq!(&out[..start], &text[..start]);
+        let tail = text.find("\"shell\"").unwrap();
+        prop_assert!(out.ends_with(&text[tail..]));
+        // Comments of the other entries survive.
+        for (n, commented) in l.comments.iter().enumerate() {
+            let note = format!("// note {n}");
+            if *commented && l.multiline && format!("pkg{n}") != victim {
+                prop_assert!(out.contains(&note), "{} lost:\n{}", note, out);
+            }
+        }
+    }
+
+    #[test]
+    fn replacing_a_version_changes_only_that_string(l in layout(), pick in 0usize..5) {
+        let text = render(&l);
+        let before = parse(&text);
+        prop_assume!(!before.packages.is_empty());
+        let target = &before.packages[pick % before.packages.len()];
+        let spec = PackageSpec::new(target.name.clone(), "9.9");
+        let out = edit::add_package(&text, &spec).unwrap();
+        let old = if l.map_form { format!("\"{}\": \"{}\"", target.name, target.version) } else { format!("\"{}@{}\"", target.name, target.version) };
+        let new = if l.map_form { format!("\"{}\": \"9.9\"", target.name) } else { format!("\"{}@9.9\"", target.name) };
+        prop_assert_eq!(out, text.replacen(&old, &new, 1));
+    }
+}
+
+/// Reading a bad manifest or lock changes nothing on disk.
+#[test]
+fn bad_files_are_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join(manifest::FILE_NAME);
+    let lock_path = dir.path().join(lock::FILE_NAME);
+    let manifest_text = "{\n  \"packages\": [\"jq@\"] // oops\n}\n";
+    let lock_text = "{\n<<<<<<< ours\n=======\n>>>>>>> theirs\n}\n";
+    std::fs::write(&manifest_path, manifest_text).unwrap();
+    std::fs::write(&lock_path, lock_text).unwrap();
+
+    let err = manifest::load(&manifest_path).unwrap_err();
+    let report = Report::from_error(&err);
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(
+        report.causes[0].contains(&format!(
+            "{}:2:16: `jq@` has no version",
+            manifest_path.display()
+        )),
+        "{}",
+        report.render()
+    );
+
+    let err = lock::read(&lock_path).unwrap_err();
+    let report = Report::from_error(&err);
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(report.causes[0].contains(&format!("{}:2:1:", lock_path.display())));
+
+    assert_eq!(
+        std::fs::read_to_string(&manifest_path).unwrap(),
+        manifest_text
+    );
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock_text);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+/// A Devbox project converts: the manifest keeps its packages, env and scripts; the lock keeps
+/// the store paths, and what devenv writes is stable when written again.
+#[test]
+fn devbox_project_converts_keeping_store_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let devbox_json = r#"{
+  "packages": ["go@1.22", "hello"],
+  "env": {"GOENV": "off"},
+  "shell": {"scripts": {"test": "go test ./..."}}
+}"#;
+    let devbox_lock = r#"{
+  "lockfile_version": "1",
+  "packages": {
+    "go@1.22": {
+      "last_modified": "2024-05-01T00:00:00Z",
+      "resolved": "github:NixOS/nixpkgs/1111111111111111111111111111111111111111#go_1_22",
+      "source": "devbox-search",
+      "version": "1.22.2",
+      "systems": {
+        "x86_64-linux": {"outputs": [{"name": "out", "path": "/nix/store/00000000000000000000000000000000-go-1.22.2", "default": true}], "store_path": "/nix/store/00000000000000000000000000000000-go-1.22.2"},
+        "aarch64-darwin": {"store_path": "/nix/store/11111111111111111111111111111111-go-1.22.2"}
+      }
+    },
+    "hello": {"resolved": "github:NixOS/nixpkgs/2222222222222222222222222222222222222222#hello", "source": "nixpkg"},
+    "github:NixOS/nixpkgs/nixpkgs-unstable": {"resolved": "github:NixOS/nixpkgs/3333333333333333333333333333333333333333?narHash=x"}
+  }
+}"#;
+    std::fs::write(dir.path().join("devbox.json"), devbox_json).unwrap();
+    std::fs::write(dir.path().join("devbox.lock"), devbox_lock).unwrap();
+
+    let loaded = manifest::load(&dir.path().join("devbox.json")).unwrap();
+    let converted = manifest::devbox::convert(&loaded.text).unwrap();
+    let devenv_json = dir.path().join(manifest::FILE_NAME);
+    devenv::fsutil::write_atomic(&devenv_json, converted.text.as_bytes()).unwrap();
+    let m = manifest::load(&devenv_json).unwrap();
+    assert!(m.warnings.is_empty());
+    assert_eq!(m.manifest.packages, loaded.manifest.packages);
+
+    let l = lock::read_devbox(&dir.path().join("devbox.lock"))
+        .unwrap()
+        .unwrap();
+    let devenv_lock = dir.path().join(lock::FILE_NAME);
+    assert!(lock::write(&devenv_lock, &l).unwrap());
+    assert!(!lock::write(&devenv_lock, &l).unwrap());
+    let back = lock::read(&devenv_lock).unwrap().unwrap();
+    let go = &back.packages["go@1.22"];
+    assert_eq!(
+        go.outputs_for("aarch64-darwin", &[])[0].path,
+        "/nix/store/11111111111111111111111111111111-go-1.22.2"
+    );
+    assert_eq!(
+        go.outputs_for("x86_64-linux", &[])[0].path,
+        "/nix/store/00000000000000000000000000000000-go-1.22.2"
+    );
+    let status = lock::check(&m.manifest, &back);
+    assert!(
+        status.missing.is_empty() && status.unused.is_empty(),
+        "{status:?}"
+    );
+    assert_eq!(
+        status.stale,
+        ["hello@latest"],
+        "the unversioned Devbox entry must be re-resolved"
+    );
+}
