@@ -10,8 +10,8 @@
 //!
 //! Constraints are what people write after `@`:
 //! - `latest` (also `*` or empty): the newest version;
-//! - a plain version `2.16` or `2.16.5`: that version or any version below it in the same series
-//!   (`2.16.3`, never `2.160` or `2.17`); the newest match wins;
+//! - a plain version `2.16` or `2.16.5`: a series — that version, or one that continues it after
+//!   a component boundary (`2.16.3`, `2.16rc1`; never `2.160` or `2.17`); the newest match wins;
 //! - `=2.16.5`: exactly that version;
 //! - ranges: `^2.16`, `~2.16.1`, `>=2.15 <2.17`, `<3`, `>2.1, <=2.4`, comparators separated by
 //!   spaces or commas. Versions that parse as semver (short ones padded: `2.16` → `2.16.0`) are
@@ -472,8 +472,9 @@ mod tests {
     use super::*;
     use Ordering::*;
 
-    /// The examples of the Nix manual (`builtins.compareVersions`) and Nix's own test suite
-    /// (`tests/lang/eval-okay-versions.nix`, `src/libstore/tests/names.cc`).
+    /// The vectors of Nix's own test suite (`tests/lang/eval-okay-versions.nix`), then edge cases
+    /// (separators, padding, numbers too large for Nix's 32-bit components) whose expected
+    /// values were taken from Nix 2.8's `builtins.compareVersions`.
     #[test]
     fn nix_vectors() {
         let less = [
@@ -511,6 +512,17 @@ mod tests {
             assert_eq!(compare(a, b), Equal, "{a} = {b}");
         }
         assert_eq!(compare("2147483647", "1"), Greater);
+    }
+
+    #[test]
+    fn documented_chain_holds() {
+        // docs/manifest.md: `1.2.3pre4 < 1.2.3 < 1.2.3a < 1.2.3.1`.
+        let chain = ["1.2.3pre4", "1.2.3", "1.2.3a", "1.2.3.1"];
+        for pair in chain.windows(2) {
+            assert_eq!(compare(pair[0], pair[1]), Less, "{pair:?}");
+        }
+        assert_eq!(compare("2024-01-05", "2024-01-10"), Less);
+        assert_eq!(compare("2024-02-01", "2024-01-31"), Greater);
     }
 
     #[test]

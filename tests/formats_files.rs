@@ -7,18 +7,43 @@ use devenv::lock;
 use devenv::manifest::{self, edit, Dialect, PackageSpec};
 use proptest::prelude::*;
 
+/// How one entry is decorated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decoration {
+    Plain,
+    /// `"a", // note n` (multi-line layouts only)
+    LineComment,
+    /// `/* c n */ "a"`
+    BlockBefore,
+    /// `// about n` on the line above (multi-line layouts only)
+    CommentAbove,
+    /// An empty line above (multi-line layouts only)
+    BlankAbove,
+    /// A map value written as a multi-line object (map form only)
+    ObjectValue,
+}
+
 #[derive(Debug, Clone)]
 struct Layout {
     map_form: bool,
     multiline: bool,
     indent: &'static str,
     trailing_comma: bool,
-    comments: Vec<bool>,
+    decorations: Vec<Decoration>,
     versions: Vec<&'static str>,
     env_first: bool,
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
+    let decoration = prop::sample::select(vec![
+        Decoration::Plain,
+        Decoration::Plain,
+        Decoration::LineComment,
+        Decoration::BlockBefore,
+        Decoration::CommentAbove,
+        Decoration::BlankAbove,
+        Decoration::ObjectValue,
+    ]);
     (
         any::<bool>(),
         any::<bool>(),
@@ -26,7 +51,7 @@ fn layout() -> impl Strategy<Value = Layout> {
         any::<bool>(),
         prop::collection::vec(
             (
-                any::<bool>(),
+                decoration,
                 prop::sample::select(vec!["latest", "1.2", "^3", ">=1 <2", "2.16.5"]),
             ),
             0..5,
@@ -39,26 +64,33 @@ fn layout() -> impl Strategy<Value = Layout> {
                 multiline,
                 indent,
                 trailing_comma,
-                comments: entries.iter().map(|e| e.0).collect(),
+                decorations: entries.iter().map(|e| e.0).collect(),
                 versions: entries.iter().map(|e| e.1).collect(),
                 env_first,
             },
         )
 }
 
-/// Render a manifest in the given layout.
-fn render(l: &Layout) -> String {
+/// A manifest in the given layout, and the exact text of each package entry.
+fn render(l: &Layout) -> (String, Vec<String>) {
     let i1 = l.indent;
     let i2 = l.indent.repeat(2);
+    let i3 = l.indent.repeat(3);
     let entries: Vec<String> = l
         .versions
         .iter()
         .enumerate()
         .map(|(n, v)| {
-            if l.map_form {
-                format!("\"pkg{n}\": \"{v}\"")
-            } else {
+            if !l.map_form {
                 format!("\"pkg{n}@{v}\"")
+            } else if l.decorations[n] == Decoration::ObjectValue && l.multiline {
+                format!(
+                    "\"pkg{n}\": {{\n{i3}\"version\": \"{v}\",\n{i3}\"outputs\": [\"out\"]\n{i2}}}"
+                )
+            } else if l.decorations[n] == Decoration::ObjectValue {
+                format!("\"pkg{n}\": {{ \"version\": \"{v}\" }}")
+            } else {
+                format!("\"pkg{n}\": \"{v}\"")
             }
         })
         .collect();
@@ -68,12 +100,23 @@ fn render(l: &Layout) -> String {
         for (n, e) in entries.iter().enumerate() {
             let last = n + 1 == entries.len();
             let comma = if !last || l.trailing_comma { "," } else { "" };
-            let comment = if l.comments[n] {
+            let d = l.decorations[n];
+            match d {
+                Decoration::CommentAbove => s.push_str(&format!("{i2}// about {n}\n")),
+                Decoration::BlankAbove => s.push('\n'),
+                _ => {}
+            }
+            let before = if d == Decoration::BlockBefore {
+                format!("/* c {n} */ ")
+            } else {
+                String::new()
+            };
+            let after = if d == Decoration::LineComment {
                 format!(" // note {n}")
             } else {
                 String::new()
             };
-            s.push_str(&format!("{i2}{e}{comma}{comment}\n"));
+            s.push_str(&format!("{i2}{before}{e}{comma}{after}\n"));
         }
         s.push_str(&format!("{i1}{close}"));
         s
@@ -83,7 +126,18 @@ fn render(l: &Layout) -> String {
         } else {
             ""
         };
-        format!("{open}{}{trailing}{close}", entries.join(", "))
+        let items: Vec<String> = entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                if l.decorations[n] == Decoration::BlockBefore {
+                    format!("/* c {n} */ {e}")
+                } else {
+                    e.clone()
+                }
+            })
+            .collect();
+        format!("{open}{}{trailing}{close}", items.join(", "))
     };
     let env = format!("{i1}\"env\": {{ \"A\": \"1\" }}, /* kept */\n");
     let mut text = String::from("{\n");
@@ -99,7 +153,7 @@ fn render(l: &Layout) -> String {
     text.push_str(&format!(
         "{i1}\"shell\": {{ \"init_hook\": \"echo hi\" }}\n}}\n"
     ));
-    text
+    (text, entries)
 }
 
 fn parse(text: &str) -> manifest::Manifest {
@@ -111,7 +165,7 @@ fn parse(text: &str) -> manifest::Manifest {
 proptest! {
     #[test]
     fn add_then_remove_restores_every_byte(l in layout(), version in prop::sample::select(vec!["latest", "3.1", "^1"])) {
-        let text = render(&l);
+        let (text, _) = render(&l);
         let before = parse(&text);
         let spec = PackageSpec::new("newtool", version);
         let added = edit::add_package(&text, &spec).unwrap();
@@ -119,13 +173,29 @@ proptest! {
         prop_assert_eq!(&after.packages[..before.packages.len()], &before.packages[..]);
         prop_assert_eq!(after.packages.last(), Some(&spec));
         prop_assert_eq!(&after.env, &before.env);
+        // Only the entry is new: no comment or other text is copied.
+        let entry = if l.map_form {
+            format!("\"newtool\": \"{version}\"")
+        } else {
+            format!("\"newtool@{version}\"")
+        };
+        // The entry, a comma, and at most a line break with indentation.
+        prop_assert!(added.len() - text.len() <= entry.len() + 2 + l.indent.len() * 2, "{}", added);
+        prop_assert_eq!(added.matches("/*").count(), text.matches("/*").count());
+        prop_assert_eq!(added.matches("//").count(), text.matches("//").count());
+        // The new entry copies its neighbours' layout: on its own line when they are.
+        if l.multiline && !l.versions.is_empty() {
+            let line = added.lines().find(|line| line.contains("newtool")).unwrap();
+            prop_assert!(line.starts_with(&l.indent.repeat(2)), "{:?}", line);
+            prop_assert!(!line.contains("pkg"), "{:?}", line);
+        }
         let removed = edit::remove_package(&added, "newtool").unwrap().unwrap();
         prop_assert_eq!(removed, text);
     }
 
     #[test]
     fn remove_touches_only_its_entry(l in layout(), pick in 0usize..5) {
-        let text = render(&l);
+        let (text, _) = render(&l);
         let before = parse(&text);
         prop_assume!(!before.packages.is_empty());
         let victim = before.packages[pick % before.packages.len()].name.clone();
@@ -133,31 +203,64 @@ proptest! {
         let after = parse(&out);
         let expected: Vec<PackageSpec> = before.packages.iter().filter(|p| p.name != victim).cloned().collect();
         prop_assert_eq!(after.packages, expected);
+        prop_assert!(!out.contains(&format!("\"{victim}")), "{}", out);
         // Everything before the packages and after them is untouched.
         let start = text.find("\"packages\"").unwrap();
         prop_assert_eq!(&out[..start], &text[..start]);
         let tail = text.find("\"shell\"").unwrap();
         prop_assert!(out.ends_with(&text[tail..]));
-        // Comments of the other entries survive.
-        for (n, commented) in l.comments.iter().enumerate() {
-            let note = format!("// note {n}");
-            if *commented && l.multiline && format!("pkg{n}") != victim {
-                prop_assert!(out.contains(&note), "{} lost:\n{}", note, out);
+        // The other entries keep their comments.
+        for (n, d) in l.decorations.iter().enumerate() {
+            if format!("pkg{n}") == victim {
+                continue;
+            }
+            for note in [format!("// note {n}"), format!("/* c {n} */"), format!("// about {n}")] {
+                if text.contains(&note) {
+                    prop_assert!(out.contains(&note), "{} ({:?}) lost:\n{}", note, d, out);
+                }
             }
         }
     }
 
     #[test]
-    fn replacing_a_version_changes_only_that_string(l in layout(), pick in 0usize..5) {
-        let text = render(&l);
+    fn replacing_a_version_changes_only_that_entry(l in layout(), pick in 0usize..5) {
+        let (text, entries) = render(&l);
         let before = parse(&text);
         prop_assume!(!before.packages.is_empty());
-        let target = &before.packages[pick % before.packages.len()];
-        let spec = PackageSpec::new(target.name.clone(), "9.9");
+        let n = pick % before.packages.len();
+        let name = &before.packages[n].name;
+        let spec = PackageSpec::new(name.clone(), "9.9");
         let out = edit::add_package(&text, &spec).unwrap();
-        let old = if l.map_form { format!("\"{}\": \"{}\"", target.name, target.version) } else { format!("\"{}@{}\"", target.name, target.version) };
-        let new = if l.map_form { format!("\"{}\": \"9.9\"", target.name) } else { format!("\"{}@9.9\"", target.name) };
-        prop_assert_eq!(out, text.replacen(&old, &new, 1));
+        let new = if l.map_form { format!("\"{name}\": \"9.9\"") } else { format!("\"{name}@9.9\"") };
+        prop_assert_eq!(out, text.replacen(&entries[n], &new, 1));
+    }
+}
+
+proptest! {
+    /// Options turn a list into the map form; the packages keep their order and values, and the
+    /// text outside `packages` is untouched.
+    #[test]
+    fn options_keep_every_package(l in layout(), pick in 0usize..6) {
+        let (text, _) = render(&l);
+        let before = parse(&text);
+        let name = if pick < before.packages.len() { before.packages[pick].name.clone() } else { "newtool".to_string() };
+        let mut spec = PackageSpec::new(name.clone(), "^2");
+        spec.platforms = vec!["x86_64-linux".into(), "aarch64-darwin".into()];
+        let out = edit::add_package(&text, &spec).unwrap();
+        let after = parse(&out);
+        let mut expected = before.packages.clone();
+        match expected.iter_mut().find(|p| p.name == name) {
+            Some(p) => *p = spec.clone(),
+            None => expected.push(spec.clone()),
+        }
+        prop_assert_eq!(after.packages, expected);
+        let start = text.find("\"packages\"").unwrap();
+        prop_assert_eq!(&out[..start], &text[..start]);
+        let tail = text.find("\"shell\"").unwrap();
+        prop_assert!(out.ends_with(&text[tail..]));
+        // Converting the list keeps every comment in it.
+        prop_assert_eq!(out.matches("/*").count(), text.matches("/*").count());
+        prop_assert_eq!(out.matches("//").count(), text.matches("//").count());
     }
 }
 
@@ -261,4 +364,144 @@ fn devbox_project_converts_keeping_store_paths() {
         ["hello@latest"],
         "the unversioned Devbox entry must be re-resolved"
     );
+}
+
+/// A random mutation of a text: replace a byte range (on character boundaries) with a snippet.
+fn mutate(text: &str, at: usize, len: usize, snippet: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let at = at % (chars.len() + 1);
+    let end = (at + len).min(chars.len());
+    let mut out: String = chars[..at].iter().collect();
+    out.push_str(snippet);
+    out.extend(&chars[end..]);
+    out
+}
+
+fn snippet() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"",
+        "'",
+        "@",
+        "/",
+        "//",
+        "/*",
+        "*/",
+        "\n",
+        "\r\n",
+        " ",
+        "1",
+        "null",
+        "true",
+        "é",
+        "€",
+        "\u{feff}",
+        "\\",
+        "\\u12",
+        "<<<<<<< HEAD\n",
+        "jq@",
+    ])
+    .prop_map(String::from)
+}
+
+proptest! {
+    /// Whatever a person types, parsing never panics, and an error names the file with a line
+    /// and column inside the text; edits of whatever still parses stay valid.
+    #[test]
+    fn mutated_manifests_fail_cleanly(l in layout(), at in 0usize..400, len in 0usize..6, s in snippet()) {
+        let (text, _) = render(&l);
+        let text = mutate(&text, at, len, &s);
+        match manifest::parse(&text, "devenv.json", Dialect::Devenv) {
+            Ok(_) => {
+                if let Ok(out) = edit::add_package(&text, &PackageSpec::new("zz", "1")) {
+                    let (m, _) = manifest::parse(&out, "devenv.json", Dialect::Devenv).unwrap();
+                    prop_assert!(m.package("zz").is_some());
+                }
+                if let Ok(Some(out)) = edit::remove_package(&text, "pkg0") {
+                    prop_assert!(manifest::parse(&out, "devenv.json", Dialect::Devenv).is_ok(), "{}", out);
+                }
+            }
+            Err(e) => {
+                let report = Report::from_error(&e);
+                prop_assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+                let cause = &report.causes[0];
+                let pos: Vec<usize> = cause
+                    .strip_prefix("devenv.json:")
+                    .and_then(|rest| rest.split(": ").next())
+                    .map(|p| p.split(':').filter_map(|n| n.parse().ok()).collect())
+                    .unwrap_or_default();
+                prop_assert_eq!(pos.len(), 2, "{}", cause);
+                prop_assert!(pos[0] >= 1 && pos[0] <= text.split('\n').count(), "{} in {:?}", cause, text);
+                prop_assert!(pos[1] >= 1, "{}", cause);
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_locks_fail_cleanly(at in 0usize..1200, len in 0usize..6, s in snippet()) {
+        let text = r#"{
+  "lockfile_version": "1",
+  "packages": {
+    "jq@latest": {
+      "last_modified": "2024-06-01T00:00:00Z",
+      "resolved": "github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567#jq",
+      "source": "test",
+      "systems": {
+        "x86_64-linux": {
+          "outputs": [
+            {
+              "default": true,
+              "name": "out",
+              "path": "/nix/store/00000000000000000000000000000000-jq-1.7.1"
+            }
+          ]
+        }
+      },
+      "version": "1.7.1"
+    }
+  }
+}
+"#;
+        let text = mutate(text, at, len, &s);
+        match lock::parse(&text, "devenv.lock") {
+            Ok(l) => prop_assert_eq!(lock::parse(&lock::render(&l), "devenv.lock").unwrap(), l),
+            Err(e) => {
+                let report = Report::from_error(&e);
+                prop_assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+                prop_assert!(report.causes[0].starts_with("devenv.lock"), "{}", report.render());
+                prop_assert!(!report.hints.is_empty());
+            }
+        }
+    }
+}
+
+proptest! {
+    /// `init --from-devbox` removes exactly the Devbox-only keys and adds `$schema`; everything
+    /// else in the file stays byte-for-byte.
+    #[test]
+    fn devbox_conversion_removes_only_devbox_keys(l in layout()) {
+        let (original, _) = render(&l);
+        let i1 = l.indent;
+        let devbox = original
+            .replacen("{\n", &format!("{{\n{i1}\"name\": \"proj\",\n"), 1)
+            .replace(
+                "\"echo hi\" }\n}\n",
+                &format!("\"echo hi\" }},\n{i1}\"include\": [\"plugin:x\"]\n}}\n"),
+            );
+        prop_assert_ne!(&devbox, &original);
+        let converted = manifest::devbox::convert(&devbox).unwrap();
+        prop_assert_eq!(converted.warnings.len(), 2);
+        let expected = original.replacen(
+            &format!("\n{i1}\""),
+            &format!("\n{i1}\"$schema\": \"{}\",\n{i1}\"", manifest::SCHEMA_URL),
+            1,
+        );
+        prop_assert_eq!(converted.text, expected);
+    }
 }

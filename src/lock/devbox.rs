@@ -52,12 +52,8 @@ struct DevboxOutput {
 
 /// Read a `devbox.lock`; `Ok(None)` when it does not exist.
 pub fn read_devbox(path: &Path) -> anyhow::Result<Option<Lockfile>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| format!("could not read the lock `{}`", path.display()))
-        }
+    let Some(text) = super::read_text(path)? else {
+        return Ok(None);
     };
     parse_devbox(&text, &path.display().to_string()).map(Some)
 }

@@ -122,20 +122,36 @@ pub fn sort_outputs(outputs: &mut [Output]) {
     });
 }
 
-/// Read a lock file; `Ok(None)` when it does not exist.
+/// Read a lock file; `Ok(None)` when it does not exist. A file named `devbox.lock` is read as
+/// Devbox's lock ([`read_devbox`]), so a Devbox project's lock path works everywhere.
 pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    if path.file_name().is_some_and(|n| n == devbox::FILE_NAME) {
+        return read_devbox(path);
+    }
+    let Some(text) = read_text(path)? else {
+        return Ok(None);
+    };
+    parse(&text, &path.display().to_string()).map(Some)
+}
+
+/// A lock file's text; `None` when it does not exist; bad input when it is not UTF-8.
+fn read_text(path: &Path) -> anyhow::Result<Option<String>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(e).with_context(|| format!("could not read the lock `{}`", path.display()))
         }
     };
-    parse(&text, &path.display().to_string()).map(Some)
+    crate::manifest::utf8(bytes, &path.display().to_string())
+        .with_context(|| format!("`{}` is not a valid lock file", path.display()))
+        .hint("restore the lock from version control or delete it and run `devenv update`")
+        .bad_input()
+        .map(Some)
 }
 
 /// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with
-/// [`read_devbox`]. `Ok(None)` when there is none yet.
+/// [`read_devbox`]. `Ok(None)` when there is none yet. (The same as `read(&project.lock_path())`.)
 pub fn read_project(project: &crate::project::Project) -> anyhow::Result<Option<Lockfile>> {
     match project.flavor {
         crate::project::Flavor::Devenv => read(&project.lock_path()),
@@ -172,6 +188,7 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
         ))
         .bad_input()?;
     validate(&lock)
+        .and_then(|()| validate_resolved(&lock))
         .map_err(|msg| anyhow!("{file}: {msg}"))
         .with_context(invalid)
         .hint(format!("run `devenv update` to rewrite `{file}`"))
@@ -239,14 +256,32 @@ fn check_version(value: &serde_json::Value, file: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Checks serde cannot express: known systems, absolute store paths, one default per name.
+/// Checks serde cannot express: keys, dates, known systems, store paths.
 fn validate(lock: &Lockfile) -> Result<(), String> {
     for (key, pkg) in &lock.packages {
+        let Some((name, constraint)) = key.rsplit_once('@') else {
+            return Err(format!("the key `{key}` is not `name@constraint`"));
+        };
+        crate::manifest::validate_name(name).map_err(|e| format!("the key `{key}`: {e}"))?;
+        crate::version::Constraint::parse(constraint)
+            .map_err(|e| format!("the key `{key}`: {e}"))?;
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        if !pkg.last_modified.is_empty()
+            && time::OffsetDateTime::parse(&pkg.last_modified, rfc3339).is_err()
+        {
+            return Err(format!(
+                "package `{key}`: `last_modified` is not an RFC 3339 date: `{}`",
+                pkg.last_modified
+            ));
+        }
         for (system, sys) in &pkg.systems {
             if !crate::system::is_known(system) {
                 return Err(format!(
                     "package `{key}` lists the unknown system `{system}`"
                 ));
+            }
+            if sys.outputs.is_empty() {
+                return Err(format!("package `{key}` on `{system}` lists no outputs"));
             }
             for out in &sys.outputs {
                 if out.name.is_empty() {
@@ -261,6 +296,30 @@ fn validate(lock: &Lockfile) -> Result<(), String> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// devenv writes `resolved` as `github:NixOS/nixpkgs/<40-hex revision>#<attribute path>`.
+fn validate_resolved(lock: &Lockfile) -> Result<(), String> {
+    for (key, pkg) in &lock.packages {
+        let ok = pkg
+            .resolved
+            .strip_prefix("github:NixOS/nixpkgs/")
+            .and_then(|rest| rest.split_once('#'))
+            .is_some_and(|(rev, attr)| {
+                rev.len() == 40
+                    && rev
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && !attr.is_empty()
+            });
+        if !ok {
+            return Err(format!(
+                "package `{key}`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `{}`",
+                pkg.resolved
+            ));
         }
     }
     Ok(())

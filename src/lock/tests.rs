@@ -1,3 +1,6 @@
+//! Lock reading, canonical writing, freshness, merging and Devbox locks, with the module-level
+//! bad-input corpus.
+
 use super::*;
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
 use crate::manifest::{Manifest, PackageSpec};
@@ -175,6 +178,29 @@ fn bad_locks_are_named_precisely() {
         (
             good.replace("/nix/store/aaa-ansible-1-x86_64-linux", "/usr/bin/ansible"),
             "`/usr/bin/ansible` is not a store path under /nix/store",
+        ),
+        (
+            good.replace("\"a@1\"", "\"a\""),
+            "the key `a` is not `name@constraint`",
+        ),
+        (
+            good.replace("\"a@1\"", "\"a b@1\""),
+            "the key `a b@1`: `a b` is not a valid package name",
+        ),
+        (
+            good.replace("2024-06-01T00:00:00Z", "June 1st"),
+            "package `a@1`: `last_modified` is not an RFC 3339 date: `June 1st`",
+        ),
+        (
+            good.replace(REV, "main"),
+            "package `a@1`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `github:NixOS/nixpkgs/main#ansible`",
+        ),
+        (
+            good.replace(
+                &format!("\"outputs\": [{}]", &good[good.find("\"outputs\": [").unwrap() + 12..good.find("]\n        }").unwrap()]),
+                "\"outputs\": []",
+            ),
+            "package `a@1` on `x86_64-linux` lists no outputs",
         ),
     ];
     let mut mismatches = Vec::new();
@@ -423,6 +449,7 @@ fn read_project_follows_the_flavor() {
     .unwrap();
     let lock = read_project(&project).unwrap().unwrap();
     assert_eq!(lock.packages.keys().collect::<Vec<_>>(), ["hello@latest"]);
+    assert_eq!(read(&project.lock_path()).unwrap(), Some(lock.clone()));
 
     std::fs::write(dir.path().join("devenv.json"), "{}").unwrap();
     let project = Project::at(dir.path()).unwrap();
@@ -437,4 +464,30 @@ fn read_project_follows_the_flavor() {
     )
     .unwrap();
     assert_eq!(read_project(&project).unwrap().unwrap().packages.len(), 1);
+}
+
+#[test]
+fn non_utf8_files_are_bad_input_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    std::fs::write(&path, b"{\n  \"lockfile_version\": \"1\xff\"\n}").unwrap();
+    let report = Report::from_error(&read(&path).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(
+        report.causes[0].ends_with(&format!(
+            "{}:2:25: the file is not valid UTF-8",
+            path.display()
+        )),
+        "{}",
+        report.render()
+    );
+    let manifest = dir.path().join(crate::manifest::FILE_NAME);
+    std::fs::write(&manifest, b"{\"packages\": [\"\xc3\"]}").unwrap();
+    let report = Report::from_error(&crate::manifest::load(&manifest).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert!(
+        report.causes[0].contains(":1:16: the file is not valid UTF-8"),
+        "{}",
+        report.render()
+    );
 }

@@ -3,8 +3,9 @@
 //! An edit replaces, inserts or deletes byte ranges found in the syntax tree; everything outside
 //! the touched entry — comments, key order, indentation, trailing commas — stays byte-for-byte.
 //! New entries copy the layout of their neighbours (one per line with the same indentation, or
-//! inline). The one larger rewrite is Devbox's: giving a package `platforms`,
-//! `excluded_platforms` or `outputs` turns a `packages` list into the map form.
+//! inline). Giving a package `platforms`, `excluded_platforms` or `outputs` turns a `packages`
+//! list into the map form, as Devbox does; that conversion, too, edits only the brackets and the
+//! entries' strings.
 
 use anyhow::{anyhow, bail};
 use jsonc_parser::ast::{Object, Value};
@@ -109,9 +110,15 @@ pub fn remove_package(text: &str, name: &str) -> anyhow::Result<Option<String>> 
 fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
     let root = parse(text)?;
     let obj = root_object(&root)?;
+    // A new `packages` value: a list, or the map form when the entry needs options.
+    let fresh = if spec.has_options() {
+        format!("{{{}: {}}}", quote(&spec.name), map_value(spec))
+    } else {
+        format!("[{}]", quote(&spec.lock_key()))
+    };
     let edits = match obj.get("packages") {
         None => {
-            let entry = format!("\"packages\": [{}]", quote(&spec.lock_key()));
+            let entry = format!("\"packages\": {fresh}");
             insert_last(
                 text,
                 obj.range,
@@ -123,7 +130,7 @@ fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
             Value::NullKeyword(n) => vec![Edit {
                 start: n.range.start,
                 end: n.range.end,
-                with: format!("[{}]", quote(&spec.lock_key())),
+                with: fresh,
             }],
             Value::Array(a) if !spec.has_options() => {
                 match a
@@ -144,7 +151,11 @@ fn add_inner(text: &str, spec: &PackageSpec) -> anyhow::Result<String> {
                     ),
                 }
             }
-            Value::Array(a) => vec![list_to_map(text, prop.range, a, spec)?],
+            Value::Array(a) => {
+                // Convert in place, then add to the map like any other map-form manifest.
+                let converted = finish(text, list_to_map(a))?;
+                return add_inner(&converted, spec);
+            }
             Value::Object(map) => {
                 let value = map_value(spec);
                 match map.properties.iter().find(|p| p.name.as_str() == spec.name) {
@@ -196,6 +207,47 @@ fn remove_inner(text: &str, name: &str) -> anyhow::Result<Option<String>> {
     finish(text, vec![remove_item(text, container, &ranges, index)]).map(Some)
 }
 
+/// Remove entry `index` of the array or object at `container` (whose entries span `items`), with
+/// the same layout rules as `rm`. For other in-place rewrites in this module's parent.
+pub(super) fn remove_entry(
+    text: &str,
+    container: Range,
+    items: &[Range],
+    index: usize,
+) -> anyhow::Result<String> {
+    finish(text, vec![remove_item(text, container, items, index)])
+}
+
+/// Point `$schema` at `url`: replace its value, or insert it as the first key in the layout of
+/// the keys that follow.
+pub(super) fn set_schema(text: &str, url: &str) -> anyhow::Result<String> {
+    let root = parse(text)?;
+    let obj = root_object(&root)?;
+    let value = quote(url);
+    let edits = if let Some(prop) = obj.get("$schema") {
+        vec![Edit {
+            start: prop.value.range().start,
+            end: prop.value.range().end,
+            with: value,
+        }]
+    } else if let Some(first) = obj.properties.first() {
+        let gap = &text[obj.range.start + 1..first.range.start];
+        let sep = if gap.contains('\n') {
+            format!("{}{}", newline(text), line_indent(text, first.range.start))
+        } else {
+            " ".to_string()
+        };
+        vec![Edit {
+            start: first.range.start,
+            end: first.range.start,
+            with: format!("\"$schema\": {value},{sep}"),
+        }]
+    } else {
+        insert_last(text, obj.range, &[], &format!("\"$schema\": {value}"))
+    };
+    finish(text, edits)
+}
+
 /// Apply the edits and check the result still parses, so a bug here can never write a broken file.
 fn finish(text: &str, edits: Vec<Edit>) -> anyhow::Result<String> {
     let out = apply(text, edits);
@@ -241,47 +293,32 @@ fn map_value(spec: &PackageSpec) -> String {
     format!("{{ {} }}", fields.join(", "))
 }
 
-/// Turn `"packages": [...]` into the map form with `spec` added or replaced (what Devbox does when
-/// an entry gains options). Entries keep their order; comments inside the old list are dropped.
-fn list_to_map(
-    text: &str,
-    prop_range: Range,
-    list: &jsonc_parser::ast::Array,
-    spec: &PackageSpec,
-) -> anyhow::Result<Edit> {
-    let indent = line_indent(text, prop_range.start);
-    let unit = indent_unit(text);
-    let mut entries = Vec::new();
-    let mut replaced = false;
+/// Turn a `packages` list into the map form (what Devbox does when an entry gains options):
+/// brackets become braces and each `"name@version"` becomes `"name": "version"`, so comments,
+/// commas and layout inside the list stay as they were.
+fn list_to_map(list: &jsonc_parser::ast::Array) -> Vec<Edit> {
+    let mut edits = vec![
+        Edit {
+            start: list.range.start,
+            end: list.range.start + 1,
+            with: "{".to_string(),
+        },
+        Edit {
+            start: list.range.end - 1,
+            end: list.range.end,
+            with: "}".to_string(),
+        },
+    ];
     for e in &list.elements {
         let Some(s) = e.as_string_lit() else { continue };
         let name = list_entry_name(e).unwrap_or_default();
-        if name == spec.name {
-            entries.push(format!("{}: {}", quote(&name), map_value(spec)));
-            replaced = true;
-        } else {
-            entries.push(format!(
-                "{}: {}",
-                quote(&name),
-                quote(&list_entry_version(&s.value))
-            ));
-        }
+        edits.push(Edit {
+            start: s.range.start,
+            end: s.range.end,
+            with: format!("{}: {}", quote(&name), quote(&list_entry_version(&s.value))),
+        });
     }
-    if !replaced {
-        entries.push(format!("{}: {}", quote(&spec.name), map_value(spec)));
-    }
-    let inner = format!("{indent}{unit}");
-    let nl = newline(text);
-    let body = entries
-        .iter()
-        .map(|e| format!("{inner}{e}"))
-        .collect::<Vec<_>>()
-        .join(&format!(",{nl}"));
-    Ok(Edit {
-        start: list.range.start,
-        end: list.range.end,
-        with: format!("{{{nl}{body}{nl}{indent}}}"),
-    })
+    edits
 }
 
 /// The whitespace at the start of the line containing `pos`.
@@ -358,7 +395,10 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
     } else if items.len() >= 2 {
         // Copy the spacing after the previous comma (`"a", "b"` vs `"a","b"`).
         let after_comma = before_last.rsplit(',').next().unwrap_or(" ");
-        after_comma.to_string()
+        after_comma
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect()
     } else {
         " ".to_string()
     };
@@ -401,14 +441,17 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
 fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> Edit {
     let item = items[index];
     let interior = Range::new(container.start + 1, container.end - 1);
+    let only_trivia = |s: &str| skip_trivia(s, 0) == s.len();
     if items.len() == 1 {
-        let outside = format!(
-            "{}{}",
-            &text[interior.start..item.start],
-            &text[item.end..interior.end]
-        );
-        if outside.trim().trim_matches(',').trim().is_empty() && !outside.contains('\n') {
-            // `{ "a": "1" }` or `["a"]` becomes `{}` / `[]`.
+        let before = &text[interior.start..item.start];
+        let after = text[item.end..interior.end].trim_start();
+        let after = after.strip_prefix(',').unwrap_or(after);
+        if only_trivia(before)
+            && only_trivia(after)
+            && !before.contains('\n')
+            && !after.contains('\n')
+        {
+            // `{ "a": "1" }` or `[/* note */ "a",]` becomes `{}` / `[]`.
             return Edit {
                 start: interior.start,
                 end: interior.end,
@@ -417,8 +460,9 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     }
     let line_start = text[..item.start].rfind('\n').map_or(0, |i| i + 1);
-    let own_line_before = text[line_start..item.start].trim().is_empty();
-    // After the entry: optional comma, then only a comment or nothing up to the line end.
+    // A block comment in front of the entry on its line belongs to it.
+    let own_line_before = only_trivia(&text[line_start..item.start]);
+    // After the entry: optional comma, then only comments or nothing up to the line end.
     let mut after = item.end;
     let comma_after = {
         let p = skip_spaces(text, after);
@@ -430,8 +474,7 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     };
     let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
-    let rest = text[after..line_end].trim_start();
-    let own_line_after = rest.is_empty() || rest.starts_with("//");
+    let own_line_after = only_trivia(&text[after..line_end]);
     let is_last = index + 1 == items.len();
 
     if own_line_before && own_line_after && line_end < text.len() {
@@ -454,10 +497,25 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             with: String::new(),
         };
     }
+    // Entries sharing a line: an entry starts after the previous separator and spaces, so a block
+    // comment in front of it goes with it.
+    let lead = |i: usize| {
+        let boundary = if i == 0 {
+            interior.start
+        } else {
+            let c = skip_trivia(text, items[i - 1].end);
+            if text.as_bytes().get(c) == Some(&b',') {
+                c + 1
+            } else {
+                items[i - 1].end
+            }
+        };
+        skip_spaces(text, boundary).min(items[i].start)
+    };
     if !is_last {
         Edit {
-            start: item.start,
-            end: items[index + 1].start,
+            start: lead(index),
+            end: lead(index + 1),
             with: String::new(),
         }
     } else if index > 0 {
@@ -470,7 +528,7 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     } else {
         Edit {
-            start: item.start,
+            start: lead(index),
             end: if comma_after { after } else { item.end },
             with: String::new(),
         }

@@ -145,8 +145,12 @@ pub enum Dialect {
 /// Read and parse a manifest (`devenv.json`, or `devbox.json` by file name). Invalid JSON and wrong
 /// types are bad input naming file:line:column; unknown keys become warnings.
 pub fn load(path: &Path) -> anyhow::Result<LoadedManifest> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .with_context(|| format!("could not read the manifest `{}`", path.display()))?;
+    let text = utf8(bytes, &path.display().to_string())
+        .with_context(|| format!("`{}` is not a valid manifest", path.display()))
+        .hint("save the file as UTF-8")
+        .bad_input()?;
     let dialect = if path.file_name().is_some_and(|n| n == devbox::FILE_NAME) {
         Dialect::Devbox
     } else {
@@ -157,6 +161,18 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedManifest> {
         manifest,
         text,
         warnings,
+    })
+}
+
+/// The text of a file, or an error naming the line and column of the first byte that is not UTF-8.
+pub(crate) fn utf8(bytes: Vec<u8>, file: &str) -> anyhow::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // The prefix up to `valid` is UTF-8 by definition.
+        let prefix = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        let (line, column) = line_col(prefix, valid);
+        anyhow::anyhow!("{file}:{line}:{column}: the file is not valid UTF-8")
     })
 }
 
@@ -223,7 +239,18 @@ fn split_package(arg: &str) -> Result<(String, String), String> {
         }
         None => (arg, "latest"),
     };
-    validate_name(name).map_err(|e| format!("in `{arg}`: {e}"))?;
+    if name.contains(':') || name.contains('#') {
+        return Err(format!(
+            "`{arg}` looks like a flake reference; devenv installs nixpkgs packages by name, like `hello` or `hello@2.12`"
+        ));
+    }
+    validate_name(name).map_err(|e| {
+        if name == arg {
+            e
+        } else {
+            format!("in `{arg}`: {e}")
+        }
+    })?;
     Constraint::parse(version).map_err(|e| format!("in `{arg}`: {e}"))?;
     Ok((name.to_string(), version.to_string()))
 }

@@ -61,10 +61,29 @@ pub(crate) fn parse_ast(text: &str) -> Result<Value<'_>, Issue> {
     Ok(value)
 }
 
-/// The parser accepts entries without a comma between them (`["a" "b"]`) and repeated keys; JSON
-/// tools disagree on what those mean and they are usually mistakes, so both are errors here.
+/// The parser accepts entries without a comma between them (`["a" "b"]`), repeated keys and
+/// single-quoted strings; other JSON tools reject or disagree on them and they are usually
+/// mistakes, so all three are errors here.
 fn check_structure(text: &str, value: &Value) -> Result<(), Issue> {
+    // The parser also takes 'single-quoted' strings, which JSON tools reject.
+    let double_quoted = |at: usize| -> Result<(), Issue> {
+        if text.as_bytes().get(at) == Some(&b'"') {
+            return Ok(());
+        }
+        let (line, column) = line_col(text, at);
+        Err(Issue {
+            line,
+            column,
+            message: "invalid JSON: strings must be in double quotes".to_string(),
+        })
+    };
+    if let Value::StringLit(s) = value {
+        double_quoted(s.range.start)?;
+    }
     if let Value::Object(o) = value {
+        for p in &o.properties {
+            double_quoted(p.name.range().start)?;
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &o.properties {
             if !seen.insert(p.name.as_str()) {
@@ -276,16 +295,11 @@ impl Walker<'_> {
         Ok(specs.into_iter().map(|(_, spec)| spec).collect())
     }
 
-    /// Devbox allows flake references and `runx:` packages, which devenv cannot resolve.
-    fn is_foreign_package(s: &str) -> bool {
-        s.contains(':') || s.contains('#') || s.starts_with("./") || s.starts_with('/')
-    }
-
     fn package_list(&mut self, a: &Array) -> Result<Vec<(usize, PackageSpec)>, Issue> {
         let mut out: Vec<(usize, PackageSpec)> = Vec::new();
         for e in &a.elements {
             let s = self.string(e, "each entry of `packages`")?;
-            if self.dialect == Dialect::Devbox && Self::is_foreign_package(&s) {
+            if self.dialect == Dialect::Devbox && super::devbox::is_foreign(&s) {
                 self.warn(e, format!("the package `{s}` is a flake or runx reference, which devenv does not support; it is ignored"));
                 continue;
             }
@@ -320,7 +334,7 @@ impl Walker<'_> {
         let mut out = Vec::new();
         for prop in &o.properties {
             let name = prop.name.as_str().to_string();
-            if self.dialect == Dialect::Devbox && Self::is_foreign_package(&name) {
+            if self.dialect == Dialect::Devbox && super::devbox::is_foreign(&name) {
                 self.warn(&prop.name, format!("the package `{name}` is a flake or runx reference, which devenv does not support; it is ignored"));
                 continue;
             }

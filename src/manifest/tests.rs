@@ -1,3 +1,5 @@
+//! Parsing manifests: both package forms, warnings and the module-level bad-input corpus.
+
 use super::*;
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
 
@@ -80,7 +82,7 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"packages\": [1]}", "devenv.json:1:15: each entry of `packages` must be a string, not a number"),
         ("{\"packages\": [\"jq@\"]}", "devenv.json:1:15: `jq@` has no version after `@`"),
         ("{\"packages\": [\"@1.0\"]}", "devenv.json:1:15: `@1.0` has no package name before `@`"),
-        ("{\"packages\": [\"my tool\"]}", "devenv.json:1:15: in `my tool`: `my tool` is not a valid package name: it contains whitespace"),
+        ("{\"packages\": [\"my tool\"]}", "devenv.json:1:15: `my tool` is not a valid package name: it contains whitespace"),
         ("{\"packages\": [\"a/b@1\"]}", "it contains `/`"),
         ("{\"packages\": [\"jq@1.7!\"]}", "devenv.json:1:15: in `jq@1.7!`: `1.7!` is not a valid version constraint"),
         ("{\"packages\": [\"jq\", \"jq@1\"]}", "devenv.json:1:21: the package `jq` is listed twice"),
@@ -96,7 +98,9 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"shell\": {\"scripts\": {\"my script\": \"x\"}}}", "devenv.json:1:24: `my script` is not a valid script name"),
         ("{\"shell\": {\"scripts\": {\"s\": []}}}", "devenv.json:1:29: script `s` has no commands"),
         ("{\"$schema\": 1}", "devenv.json:1:13: `$schema` must be a string"),
-        ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15:"),
+        ("{\"packages\": ['jq']}", "devenv.json:1:15: invalid JSON: strings must be in double quotes"),
+        ("{'env': {}}", "devenv.json:1:2: invalid JSON: strings must be in double quotes"),
+        ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15: `github:foo/bar#x` looks like a flake reference"),
         ("{\"env\": {},\n \"env\": {\"A\": \"1\"}}", "devenv.json:2:2: the key `env` appears twice"),
         ("\u{feff}{\n\"packages\": 1}", "devenv.json:2:13: `packages` must be a list"),
     ];
@@ -219,6 +223,7 @@ fn devbox_manifest_is_read_with_warnings() {
     assert_eq!(c.env, m.env);
     assert_eq!(c.init_hook, m.init_hook);
     assert_eq!(c.scripts, m.scripts);
+    // The file is edited in place: comments, order and layout stay.
     assert_eq!(
         converted.text,
         format!(
@@ -226,21 +231,30 @@ fn devbox_manifest_is_read_with_warnings() {
   "$schema": "{SCHEMA_URL}",
   "packages": {{
     "fd": "latest",
-    "nodejs-slim": "latest",
-    "cudatoolkit": {{ "version": "latest", "excluded_platforms": ["aarch64-darwin", "x86_64-darwin"] }}
+    "nodejs-slim": {{"version": "latest"}},
+    "cudatoolkit": {{"version": "latest", "excluded_platforms": ["aarch64-darwin", "x86_64-darwin"]}}
   }},
-  "env": {{
-    "GOENV": "off"
-  }},
-  "shell": {{
-    "init_hook": "a",
-    "scripts": {{
-      "build": "go build"
-    }}
-  }}
-}}
-"#
+  "env": {{"GOENV": "off",}},
+  "shell": {{"init_hook": ["a"], "scripts": {{"build": "go build"}}}}
+}}"#
         )
+    );
+}
+
+#[test]
+fn devbox_conversion_keeps_comments_and_replaces_the_schema() {
+    let text = "{\n  // our tools\n  \"$schema\": \"https://example.invalid/devbox.schema.json\",\n  \"packages\": [\n    \"go@1.22\", // compiler\n    \"runx:golangci/golangci-lint@latest\",\n    \"hello\"\n  ],\n  \"env_from\": \"test.env\",\n  \"shell\": {\n    /* hooks */ \"init_hook\": \"echo hi\",\n    \"aliases\": {}\n  }\n}\n";
+    let converted = devbox::convert(text).unwrap();
+    assert_eq!(
+        converted.text,
+        format!("{{\n  // our tools\n  \"$schema\": \"{SCHEMA_URL}\",\n  \"packages\": [\n    \"go@1.22\", // compiler\n    \"hello\"\n  ],\n  \"shell\": {{\n    /* hooks */ \"init_hook\": \"echo hi\"\n  }}\n}}\n")
+    );
+    assert_eq!(converted.warnings.len(), 3, "{:#?}", converted.warnings);
+    let bom = devbox::convert(&format!("\u{feff}{text}")).unwrap();
+    assert_eq!(bom.text, format!("\u{feff}{}", converted.text));
+    assert_eq!(
+        devbox::convert("{}").unwrap().text,
+        format!("{{\"$schema\": \"{SCHEMA_URL}\"}}")
     );
 }
 
@@ -249,12 +263,9 @@ fn devbox_list_form_converts_to_a_list() {
     let converted =
         devbox::convert(r#"{"packages": ["python310@latest", "stdenv.cc.cc.lib"], "nixpkgs": {"commit": "f80ac848e3d6f0c12c52758c0f25c10c97ca3b62"}}"#)
             .unwrap();
-    assert!(
-        converted.text.contains(
-            "  \"packages\": [\n    \"python310@latest\",\n    \"stdenv.cc.cc.lib@latest\"\n  ],\n"
-        ),
-        "{}",
-        converted.text
+    assert_eq!(
+        converted.text,
+        format!("{{\"$schema\": \"{SCHEMA_URL}\", \"packages\": [\"python310@latest\", \"stdenv.cc.cc.lib\"]}}")
     );
     assert_eq!(converted.warnings.len(), 1);
 }

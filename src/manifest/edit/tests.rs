@@ -139,7 +139,15 @@ fn options_convert_a_list_to_the_map_form() {
     let out = add(text, &rg);
     assert_eq!(
         out,
-        "{\n  \"$schema\": \"x\", // schema\n  \"packages\": {\n    \"hello\": \"latest\",\n    \"jq\": \"1.7\",\n    \"ripgrep\": { \"version\": \"latest\", \"excluded_platforms\": [\"x86_64-darwin\"], \"outputs\": [\"out\", \"man\"] }\n  },\n  \"env\": {}\n}\n"
+        "{\n  \"$schema\": \"x\", // schema\n  \"packages\": {\"hello\": \"latest\", \"jq\": \"1.7\", \"ripgrep\": { \"version\": \"latest\", \"excluded_platforms\": [\"x86_64-darwin\"], \"outputs\": [\"out\", \"man\"] }},\n  \"env\": {}\n}\n"
+    );
+    // In a multi-line list, comments and layout stay; the touched entry is replaced in place.
+    let text = "{\n  \"packages\": [\n    // pinned for CentOS 7\n    \"ansible@2.16.5\",\n    \"jq\", /* json */\n  ]\n}\n";
+    let mut jq = spec("jq", "1.7");
+    jq.platforms = vec!["x86_64-linux".into()];
+    assert_eq!(
+        add(text, &jq),
+        "{\n  \"packages\": {\n    // pinned for CentOS 7\n    \"ansible\": \"2.16.5\",\n    \"jq\": { \"version\": \"1.7\", \"platforms\": [\"x86_64-linux\"] }, /* json */\n  }\n}\n"
     );
 }
 
@@ -259,4 +267,22 @@ fn byte_order_mark_is_kept() {
     let out = add(text, &spec("b", "2"));
     assert_eq!(out, "\u{feff}{\n  \"packages\": [\"a@1\", \"b@2\"]\n}\n");
     assert_eq!(rm(&out, "b"), text);
+}
+
+#[test]
+fn options_without_a_packages_list_use_the_map_form() {
+    let mut rg = spec("ripgrep", "14");
+    rg.outputs = vec!["out".into()];
+    assert_eq!(
+        add("{}", &rg),
+        "{\"packages\": {\"ripgrep\": { \"version\": \"14\", \"outputs\": [\"out\"] }}}"
+    );
+    assert_eq!(
+        add("{\"packages\": null}", &rg),
+        "{\"packages\": {\"ripgrep\": { \"version\": \"14\", \"outputs\": [\"out\"] }}}"
+    );
+    assert_eq!(
+        add("{\"packages\": null}", &spec("jq", "1")),
+        "{\"packages\": [\"jq@1\"]}"
+    );
 }
