@@ -408,3 +408,29 @@ fn unsupported_index_url_scheme() {
     w.index_url = "ftp://example.org/index".into();
     check(&w, &["search", "jq"], 2, &["ftp://example.org/index"]);
 }
+
+#[test]
+fn requested_output_that_does_not_exist() {
+    check(
+        &project(),
+        &["add", "jq", "--outputs", "bin,docs", "--no-install"],
+        2,
+        &["jq 1.7.1 has no output named `docs`", "bin, dev, man, out"],
+    );
+}
+
+#[test]
+fn package_built_for_none_of_the_wanted_systems() {
+    check(
+        &project(),
+        &[
+            "add",
+            "macfuse-stubs",
+            "--platform",
+            "x86_64-linux",
+            "--no-install",
+        ],
+        2,
+        &["macfuse-stubs 4.8.0 has no build", "x86_64-linux"],
+    );
+}

@@ -204,3 +204,36 @@ fn http_cache_revalidates_with_etag_and_works_offline() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("packages/hello.json"), "{err}");
 }
+
+#[test]
+fn devenv_offline_answers_from_the_cache_without_any_request() {
+    let t = TestContext::new();
+    let idx = with_index(&t);
+    let server = common::http::Server::serve_dir(&idx);
+    let (warm, _) = ok(&t, &server.url(), &["info", "jq", "--json"]);
+    server.clear_requests();
+    let out = t
+        .cmd()
+        .env("DEVENV_INDEX", server.url())
+        .env("DEVENV_OFFLINE", "1")
+        .args(["info", "jq", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), warm);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    let out = t
+        .cmd()
+        .env("DEVENV_INDEX", server.url())
+        .env("DEVENV_OFFLINE", "1")
+        .args(["info", "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("packages/hello.json` is not in the index cache"),
+        "{err}"
+    );
+    assert!(err.contains("unset DEVENV_OFFLINE"), "{err}");
+}

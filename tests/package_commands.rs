@@ -356,3 +356,53 @@ fn devbox_projects_are_read_and_converted_keeping_store_paths() {
     let lock2 = w.lock();
     assert_eq!(lock2["packages"]["jq@1.7.1"], lock["packages"]["jq@1.7.1"]);
 }
+
+/// In a real terminal (tmux), an unknown name offers the closest names; picking one adds it.
+#[test]
+fn unknown_name_in_a_terminal_offers_the_closest_names() {
+    let w = IndexWorld::new();
+    init(&w);
+    let socket = w.t.root().join("tmux.sock");
+    let q = |s: &str| shell_words::quote(s).into_owned();
+    let home = &w.t.home;
+    let script = format!(
+        "env -i PATH=/usr/bin:/bin TERM=xterm HOME={h} XDG_CONFIG_HOME={h}/.config XDG_CACHE_HOME={h}/.cache \
+         XDG_DATA_HOME={h}/.local/share XDG_STATE_HOME={h}/.local/state DEVENV_INDEX={idx} \
+         sh -c 'cd {proj} && {bin} add ansibel --no-install; echo EXIT=$?; sleep 60'",
+        h = q(home.to_str().unwrap()),
+        idx = q(&w.index_url),
+        proj = q(w.t.project.to_str().unwrap()),
+        bin = q(env!("CARGO_BIN_EXE_devenv")),
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed")
+    };
+    let started = tmux(&["new-session", "-d", "-x", "120", "-y", "30", &script]);
+    assert!(started.status.success(), "{started:?}");
+    let wait_for = |needle: &str| -> String {
+        for _ in 0..200 {
+            let pane = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
+            if pane.contains(needle) {
+                return pane;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pane = String::from_utf8(tmux(&["capture-pane", "-p"]).stdout).unwrap();
+        tmux(&["kill-server"]);
+        panic!("never saw {needle:?} in:\n{pane}");
+    };
+    let pane = wait_for("did you mean");
+    assert!(pane.contains("ansible"), "{pane}");
+    tmux(&["send-keys", "Enter"]);
+    let pane = wait_for("EXIT=");
+    tmux(&["kill-server"]);
+    assert!(pane.contains("EXIT=0"), "{pane}");
+    let m: serde_json::Value = serde_json::from_str(&w.t.read("devenv.json")).unwrap();
+    assert_eq!(m["packages"], serde_json::json!(["ansible@latest"]));
+    assert_eq!(w.lock()["packages"]["ansible@latest"]["version"], "2.160.0");
+}

@@ -104,10 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
     lock.packages.retain(|k, _| keys.contains(k));
 
-    if text != loaded.text {
-        crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
-            .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
-    }
+    crate::manifest::write(&manifest_path, &text)?;
     crate::lock::write(&lock_path, &lock)?;
 
     if ctx.printer.json {
@@ -155,7 +152,10 @@ fn resolve_all(
             }
         }
         match found {
-            Some(r) => out.push(r),
+            Some(r) => {
+                resolve::check_usable(spec, &r)?;
+                out.push(r)
+            }
             None => return Err(unknown_package(index, &spec.name)),
         }
     }

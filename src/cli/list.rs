@@ -7,7 +7,6 @@ use console::style;
 use serde_json::json;
 
 use super::Ctx;
-use crate::project::Flavor;
 
 /// List the project's packages and their locked versions.
 #[derive(Debug, clap::Args)]
@@ -19,10 +18,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
     for w in &loaded.warnings {
         ctx.printer.warn(w);
     }
-    let lock = match project.flavor {
-        Flavor::Devenv => crate::lock::read(&project.lock_path())?,
-        Flavor::Devbox => crate::lock::read_devbox(&project.lock_path())?,
-    };
+    let lock = crate::lock::read_project(&project)?;
     let rows: Vec<(String, String, String, Option<String>)> = loaded
         .manifest
         .packages

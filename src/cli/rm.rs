@@ -56,8 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         removed.push(name);
     }
 
-    crate::fsutil::write_atomic(&manifest_path, text.as_bytes())
-        .with_context(|| format!("cannot write `{}`", manifest_path.display()))?;
+    crate::manifest::write(&manifest_path, &text)?;
     if let Some(mut lock) = lock {
         let keys: Vec<String> = remaining.iter().map(PackageSpec::lock_key).collect();
         lock.packages.retain(|k, _| keys.contains(k));

@@ -62,7 +62,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     for spec in &targets {
         let constraint = super::add::parse_constraint(&spec.name, &spec.version)?;
         match resolve::resolve_spec(index.as_ref(), spec, &constraint) {
-            Ok(Some(r)) => fresh.push((*spec, r.to_locked(index.id()))),
+            Ok(Some(r)) => match resolve::check_usable(spec, &r) {
+                Ok(()) => fresh.push((*spec, r.to_locked(index.id()))),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            },
             Ok(None) => {
                 failure = Some(super::add::unknown_package(index.as_ref(), &spec.name));
                 break;
