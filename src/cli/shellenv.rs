@@ -1,13 +1,43 @@
-//! `devenv shellenv`: Print the project's environment as shell exports.
+//! `devenv shellenv`: print the project's environment as shell exports, for CI, Dockerfiles and
+//! direnv's `.envrc`. Typing it counts as consent: no `devenv allow` is needed.
 
 use std::process::ExitCode;
 
+use anyhow::Result;
+
+use super::export::{current_env, pristine, Inputs};
 use super::Ctx;
+use crate::shell::Shell;
 
 /// Print the project's environment as shell exports.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The shell to print for (default: from $SHELL, else bash).
+    #[arg(long, value_enum)]
+    pub shell: Option<Shell>,
+    /// Also print the manifest's init_hook.
+    #[arg(long)]
+    pub init_hook: bool,
+}
 
-pub fn run(_ctx: &Ctx, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("shellenv"))
+/// The user's shell from `$SHELL`, bash when unknown.
+pub(crate) fn user_shell() -> Shell {
+    std::env::var("SHELL")
+        .ok()
+        .and_then(|s| Shell::from_program(&s))
+        .unwrap_or(Shell::Bash)
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
+    let shell = args.shell.unwrap_or_else(user_shell);
+    let project = super::run::require_project()?;
+    let (spec, _) = super::export::prepare(ctx, &project, Inputs::read(&project)?)?;
+    let current = current_env();
+    let (env, _) = spec.apply(&project.root, pristine(&current));
+    let mut code = shell.transition(&current, &env);
+    if args.init_hook {
+        shell.init_hook(&mut code, &spec.init_hook);
+    }
+    super::print_data(&code);
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,2 +1,294 @@
-//! The environment of a project: variables computed from its profile and manifest, cached per
-//! project and keyed by the content hashes of manifest, lock and profile.
+//! The environment of a project: which variables activation sets, computed from its profile and
+//! manifest, and cached per project keyed by the content hashes of manifest, lock and profile.
+//!
+//! The cached [`EnvSpec`] holds what is costly or I/O-bound to find out (which profile directories
+//! exist, the parsed manifest's `env`, `init_hook` and scripts); applying it to a concrete
+//! environment ([`EnvSpec::apply`]) is pure string work, so `$VAR` references see the shell's
+//! current values. Expansion knows `$NAME` and `${NAME}` only: there is never command substitution,
+//! so evaluating an environment runs nothing from the project.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::Manifest;
+use crate::shell::diff::{Applied, Builder};
+use crate::shell::Env;
+
+/// Set to the project root in every activated environment.
+pub const PROJECT_ROOT_VAR: &str = "DEVENV_PROJECT_ROOT";
+/// Set to the profile (its stable `current` link) when the project has packages.
+pub const PROFILE_VAR: &str = "DEVENV_PROFILE";
+
+/// List variables filled from profile directories: (variable, subdirectories, default tail used
+/// when the variable is unset so programs keep their built-in search path).
+const PROFILE_LISTS: &[(&str, &[&str], &[&str])] = &[
+    ("PATH", &["bin"], &[]),
+    ("MANPATH", &["share/man"], &[""]),
+    ("INFOPATH", &["share/info"], &[]),
+    (
+        "XDG_DATA_DIRS",
+        &["share"],
+        &["/usr/local/share", "/usr/share"],
+    ),
+    (
+        "PKG_CONFIG_PATH",
+        &["lib/pkgconfig", "share/pkgconfig"],
+        &[],
+    ),
+    ("TERMINFO_DIRS", &["share/terminfo"], &[""]),
+];
+
+/// A project's environment, independent of the shell it is applied to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvSpec {
+    /// [`cache_key`] of the inputs it was computed from.
+    pub key: String,
+    /// The profile's `current` link, when the project has packages on this system.
+    pub profile: Option<PathBuf>,
+    /// List variables and the directories to put in front of them.
+    pub lists: Vec<(String, Vec<String>)>,
+    /// The manifest's `env`, unexpanded, in file order.
+    pub env: Vec<(String, String)>,
+    pub init_hook: Vec<String>,
+    pub scripts: BTreeMap<String, Vec<String>>,
+}
+
+/// Hash of what an environment depends on: manifest bytes, lock bytes and the profile's target.
+pub fn cache_key(manifest: &[u8], lock: Option<&[u8]>, profile_target: Option<&Path>) -> String {
+    let mut h = Sha256::new();
+    h.update(inputs_hash(manifest, lock).as_bytes());
+    h.update(b"\0");
+    if let Some(t) = profile_target {
+        h.update(t.as_os_str().as_encoded_bytes());
+    }
+    hex(&h.finalize()[..16])
+}
+
+/// Hash of the manifest and lock bytes (what the user or `git pull` changes).
+pub fn inputs_hash(manifest: &[u8], lock: Option<&[u8]>) -> String {
+    let mut h = Sha256::new();
+    h.update((manifest.len() as u64).to_le_bytes());
+    h.update(manifest);
+    if let Some(lock) = lock {
+        h.update(b"\x01");
+        h.update(lock);
+    }
+    hex(&h.finalize()[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl EnvSpec {
+    /// Compute the spec for a manifest and (optionally) a profile link.
+    pub fn compute(key: String, manifest: &Manifest, profile: Option<&Path>) -> EnvSpec {
+        let mut lists = Vec::new();
+        if let Some(profile) = profile {
+            for (var, subdirs, _) in PROFILE_LISTS {
+                let dirs: Vec<String> = subdirs
+                    .iter()
+                    .map(|s| profile.join(s))
+                    .filter(|d| d.is_dir())
+                    .map(|d| d.display().to_string())
+                    .collect();
+                if !dirs.is_empty() {
+                    lists.push((var.to_string(), dirs));
+                }
+            }
+        }
+        EnvSpec {
+            key,
+            profile: profile.map(Path::to_path_buf),
+            lists,
+            env: manifest.env.clone(),
+            init_hook: manifest.init_hook.clone(),
+            scripts: manifest.scripts.clone(),
+        }
+    }
+
+    /// The environment of project `root` on top of `pristine`, and the record to undo it.
+    pub fn apply(&self, root: &Path, pristine: Env) -> (Env, Applied) {
+        let mut b = Builder::new(pristine);
+        b.set(PROJECT_ROOT_VAR, &root.display().to_string());
+        if let Some(p) = &self.profile {
+            b.set(PROFILE_VAR, &p.display().to_string());
+        }
+        for (var, dirs) in &self.lists {
+            let tail = PROFILE_LISTS
+                .iter()
+                .find(|(v, _, _)| v == var)
+                .map(|(_, _, t)| *t)
+                .unwrap_or(&[]);
+            b.prepend(var, dirs, tail);
+        }
+        for (key, raw) in &self.env {
+            let value = expand(raw, |name| b.get(name).map(str::to_string));
+            b.set(key, &value);
+        }
+        b.finish()
+    }
+}
+
+/// Expand `$NAME` and `${NAME}` with `lookup` (unset = empty). Anything else, including `$(…)`
+/// and backquotes, stays literal text.
+pub fn expand(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    let is_name = |c: u8| c == b'_' || c.is_ascii_alphanumeric();
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            if bytes.get(i + 1) == Some(&b'{') {
+                if let Some(end) = raw[i + 2..].find('}') {
+                    let name = &raw[i + 2..i + 2 + end];
+                    if !name.is_empty() && name.bytes().all(is_name) {
+                        out.push_str(&lookup(name).unwrap_or_default());
+                        i += end + 3;
+                        continue;
+                    }
+                }
+            } else if bytes
+                .get(i + 1)
+                .is_some_and(|&c| c == b'_' || c.is_ascii_alphabetic())
+            {
+                let len = bytes[i + 1..].iter().take_while(|&&c| is_name(c)).count();
+                out.push_str(&lookup(&raw[i + 1..i + 1 + len]).unwrap_or_default());
+                i += 1 + len;
+                continue;
+            }
+        }
+        let ch = raw[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Computed environments on disk: `<state dir>/env/<project key>.json`, plus the stamps the hook
+/// compares the manifest and lock with (`<project key>.stamps/<inputs hash>`).
+#[derive(Debug, Clone)]
+pub struct EnvCache {
+    dir: PathBuf,
+}
+
+impl EnvCache {
+    pub fn new(state_dir: &Path) -> EnvCache {
+        EnvCache {
+            dir: state_dir.join("env"),
+        }
+    }
+
+    fn spec_path(&self, project_key: &str) -> PathBuf {
+        self.dir.join(format!("{project_key}.json"))
+    }
+
+    /// The cached spec when it was computed from inputs with hash `key`.
+    pub fn get(&self, project_key: &str, key: &str) -> Option<EnvSpec> {
+        let bytes = fs::read(self.spec_path(project_key)).ok()?;
+        let spec: EnvSpec = serde_json::from_slice(&bytes).ok()?;
+        (spec.key == key).then_some(spec)
+    }
+
+    pub fn put(&self, project_key: &str, spec: &EnvSpec) -> Result<()> {
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
+        let path = self.spec_path(project_key);
+        let text = serde_json::to_vec(spec).expect("serializable");
+        crate::fsutil::write_if_changed(&path, &text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        Ok(())
+    }
+
+    /// The stamp for inputs `inputs`: its mtime is the newest mtime the manifest and lock had when
+    /// they were read, so the hook's `-nt` test fires exactly when one was written since.
+    pub fn stamp(
+        &self,
+        project_key: &str,
+        inputs: &str,
+        mtime: filetime::FileTime,
+    ) -> io::Result<PathBuf> {
+        let dir = self.dir.join(format!("{project_key}.stamps"));
+        fs::create_dir_all(&dir)?;
+        let path = dir.join(inputs);
+        if !path.exists() {
+            fs::write(&path, b"")?;
+        }
+        filetime::set_file_mtime(&path, mtime)?;
+        Ok(path)
+    }
+
+    /// Drop every stamp of a project, so each shell re-exports at its next prompt (after a
+    /// rollback or a new generation).
+    pub fn invalidate(&self, project_key: &str) {
+        let _ = fs::remove_dir_all(self.dir.join(format!("{project_key}.stamps")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_handles_names_braces_and_never_commands() {
+        let lookup = |n: &str| match n {
+            "HOME" => Some("/home/u".to_string()),
+            "A_1" => Some("x".to_string()),
+            _ => None,
+        };
+        assert_eq!(expand("$HOME/bin", lookup), "/home/u/bin");
+        assert_eq!(expand("${HOME}x$A_1-$NOPE.", lookup), "/home/uxx-.");
+        assert_eq!(
+            expand("$(touch f) `id` $ 5$ ${bad name}", lookup),
+            "$(touch f) `id` $ 5$ ${bad name}"
+        );
+        assert_eq!(expand("é$HOME", lookup), "é/home/u");
+    }
+
+    #[test]
+    fn apply_sets_root_profile_lists_and_expanded_env() {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = tmp.path().join("current");
+        fs::create_dir_all(profile.join("bin")).unwrap();
+        fs::create_dir_all(profile.join("share/man")).unwrap();
+        let manifest = Manifest {
+            env: vec![
+                ("CFG".into(), "$DEVENV_PROJECT_ROOT/cfg".into()),
+                ("PATH".into(), "$DEVENV_PROJECT_ROOT/scripts:$PATH".into()),
+            ],
+            ..Default::default()
+        };
+        let spec = EnvSpec::compute("k".into(), &manifest, Some(&profile));
+        let pristine: Env = [("PATH".to_string(), "/usr/bin".to_string())].into();
+        let (env, applied) = spec.apply(Path::new("/p"), pristine.clone());
+        let bin = profile.join("bin").display().to_string();
+        assert_eq!(env["PATH"], format!("/p/scripts:{bin}:/usr/bin"));
+        assert_eq!(env["CFG"], "/p/cfg");
+        assert_eq!(
+            env["MANPATH"],
+            format!("{}:", profile.join("share/man").display())
+        );
+        assert_eq!(env[PROJECT_ROOT_VAR], "/p");
+        assert_eq!(crate::shell::diff::revert(&env, &applied), pristine);
+    }
+
+    #[test]
+    fn cache_round_trips_and_misses_on_other_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = EnvCache::new(tmp.path());
+        let spec = EnvSpec::compute(cache_key(b"{}", None, None), &Manifest::default(), None);
+        cache.put("p", &spec).unwrap();
+        assert_eq!(cache.get("p", &spec.key), Some(spec.clone()));
+        assert_eq!(cache.get("p", &cache_key(b"{ }", None, None)), None);
+        assert_ne!(
+            cache_key(b"{}", Some(b""), None),
+            cache_key(b"{}", None, None)
+        );
+    }
+}

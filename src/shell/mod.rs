@@ -1,2 +1,194 @@
-//! Shells: activation code for bash, zsh and fish, the diff that lets leaving a project restore the
-//! shell exactly, and trust (which projects may activate automatically).
+//! Shells: the activation code devenv prints for bash, zsh and fish, the diff that lets leaving a
+//! project restore the shell exactly, and trust (which projects may activate automatically).
+//!
+//! Everything here is pure text and data: [`diff`] turns an environment plus wanted changes into
+//! a target environment and a compact record of what was changed; [`Shell`] renders the difference
+//! between two environments as code for one shell; the hook scripts in `shell-hooks/` decide with
+//! shell builtins alone whether anything changed, so a prompt where nothing did starts no process.
+
+pub mod diff;
+pub mod quote;
+pub mod trust;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// An environment as a sorted map (deterministic output).
+pub type Env = BTreeMap<String, String>;
+
+/// Variables the hook keeps its state in. Their values never start with `/`, so zsh does not turn
+/// them into named directories (`auto_name_dirs`).
+pub const STATE_DIR_VAR: &str = "__DEVENV_DIR";
+pub const STATE_STAMP_VAR: &str = "__DEVENV_STAMP";
+pub const STATE_ALLOW_VAR: &str = "__DEVENV_ALLOW";
+pub const STATE_DIFF_VAR: &str = "__DEVENV_DIFF";
+/// Set inside `devenv shell` to the project root: that project counts as allowed.
+pub const SHELL_VAR: &str = "DEVENV_SHELL";
+
+/// The shells devenv speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    /// The shell named by a program path such as `/usr/bin/zsh` or `-bash`.
+    pub fn from_program(program: &str) -> Option<Shell> {
+        let base = program.rsplit('/').next().unwrap_or(program);
+        match base.trim_start_matches('-') {
+            "bash" | "sh" => Some(Shell::Bash),
+            "zsh" => Some(Shell::Zsh),
+            "fish" => Some(Shell::Fish),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+        }
+    }
+
+    /// The hook installed by `eval "$(devenv hook <shell>)"`, calling `exe` on a change.
+    pub fn hook(self, exe: &str) -> String {
+        let template = match self {
+            Shell::Bash => include_str!("../../shell-hooks/bash.sh"),
+            Shell::Zsh => include_str!("../../shell-hooks/zsh.zsh"),
+            Shell::Fish => include_str!("../../shell-hooks/fish.fish"),
+        };
+        let quoted = match self {
+            Shell::Fish => quote::fish(exe),
+            _ => quote::posix(exe),
+        };
+        template.replace("@DEVENV_EXE@", &quoted)
+    }
+
+    /// Code that sets `key` to `value` and exports it.
+    pub fn export(self, out: &mut String, key: &str, value: &str) {
+        match self {
+            Shell::Bash | Shell::Zsh => {
+                let _ = writeln!(out, "export {key}={};", quote::posix(value));
+            }
+            Shell::Fish => {
+                // fish keeps PATH-like variables as lists; giving one string would make a single
+                // directory named `a:b:c` for its own command lookup.
+                if key.ends_with("PATH") {
+                    let parts: Vec<String> = value.split(':').map(quote::fish).collect();
+                    let _ = writeln!(out, "set -gx {key} {};", parts.join(" "));
+                } else {
+                    let _ = writeln!(out, "set -gx {key} {};", quote::fish(value));
+                }
+            }
+        }
+    }
+
+    /// Code that removes `key` from the environment.
+    pub fn unset(self, out: &mut String, key: &str) {
+        match self {
+            Shell::Bash | Shell::Zsh => {
+                let _ = writeln!(out, "unset {key};");
+            }
+            Shell::Fish => {
+                let _ = writeln!(out, "set -e -g {key};");
+            }
+        }
+    }
+
+    /// Code that turns environment `from` into `to` (only the keys that differ).
+    pub fn transition(self, from: &Env, to: &Env) -> String {
+        let mut out = String::new();
+        for (key, old) in from {
+            if !to.contains_key(key) && is_settable(key) {
+                let _ = old;
+                self.unset(&mut out, key);
+            }
+        }
+        for (key, value) in to {
+            if from.get(key) != Some(value) && is_settable(key) {
+                self.export(&mut out, key, value);
+            }
+        }
+        out
+    }
+
+    /// A message on stderr from the evaluated code (used for the one "not allowed" notice).
+    pub fn echo_stderr(self, out: &mut String, message: &str) {
+        match self {
+            Shell::Bash | Shell::Zsh => {
+                let _ = writeln!(out, "printf '%s\\n' {} >&2;", quote::posix(message));
+            }
+            Shell::Fish => {
+                let _ = writeln!(out, "printf '%s\\n' {} >&2;", quote::fish(message));
+            }
+        }
+    }
+
+    /// Run the manifest's `init_hook` in the user's shell. A failing hook must never end an
+    /// interactive shell that runs with `set -e`.
+    pub fn init_hook(self, out: &mut String, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let body = lines.join("\n");
+        match self {
+            Shell::Bash | Shell::Zsh => {
+                let _ = writeln!(out, "{{\n{body}\n}} || :;");
+            }
+            Shell::Fish => {
+                let _ = writeln!(out, "begin\n{body}\nend;");
+            }
+        }
+    }
+}
+
+/// Whether a variable name can be assigned by every shell (letters, digits, `_`, not first digit).
+pub fn is_settable(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shells_from_program_paths() {
+        assert_eq!(Shell::from_program("/usr/bin/zsh"), Some(Shell::Zsh));
+        assert_eq!(Shell::from_program("-bash"), Some(Shell::Bash));
+        assert_eq!(Shell::from_program("fish"), Some(Shell::Fish));
+        assert_eq!(Shell::from_program("/bin/tcsh"), None);
+    }
+
+    #[test]
+    fn transition_sets_changed_and_unsets_removed() {
+        let from: Env = [("A", "1"), ("B", "2"), ("C", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut to = from.clone();
+        to.remove("A");
+        to.insert("B".into(), "two words".into());
+        to.insert("PATH".into(), "/x:/y".into());
+        assert_eq!(
+            Shell::Bash.transition(&from, &to),
+            "unset A;\nexport B='two words';\nexport PATH='/x:/y';\n"
+        );
+        assert_eq!(
+            Shell::Fish.transition(&from, &to),
+            "set -e -g A;\nset -gx B 'two words';\nset -gx PATH '/x' '/y';\n"
+        );
+    }
+
+    #[test]
+    fn unsettable_names_are_skipped() {
+        assert!(is_settable("_A1"));
+        assert!(!is_settable("1A"));
+        assert!(!is_settable("BASH_FUNC_x%%"));
+        assert!(!is_settable(""));
+    }
+}

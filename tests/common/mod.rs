@@ -7,6 +7,7 @@ pub mod index;
 pub mod nixfix;
 pub mod nixpkgs;
 pub mod realnix;
+pub mod shells;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,324 @@
+//! What activation changed, recorded compactly so leaving a project restores the shell exactly.
+//!
+//! direnv stores the full previous and next value of every variable it touched, which grows past
+//! the kernel's per-string limit with large environments (E2BIG). The record here stays small:
+//! for list variables (`PATH`, `MANPATH`, …) only the entries we added; for other variables the
+//! previous value and a short hash of the value we set. Reverting removes one occurrence of each
+//! entry we added (so entries the user added inside the project survive) and restores a variable
+//! only while it still holds our value (so a value the user changed is left alone).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Env;
+
+/// The record of one activation, kept in [`super::STATE_DIFF_VAR`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// List variables: the entries we added.
+    #[serde(default, rename = "l", skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, ListChange>,
+    /// Other variables: their previous value and the hash of ours.
+    #[serde(default, rename = "v", skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, VarChange>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListChange {
+    /// Entries we added, each removed once on revert.
+    #[serde(rename = "a")]
+    pub added: Vec<String>,
+    /// The variable did not exist before; unset it when nothing but our entries remain.
+    #[serde(rename = "u", default, skip_serializing_if = "std::ops::Not::not")]
+    pub was_unset: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarChange {
+    /// The value before activation; `None` = it was unset.
+    #[serde(rename = "p")]
+    pub prev: Option<String>,
+    /// [`short_hash`] of the value we set.
+    #[serde(rename = "h")]
+    pub ours: String,
+}
+
+/// A 64-bit hex digest, enough to tell "still our value" from "changed by the user".
+pub fn short_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Applied {
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty() && self.vars.is_empty()
+    }
+
+    /// The compact text form: base64 (URL-safe, unpadded) of JSON.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("serializable");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Parse [`Applied::encode`]'s output; anything else (edited by hand, older format) is `None`.
+    pub fn decode(text: &str) -> Option<Applied> {
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+}
+
+/// Undo `applied` on `env`: the environment as it would be had the project never been loaded,
+/// keeping every change the user made meanwhile.
+pub fn revert(env: &Env, applied: &Applied) -> Env {
+    let mut out = env.clone();
+    for (key, change) in &applied.lists {
+        let Some(current) = out.get(key) else {
+            continue; // the user unset it: nothing of ours is left
+        };
+        let mut parts: Vec<&str> = current.split(':').collect();
+        for entry in &change.added {
+            if let Some(i) = parts.iter().position(|p| p == entry) {
+                parts.remove(i);
+            }
+        }
+        if change.was_unset && parts.iter().all(|p| p.is_empty()) {
+            out.remove(key);
+        } else {
+            let joined = parts.join(":");
+            out.insert(key.clone(), joined);
+        }
+    }
+    for (key, change) in &applied.vars {
+        let still_ours = out.get(key).map(|v| short_hash(v)) == Some(change.ours.clone());
+        if !still_ours {
+            continue;
+        }
+        match &change.prev {
+            Some(prev) => {
+                out.insert(key.clone(), prev.clone());
+            }
+            None => {
+                out.remove(key);
+            }
+        }
+    }
+    out
+}
+
+/// Builds the target environment of an activation on top of a pristine environment, recording
+/// what it changed.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    base: Env,
+    env: Env,
+    applied: Applied,
+}
+
+impl Builder {
+    pub fn new(pristine: Env) -> Builder {
+        Builder {
+            env: pristine.clone(),
+            base: pristine,
+            applied: Applied::default(),
+        }
+    }
+
+    /// The current value of `key` in the environment being built (for `$VAR` expansion).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.env.get(key).map(String::as_str)
+    }
+
+    /// Put `entries` in front of list variable `key`. When the variable is unset, `unset_tail`
+    /// follows them so the program's default search path is kept (`MANPATH` needs an empty
+    /// element, `XDG_DATA_DIRS` the spec's default directories).
+    pub fn prepend(&mut self, key: &str, entries: &[String], unset_tail: &[&str]) {
+        if entries.is_empty() {
+            return;
+        }
+        // An entry holding `:` is several entries to every program reading the list.
+        let entries: Vec<String> = entries
+            .iter()
+            .flat_map(|e| e.split(':'))
+            .map(str::to_string)
+            .collect();
+        let mut added = entries.clone();
+        let value = match self.env.get(key) {
+            Some(cur) if !cur.is_empty() => format!("{}:{cur}", entries.join(":")),
+            Some(_) => entries.join(":"),
+            None => {
+                added.extend(unset_tail.iter().map(|s| s.to_string()));
+                added.join(":")
+            }
+        };
+        self.record_list(key, added);
+        self.env.insert(key.to_string(), value);
+    }
+
+    /// Set `key` to `value`. When `value` extends the current value with `:` (`x:$PATH` or
+    /// `$PATH:x`), only the new entries are recorded, so they alone are removed on revert.
+    pub fn set(&mut self, key: &str, value: &str) {
+        if let Some(cur) = self.env.get(key).filter(|c| !c.is_empty()).cloned() {
+            let added = if let Some(head) = value
+                .strip_suffix(cur.as_str())
+                .and_then(|h| h.strip_suffix(':'))
+            {
+                Some(head)
+            } else {
+                value
+                    .strip_prefix(cur.as_str())
+                    .and_then(|t| t.strip_prefix(':'))
+            };
+            if let Some(added) = added {
+                if !self.applied.vars.contains_key(key) {
+                    let entries = added.split(':').map(str::to_string).collect();
+                    self.record_list(key, entries);
+                    self.env.insert(key.to_string(), value.to_string());
+                    return;
+                }
+            }
+        }
+        self.applied.lists.remove(key);
+        if self.base.get(key).map(String::as_str) == Some(value) {
+            self.applied.vars.remove(key);
+        } else {
+            self.applied.vars.insert(
+                key.to_string(),
+                VarChange {
+                    prev: self.base.get(key).cloned(),
+                    ours: short_hash(value),
+                },
+            );
+        }
+        self.env.insert(key.to_string(), value.to_string());
+    }
+
+    fn record_list(&mut self, key: &str, entries: Vec<String>) {
+        let was_unset = !self.base.contains_key(key);
+        let change = self
+            .applied
+            .lists
+            .entry(key.to_string())
+            .or_insert_with(|| ListChange {
+                added: Vec::new(),
+                was_unset,
+            });
+        change.added.extend(entries);
+    }
+
+    /// The target environment and the record of how it differs from the pristine one.
+    pub fn finish(self) -> (Env, Applied) {
+        (self.env, self.applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn revert_keeps_what_the_user_added_inside_the_project() {
+        let base = env(&[("PATH", "/usr/bin:/bin"), ("EDITOR", "vi")]);
+        let mut b = Builder::new(base.clone());
+        b.prepend("PATH", &["/p/bin".into()], &[]);
+        b.set("EDITOR", "nano");
+        b.set("FOO", "bar");
+        let (mut target, applied) = b.finish();
+        assert_eq!(target["PATH"], "/p/bin:/usr/bin:/bin");
+        // the user prepends their own entry and changes EDITOR while inside
+        target.insert("PATH".into(), "/mine:/p/bin:/usr/bin:/bin".into());
+        target.insert("EDITOR".into(), "emacs".into());
+        let back = revert(&target, &applied);
+        assert_eq!(back["PATH"], "/mine:/usr/bin:/bin");
+        assert_eq!(back["EDITOR"], "emacs", "a changed value is left alone");
+        assert!(!back.contains_key("FOO"));
+    }
+
+    #[test]
+    fn extending_a_list_records_only_new_entries() {
+        let base = env(&[("PATH", "/usr/bin")]);
+        let mut b = Builder::new(base.clone());
+        b.prepend("PATH", &["/prof/bin".into()], &[]);
+        b.set("PATH", "/root/bin:/prof/bin:/usr/bin");
+        b.set("LIST", "x");
+        let (target, applied) = b.finish();
+        assert_eq!(
+            applied.lists["PATH"].added,
+            vec!["/prof/bin".to_string(), "/root/bin".to_string()]
+        );
+        assert_eq!(revert(&target, &applied), base);
+    }
+
+    #[test]
+    fn unset_lists_get_defaults_and_are_unset_again() {
+        let base = env(&[]);
+        let mut b = Builder::new(base.clone());
+        b.prepend("MANPATH", &["/p/share/man".into()], &[""]);
+        b.prepend(
+            "XDG_DATA_DIRS",
+            &["/p/share".into()],
+            &["/usr/local/share", "/usr/share"],
+        );
+        let (target, applied) = b.finish();
+        assert_eq!(target["MANPATH"], "/p/share/man:");
+        assert_eq!(
+            target["XDG_DATA_DIRS"],
+            "/p/share:/usr/local/share:/usr/share"
+        );
+        assert_eq!(revert(&target, &applied), base);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_rejects_garbage() {
+        let mut b = Builder::new(env(&[("A", "1")]));
+        b.set("A", "2");
+        b.prepend("PATH", &["/x".into()], &[]);
+        let (_, applied) = b.finish();
+        assert_eq!(Applied::decode(&applied.encode()), Some(applied));
+        assert_eq!(Applied::decode("not base64 !"), None);
+    }
+
+    #[test]
+    fn state_stays_small_for_large_values() {
+        let big = "x".repeat(200_000);
+        let mut b = Builder::new(env(&[]));
+        b.set("BIG", &big);
+        let (_, applied) = b.finish();
+        assert!(applied.encode().len() < 100, "{}", applied.encode().len());
+    }
+
+    proptest! {
+        #[test]
+        fn revert_of_an_untouched_activation_is_the_pristine_env(
+            base in proptest::collection::btree_map("[A-E]", "[a-c/:]{0,6}", 0..5),
+            ops in proptest::collection::vec(("[A-G]", "[a-c/:]{0,6}", any::<bool>()), 0..8),
+        ) {
+            let mut b = Builder::new(base.clone());
+            for (k, v, is_prepend) in &ops {
+                if *is_prepend {
+                    b.prepend(k, &[format!("/{v}")], &[]);
+                } else {
+                    let cur = b.get(k).unwrap_or("").to_string();
+                    // sometimes extend, sometimes replace
+                    let value = if v.len() % 2 == 0 { format!("{v}:{cur}") } else { v.clone() };
+                    b.set(k, &value);
+                }
+            }
+            let (target, applied) = b.finish();
+            let back = revert(&target, &applied);
+            prop_assert_eq!(back, base);
+        }
+    }
+}
