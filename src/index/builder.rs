@@ -122,10 +122,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         .with_context(|| format!("could not create {}", opts.out.display()))?;
     let build_dir = opts.out.join(".build");
     std::fs::create_dir_all(&build_dir)?;
-    let lock_file = std::fs::File::create(build_dir.join("lock"))?;
-    fs4::fs_std::FileExt::try_lock_exclusive(&lock_file)
-        .with_context(|| format!("another index build is writing {}", opts.out.display()))
-        .hint("wait for it to finish")?;
+    let _lock = write::lock(&opts.out)?;
 
     let mut index = write::load(&opts.out)?;
     let mut systems: BTreeSet<String> = index.systems.clone();

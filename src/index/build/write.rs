@@ -31,6 +31,18 @@ fn index_json(dir: &Path) -> PathBuf {
     dir.join("index.json")
 }
 
+/// Hold the index's writer lock (`.build/lock`) until the returned file is dropped, so two
+/// builds or publishes never interleave their writes.
+pub fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let build_dir = dir.join(".build");
+    std::fs::create_dir_all(&build_dir)
+        .with_context(|| format!("could not create {}", build_dir.display()))?;
+    let file = std::fs::File::create(build_dir.join("lock"))?;
+    fs4::fs_std::FileExt::lock_exclusive(&file)
+        .with_context(|| format!("could not lock {}", dir.display()))?;
+    Ok(file)
+}
+
 /// Check that a package name can be a file name in `packages/`.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
