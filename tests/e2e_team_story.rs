@@ -257,3 +257,108 @@ ansible --version
         );
     }
 }
+
+/// The README's offline quickstart block, run as written (from the repository checkout, with
+/// devenv on PATH), then `devenv shell` and `cd` activation in real bash on what it created.
+#[test]
+fn the_offline_quickstart_in_the_readme_works() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- offline-quickstart:begin -->")
+        .expect("begin marker");
+    let end = readme
+        .find("<!-- offline-quickstart:end -->")
+        .expect("end marker");
+    let block = &readme[start..end];
+    let script: String = block
+        .lines()
+        .skip_while(|l| !l.starts_with("```sh"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(script.contains("devenv publish"), "{script}");
+
+    let w = ShellWorld::new();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_devenv"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c").arg(format!("set -eu\n{script}"));
+    w.t.isolate(&mut cmd);
+    let out = cmd
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "quickstart failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.ends_with("Hello from hello-devenv 1.0.0\nHello, offline!\n"),
+        "{stdout}\n{stderr}"
+    );
+    let demo = w.t.home.join("demo");
+    let lock = lock(&demo);
+    assert_eq!(lock["packages"]["greet@0.2"]["version"], "0.2.0");
+
+    let offline = w.t.home.join("devenv-offline");
+    let public = std::fs::read_to_string(offline.join("signing.key.pub")).unwrap();
+    let cfg = w.t.home.join(".config/devenv");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.json"),
+        serde_json::json!({
+            "index": offline.join("index"),
+            "substituters": [format!("file://{}", offline.join("cache").display())],
+            "trusted_public_keys": [public.trim()],
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    // `devenv shell` with commands on its standard input.
+    let mut shell = w.t.cmd();
+    shell
+        .current_dir(&demo)
+        .arg("shell")
+        .env("SHELL", "/bin/bash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = shell.spawn().unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        b"hello-devenv\ngreet --version\nexit\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hello from hello-devenv 1.0.0\ngreet 0.2.0\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // `cd` activation.
+    w.allow(&demo);
+    let (out, err) = w.ok(
+        "bash",
+        r#"prompt; env -0 > "$ROOT/before"
+cd "$HOME/demo"; prompt
+greet; hello-devenv
+cd "$OUT"; prompt; env -0 > "$ROOT/after"
+command -v greet || echo "greet is gone"
+"#,
+    );
+    assert_eq!(
+        out, "Hello, world!\nHello from hello-devenv 1.0.0\ngreet is gone\n",
+        "{err}"
+    );
+    assert_eq!(w.dump("before"), w.dump("after"));
+}

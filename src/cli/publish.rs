@@ -33,6 +33,10 @@ pub struct Args {
     /// Secret key file to sign with (`nix-store --generate-binary-cache-key` format).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
+    /// Create the key file with a new key of this name if it does not exist yet (the public key
+    /// goes to `<FILE>.pub`), so no Nix installation is needed to start a cache.
+    #[arg(long, value_name = "NAME")]
+    generate_key: Option<String>,
     /// Systems to offer it for, comma-separated (default: this machine's).
     #[arg(long, value_delimiter = ',', value_name = "SYSTEMS")]
     systems: Vec<String>,
@@ -47,7 +51,51 @@ pub struct Args {
     license: Vec<String>,
 }
 
+/// Write a new secret key to `path` (owner-only) and its public key to `<path>.pub`.
+fn generate_key(ctx: &Ctx, name: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.is_empty() || name.contains([':', ' ', '\n']) {
+        return Err(anyhow::anyhow!("`{name}` is not a usable key name"))
+            .hint("key names look like my-team-1")
+            .bad_input();
+    }
+    let key = SecretKey::generate(name);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".devenv-tmp-")
+        .tempfile_in(&dir)?;
+    std::io::Write::write_all(&mut tmp, key.to_key_file().as_bytes())?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    tmp.as_file().sync_all()?;
+    // Never replace a key that appeared meanwhile: losing a signing key orphans a cache.
+    tmp.persist_noclobber(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot create the key file {}", path.display()))?;
+    let mut public = path.as_os_str().to_owned();
+    public.push(".pub");
+    crate::fsutil::write_atomic(
+        std::path::Path::new(&public),
+        format!("{}\n", key.public()).as_bytes(),
+    )?;
+    ctx.printer.info(format!(
+        "Created signing key {} (public key in {})",
+        path.display(),
+        std::path::Path::new(&public).display()
+    ));
+    Ok(())
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.generate_key {
+        if !args.key.exists() {
+            generate_key(ctx, name, &args.key)?;
+        }
+    }
     let key_text = std::fs::read_to_string(&args.key)
         .with_context(|| format!("cannot read the secret key file {}", args.key.display()))
         .bad_input()?;
