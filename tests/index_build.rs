@@ -354,3 +354,28 @@ fn a_missing_evaluator_stops_the_build_with_a_hint() {
     assert!(stderr.contains("hint: install Nix"), "{stderr}");
     assert!(!out.join("index.json").exists());
 }
+
+#[test]
+fn a_new_system_is_evaluated_for_the_revisions_already_indexed() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let run = |out: &Path, systems: &str, revs: &[&str]| {
+        let mut args = vec!["index", "build", "--nixpkgs", repo.to_str().unwrap()];
+        args.extend(["--out", out.to_str().unwrap(), "--systems", systems]);
+        for r in revs {
+            args.extend(["--rev", r]);
+        }
+        ok(ctx.cmd().args(&args).output().unwrap())
+    };
+    let grown = ctx.root().join("grown");
+    run(&grown, "x86_64-linux", &[&revs[4]]);
+    let stderr = run(&grown, "aarch64-darwin", &[&revs[3]]);
+    assert!(
+        stderr.contains("Indexing 2 revision(s): 3 evaluation(s)"),
+        "{stderr}"
+    );
+    let direct = ctx.root().join("direct");
+    run(&direct, SYSTEMS, &[&revs[3], &revs[4]]);
+    assert_eq!(files(&grown), files(&direct));
+}
