@@ -337,13 +337,22 @@ fn bad_arguments_are_reported_with_exit_code_2() {
 fn a_missing_evaluator_stops_the_build_with_a_hint() {
     let ctx = TestContext::new();
     let repo = ctx.root().join("nixpkgs");
-    make_repo(&repo);
+    let revs = make_repo(&repo);
     let out = ctx.root().join("index");
+    // Several revisions and jobs: the first failure stops the others without hanging.
+    let range = format!("{}..{}", revs[0], revs[4]);
     let r = build(
         &ctx,
         &repo,
         &out,
-        &["--rev", "HEAD", "--nix-env", "/nonexistent/nix-env"],
+        &[
+            "--revs",
+            &range,
+            "--jobs",
+            "2",
+            "--nix-env",
+            "/nonexistent/nix-env",
+        ],
     );
     assert_eq!(r.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&r.stderr);

@@ -168,35 +168,56 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         .prefix("export-")
         .tempdir_in(&build_dir)?;
 
-    let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let resumed = AtomicUsize::new(0);
     let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    // One thread exports revisions in order, a few ahead of the evaluators, so exporting overlaps
+    // evaluating instead of adding to it; the bounded channel caps the trees on disk.
+    let jobs = opts.jobs.max(1).min(work.len().max(1));
+    let (ready, exported) = std::sync::mpsc::sync_channel::<(usize, Option<PathBuf>)>(jobs);
+    let exported = Mutex::new(exported);
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1).min(work.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((rev, todo)) = work.get(i) else {
-                    break;
-                };
+        let (work, build_dir, scratch, fatal) = (&work, &build_dir, scratch.path(), &fatal);
+        scope.spawn(move || {
+            for (i, (rev, todo)) in work.iter().enumerate() {
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
                     break;
                 }
+                let needs_tree = todo
+                    .iter()
+                    .any(|s| !cache_path(build_dir, &rev.rev, s).exists());
+                let tree = if needs_tree {
+                    match git::export(&opts.nixpkgs, &rev.rev, scratch) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            fatal.lock().expect("fatal").get_or_insert(e);
+                            break;
+                        }
+                    }
+                } else {
+                    None
+                };
+                if ready.send((i, tree)).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let next = exported.lock().expect("channel").recv();
+                let Ok((i, tree)) = next else { break };
+                // After a fatal error keep draining, so the exporter never blocks on a full channel.
+                if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    continue;
+                }
+                let (rev, todo) = &work[i];
                 let result = evaluate_revision(
-                    opts,
-                    &evaluator,
-                    &build_dir,
-                    scratch.path(),
-                    rev,
-                    todo,
-                    reporter,
-                    &resumed,
+                    opts, &evaluator, build_dir, scratch, rev, todo, tree, reporter, &resumed,
                 );
                 match result {
                     Ok(list) => outcomes.lock().expect("outcomes").extend(list),
                     Err(e) => {
-                        let mut f = fatal.lock().expect("fatal");
-                        f.get_or_insert(e);
+                        fatal.lock().expect("fatal").get_or_insert(e);
                     }
                 }
             });
@@ -259,7 +280,8 @@ fn check_nix_env(program: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Export one revision and evaluate it for each system in `todo`, reusing finished evaluations.
+/// Evaluate one revision for each system in `todo`, reusing finished evaluations; `tree` is the
+/// revision exported ahead of time (exported here when a kept evaluation turned out unreadable).
 #[allow(clippy::too_many_arguments)]
 fn evaluate_revision(
     opts: &BuildOptions,
@@ -268,11 +290,11 @@ fn evaluate_revision(
     scratch: &Path,
     rev: &Revision,
     todo: &[String],
+    mut tree: Option<PathBuf>,
     reporter: &dyn Reporter,
     resumed: &AtomicUsize,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut out = Vec::new();
-    let mut tree: Option<PathBuf> = None;
     for system in todo {
         let cache = cache_path(build_dir, &rev.rev, system);
         if let Some(cached) = read_cached(&cache) {
