@@ -7,11 +7,11 @@
 # purpose; a plain nix-env loop cannot index them at all, so they would not compare like for like).
 # Prints the best of RUNS wall-clock times and the ratios (targets: <= 1.2 serial, < 1.0 with -j2).
 #
-#   bench/index_build.sh            # REVS=20 PKGS=300 RUNS=3 SYSTEMS=x86_64-linux,aarch64-darwin
+#   bench/index_build.sh            # REVS=20 PKGS=1500 RUNS=3 SYSTEMS=x86_64-linux,aarch64-darwin
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 REVS=${REVS:-20}
-PKGS=${PKGS:-300}
+PKGS=${PKGS:-1500}
 RUNS=${RUNS:-3}
 SYSTEMS=${SYSTEMS:-x86_64-linux,aarch64-darwin}
 DEVENV=${DEVENV:-$root/target/release/devenv}
