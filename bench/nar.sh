@@ -8,12 +8,14 @@
 #   NAR_BENCH_DIR   scratch directory (default: a new temp dir; a tmpfs such as /dev/shm
 #                   measures the code rather than the disk)
 #   NAR_BENCH_MB    approximate tree size in MB (default 560)
-#   NAR_BENCH_RUNS  hyperfine runs per command (default 5)
+#   NAR_BENCH_RUNS  hyperfine runs per command and round (default 2)
+#   NAR_BENCH_ROUNDS rounds, alternating which side runs first (default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size_mb=${NAR_BENCH_MB:-560}
-runs=${NAR_BENCH_RUNS:-5}
+runs=${NAR_BENCH_RUNS:-2}
+rounds=${NAR_BENCH_ROUNDS:-4}
 scratch=${NAR_BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$scratch"
 work=$(mktemp -d "$scratch/nar-bench.XXXXXX")
@@ -63,15 +65,27 @@ nar_mb=$(( $(stat -c %s "$work/tree.nar") >> 20 ))
 cmp <(nix-store --dump "$work/tree") "$work/tree.nar"
 echo "NAR: ${nar_mb} MB (identical to nix-store --dump)" >&2
 
-clean="chmod -R u+w $work/out 2>/dev/null; rm -rf $work/out"
-hyperfine --style basic --runs "$runs" --warmup 1 --prepare "$clean" \
-  --export-json "$work/unpack.json" \
-  -n ours-unpack "$tool unpack $work/out < $work/tree.nar" \
-  -n nix-restore "nix-store --restore $work/out < $work/tree.nar"
-hyperfine --style basic --runs "$runs" --warmup 1 \
-  --export-json "$work/dump.json" \
-  -n ours-dump "$tool dump $work/tree > /dev/null" \
-  -n nix-dump "nix-store --dump $work/tree > /dev/null"
+clean="chmod -R u+w $work/out 2>/dev/null || true; rm -rf $work/out"
+unpack_ours="$tool unpack $work/out < $work/tree.nar"
+unpack_nix="nix-store --restore $work/out < $work/tree.nar"
+dump_ours="$tool dump $work/tree > /dev/null"
+dump_nix="nix-store --dump $work/tree > /dev/null"
+# Rounds alternate which command goes first, so a change in machine load during the run does
+# not favour one side; every round is a hyperfine run of both commands.
+for round in $(seq 1 "$rounds"); do
+  if (( round % 2 )); then
+    a=(-n ours-unpack "$unpack_ours" -n nix-restore "$unpack_nix")
+    b=(-n ours-dump "$dump_ours" -n nix-dump "$dump_nix")
+  else
+    a=(-n nix-restore "$unpack_nix" -n ours-unpack "$unpack_ours")
+    b=(-n nix-dump "$dump_nix" -n ours-dump "$dump_ours")
+  fi
+  hyperfine --style basic --runs "$runs" --warmup 1 --prepare "$clean" \
+    --export-json "$work/unpack-$round.json" "${a[@]}"
+  hyperfine --style basic --runs "$runs" --warmup 1 \
+    --export-json "$work/dump-$round.json" "${b[@]}"
+done
+eval "$clean"
 
 rss() { # peak RSS in MB of a shell command
   /usr/bin/time -f %M -o "$work/rss" bash -c "$1" >/dev/null
@@ -82,20 +96,32 @@ eval "$clean"; rss_restore=$(rss "nix-store --restore $work/out < $work/tree.nar
 eval "$clean"
 rss_dump=$(rss "$tool dump $work/tree")
 rss_nixdump=$(rss "nix-store --dump $work/tree")
-# A NAR 100x smaller, to show that our peak memory does not follow the NAR size.
+# A much smaller NAR, to show that our peak memory does not follow the NAR size.
 mkdir -p "$work/small" && cp -r "$work/tree/pkg-000" "$work/small/" && head -c 5000000 "$work/tree/large-1.bin" > "$work/small/part"
 "$tool" dump "$work/small" > "$work/small.nar"
 rss_small=$(rss "$tool unpack $work/out-small < $work/small.nar")
 
-mean() { jq -r ".results[] | select(.command==\"$2\") | .mean" "$1"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-u=$(mean "$work/unpack.json" ours-unpack); r=$(mean "$work/unpack.json" nix-restore)
-d=$(mean "$work/dump.json" ours-dump); n=$(mean "$work/dump.json" nix-dump)
+summary() { # $1: file prefix, $2: our command name, $3: Nix's command name
+  python3 - "$work" "$@" <<'PY'
+import glob, json, statistics, sys
+work, prefix, ours, nix = sys.argv[1:]
+times, cpu = {ours: [], nix: []}, {ours: [], nix: []}
+for path in sorted(glob.glob(f"{work}/{prefix}-*.json")):
+    for r in json.load(open(path))["results"]:
+        times[r["command"]] += r["times"]
+        cpu[r["command"]].append(r["user"] + r["system"])
+m = {k: statistics.mean(v) for k, v in times.items()}
+lo = {k: min(v) for k, v in times.items()}
+c = {k: statistics.mean(v) for k, v in cpu.items()}
+print(f"{prefix}: {len(times[ours])} runs each; mean ours {m[ours]:.3f} s / Nix {m[nix]:.3f} s = "
+      f"ratio {m[ours] / m[nix]:.2f}; fastest ours {lo[ours]:.3f} s / Nix {lo[nix]:.3f} s = "
+      f"ratio {lo[ours] / lo[nix]:.2f}; CPU (user+sys) ours {c[ours]:.3f} s / Nix {c[nix]:.3f} s = "
+      f"ratio {c[ours] / c[nix]:.2f}")
+PY
+}
 small_mb=$(( $(stat -c %s "$work/small.nar") >> 20 ))
-cat <<REPORT
-NAR size: ${nar_mb} MB
-unpack: ours $(printf %.3f "$u") s, nix-store --restore $(printf %.3f "$r") s, ratio $(ratio "$u" "$r")
-dump:   ours $(printf %.3f "$d") s, nix-store --dump    $(printf %.3f "$n") s, ratio $(ratio "$d" "$n")
-peak RSS: unpack ours ${rss_unpack} MB (nix ${rss_restore} MB); dump ours ${rss_dump} MB (nix ${rss_nixdump} MB)
-peak RSS of our unpack for a ${small_mb} MB NAR: ${rss_small} MB
-REPORT
+echo "NAR size: ${nar_mb} MB"
+summary unpack ours-unpack nix-restore
+summary dump ours-dump nix-dump
+echo "peak RSS: unpack ours ${rss_unpack} MB (Nix ${rss_restore} MB); dump ours ${rss_dump} MB (Nix ${rss_nixdump} MB)"
+echo "peak RSS of our unpack for a ${small_mb} MB NAR: ${rss_small} MB"

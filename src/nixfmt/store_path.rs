@@ -265,6 +265,16 @@ impl std::str::FromStr for StorePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn print_parse_round_trip(digest in any::<[u8; 20]>(), name in "[a-zA-Z0-9+_?=][a-zA-Z0-9+._?=-]{0,210}") {
+            let p = StorePath::new(digest, &name).unwrap();
+            prop_assert_eq!(StorePath::parse_absolute(&p.to_absolute()).unwrap(), p.clone());
+            prop_assert_eq!(StorePath::parse_base_name(&p.base_name()).unwrap(), p);
+        }
+    }
 
     fn sp(s: &str) -> StorePath {
         StorePath::parse_absolute(s).unwrap()

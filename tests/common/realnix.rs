@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// An isolated environment for running Nix commands.
+/// An isolated environment for running Nix commands. Dropping it removes everything, including
+/// the read-only directories that Nix's stores and NAR restores leave.
 pub struct RealNix {
     pub tmp: tempfile::TempDir,
 }
@@ -106,5 +107,26 @@ impl RealNix {
             .unwrap()
             .trim()
             .to_owned()
+    }
+}
+
+impl Drop for RealNix {
+    fn drop(&mut self) {
+        make_writable(self.tmp.path());
+    }
+}
+
+/// Gives the owner write permission on every directory below `root` (symlinks not followed), so
+/// the tree can be deleted by a user without root.
+pub fn make_writable(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(root)
+        .follow_root_links(false)
+        .into_iter()
+        .flatten()
+    {
+        if entry.file_type().is_dir() {
+            let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755));
+        }
     }
 }

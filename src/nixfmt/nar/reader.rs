@@ -157,7 +157,10 @@ pub fn unpack(input: impl Read, target: &Path) -> Result<UnpackStats, NarError> 
         return Err(NarError::TargetExists(target.to_owned()));
     }
     let mut p = Parser::new(input);
-    let mut sink = Restore { target };
+    let mut sink = Restore {
+        target,
+        chmod_files: !umask_keeps_canonical_modes(),
+    };
     match p.parse(&mut sink) {
         Ok(()) => Ok(p.stats),
         Err(e) => {
@@ -378,6 +381,7 @@ impl<R: Read> Parser<R> {
                 while left > 0 {
                     let buf = match self.r.fill_buf() {
                         Ok(b) => b,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(source) => {
                             return Err(NarError::Read {
                                 offset: self.offset,
@@ -476,6 +480,23 @@ impl<R: Read> Parser<R> {
 /// Creates the nodes on disk, each relative to its parent's open handle.
 struct Restore<'a> {
     target: &'a Path,
+    /// Whether files need an explicit chmod because the umask would strip bits from 0444/0555.
+    chmod_files: bool,
+}
+
+/// Whether the process umask leaves modes 0444 and 0555 intact, so files created with those
+/// modes need no extra `fchmod` (one syscall per file less when unpacking many small files).
+/// Read from `/proc/self/status`, because `umask(2)` can only be read by also setting it; where
+/// that file is unavailable, assume it does not.
+fn umask_keeps_canonical_modes() -> bool {
+    let Ok(status) = fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .is_some_and(|umask| umask & 0o555 == 0)
 }
 
 /// mtime 1, atime left as is: what Nix's `canonicalisePathMetaData` sets.
@@ -581,11 +602,13 @@ impl Sink for Restore<'_> {
     }
 
     fn finish_file(&mut self, file: File, exec: bool, path: &[u8]) -> Result<(), NarError> {
-        // Set explicitly: the creation mode was filtered by the umask.
-        let mode = if exec { 0o555 } else { 0o444 };
+        if self.chmod_files {
+            let mode = if exec { 0o555 } else { 0o444 };
+            // SAFETY: file is an open descriptor.
+            let rc = unsafe { libc::fchmod(file.as_raw_fd(), mode) };
+            self.check(rc, "set permissions of", path)?;
+        }
         // SAFETY: file is an open descriptor.
-        let rc = unsafe { libc::fchmod(file.as_raw_fd(), mode) };
-        self.check(rc, "set permissions of", path)?;
         let rc = unsafe { libc::futimens(file.as_raw_fd(), TIMES.as_ptr()) };
         self.check(rc, "set the time of", path)
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use super::wire::{self, *};
 use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
 
-const BUF: usize = 1 << 20;
+const BUF: usize = 1 << 17;
 
 /// Writes the NAR of `path` to `out`.
 pub fn dump(path: &Path, out: impl Write) -> io::Result<()> {
@@ -89,10 +89,11 @@ fn dump_contents(path: &Path, len: u64, out: &mut impl Write, buf: &mut [u8]) ->
         out.write_all(&buf[..n])?;
         left -= n as u64;
     }
-    // The size is already written, so a file that changed meanwhile would corrupt the archive.
-    if left != 0 || file.read(&mut buf[..1])? != 0 {
+    // The size is already written, so a file that shrank meanwhile would corrupt the archive.
+    // (One that grew is cut at the size written, which keeps the archive well-formed.)
+    if left != 0 {
         return Err(io::Error::other(format!(
-            "`{}` changed size while it was being archived",
+            "`{}` shrank while it was being archived",
             path.display()
         )));
     }
