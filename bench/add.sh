@@ -34,6 +34,7 @@ fi
 versions=$(( names * per ))
 size_kib=$(du -sk "$index" | cut -f1)
 files=$(find "$index" -type f | wc -l)
+fs=$(df -T "$work" | awk 'NR==2 {print $2}')
 
 # An isolated world: no user config, caches in the bench dir.
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_CACHE_HOME="$work/home/.cache"
@@ -53,13 +54,15 @@ hyperfine --warmup 10 --runs 100 --shell=none --export-json "$work/result.json" 
   -n floor "$bin --version" \
   -n add "$bin add $pkg@2.1 --no-install -q" >&2 || exit 1
 
-python3 - "$work/result.json" "$versions" "$size_kib" "$files" <<'PY'
+python3 - "$work/result.json" "$versions" "$size_kib" "$files" "$fs" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 floor, add = r["floor"]["mean"], r["add"]["mean"]
 ratio = add / floor
-print(f"index: {int(sys.argv[2]):,} package-versions, {int(sys.argv[4]):,} files, {int(sys.argv[3]) / 1024:.1f} MiB on disk")
+print(f"index: {int(sys.argv[2]):,} package-versions, {int(sys.argv[4]):,} files, {int(sys.argv[3]) / 1024:.1f} MiB on disk ({sys.argv[5]})")
 print(f"devenv --version          mean {floor * 1000:7.2f} ms  (± {r['floor']['stddev'] * 1000:.2f})")
 print(f"devenv add --no-install   mean {add * 1000:7.2f} ms  (± {r['add']['stddev'] * 1000:.2f})")
 print(f"ratio add / floor: {ratio:.2f} (target <= 2.0) {'OK' if ratio <= 2.0 else 'ABOVE TARGET'}")
+cpu = lambda x: x["user"] + x["system"]
+print(f"cpu time (user+system): floor {cpu(r['floor']) * 1000:.2f} ms, add {cpu(r['add']) * 1000:.2f} ms, ratio {cpu(r['add']) / cpu(r['floor']):.2f}")
 PY

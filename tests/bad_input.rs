@@ -380,7 +380,7 @@ fn index_http_slow() {
         &w,
         &["add", "hello", "--no-install"],
         1,
-        &["packages/hello.json", "DEVENV_HTTP_TIMEOUT"],
+        &["packages/hello.json", "no answer within 1s"],
     );
 }
 

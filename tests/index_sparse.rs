@@ -237,3 +237,63 @@ fn devenv_offline_answers_from_the_cache_without_any_request() {
     );
     assert!(err.contains("unset DEVENV_OFFLINE"), "{err}");
 }
+
+#[test]
+fn index_comes_from_flag_then_env_then_user_config() {
+    let t = TestContext::new();
+    let idx = with_index(&t);
+    let other = t.root().join("other-index");
+    std::fs::create_dir_all(other.join("packages")).unwrap();
+    std::fs::write(other.join("index.json"), r#"{"format": 1, "id": "other"}"#).unwrap();
+    std::fs::write(other.join("names.jsonl"), "").unwrap();
+
+    let cfg = t.home.join(".config/devenv");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.json"),
+        serde_json::json!({ "index": idx.to_str().unwrap() }).to_string(),
+    )
+    .unwrap();
+    // Config only: the fixture index answers.
+    assert!(t.ok(&["info", "jq", "--json"]).contains("\"jq\""));
+    // DEVENV_INDEX beats the config file.
+    let out = run(&t, other.to_str().unwrap(), &["info", "jq"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in the index `other`"));
+    // --index beats DEVENV_INDEX.
+    let out = run(
+        &t,
+        other.to_str().unwrap(),
+        &["--index", idx.to_str().unwrap(), "info", "jq"],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn last_modified_alone_is_enough_to_revalidate() {
+    let t = TestContext::new();
+    let idx = with_index(&t);
+    const STAMP: &str = "Mon, 01 Jan 2024 00:00:00 GMT";
+    let server = FnServer::start(move |seen| {
+        let path = seen.url.trim_start_matches('/');
+        let Ok(body) = std::fs::read(idx.join(path)) else {
+            return (404, vec![], vec![]);
+        };
+        if seen.if_modified_since.as_deref() == Some(STAMP) {
+            return (304, vec![], vec![]);
+        }
+        (200, vec![("Last-Modified".into(), STAMP.into())], body)
+    });
+    let (first, _) = ok(&t, &server.url, &["info", "hello", "--json"]);
+    let (second, _) = ok(&t, &server.url, &["info", "hello", "--json"]);
+    assert_eq!(first, second);
+    let seen = server.seen();
+    let hello: Vec<_> = seen
+        .iter()
+        .filter(|s| s.url == "/packages/hello.json")
+        .collect();
+    assert_eq!(hello.len(), 2, "{seen:?}");
+    assert_eq!(hello[0].if_modified_since, None);
+    assert_eq!(hello[1].if_modified_since.as_deref(), Some(STAMP));
+    assert_eq!(hello[1].if_none_match, None);
+}

@@ -406,3 +406,72 @@ fn unknown_name_in_a_terminal_offers_the_closest_names() {
     assert_eq!(m["packages"], serde_json::json!(["ansible@latest"]));
     assert_eq!(w.lock()["packages"]["ansible@latest"]["version"], "2.160.0");
 }
+
+/// Concurrent `add`s in one project are serialized: every package ends up in both files.
+#[test]
+fn concurrent_adds_do_not_lose_each_other() {
+    let w = IndexWorld::new();
+    init(&w);
+    let pkgs = ["jq", "hello", "tzdata", "ansible-lint", "iotop"];
+    let children: Vec<_> = pkgs
+        .iter()
+        .map(|p| {
+            w.t.cmd()
+                .env("DEVENV_INDEX", &w.index_url)
+                .args(["add", p, "--no-install"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let m: serde_json::Value = serde_json::from_str(&w.t.read("devenv.json")).unwrap();
+    let lock = w.lock();
+    for p in pkgs {
+        let entry = format!("{p}@latest");
+        assert!(
+            m["packages"]
+                .as_array()
+                .unwrap()
+                .contains(&entry.clone().into()),
+            "{m}"
+        );
+        assert!(lock["packages"][&entry].is_object(), "{lock}");
+    }
+}
+
+/// What the commands write validates against the published JSON Schemas.
+#[test]
+fn written_files_validate_against_the_schemas() {
+    let w = IndexWorld::new();
+    init(&w);
+    w.ok(&["add", "ansible@2.16", "tzdata", "--no-install"]);
+    w.ok(&["add", "jq@1.7.1", "--outputs", "bin,man", "--no-install"]);
+    w.ok(&["add", "iotop", "--platform", "x86_64-linux", "--no-install"]);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    for (schema, file) in [
+        ("devenv.schema.json", "devenv.json"),
+        ("devenv.lock.schema.json", "devenv.lock"),
+    ] {
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(schema)).unwrap()).unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        let instance: serde_json::Value = serde_json::from_str(&w.t.read(file)).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:?}\n{instance:#}");
+    }
+}

@@ -1,22 +1,22 @@
 //! `devenv add`: resolve packages against the index, then record them in devenv.json and
-//! devenv.lock, all or nothing. Also holds the small helpers the other package commands share
-//! (opening the index, the "unknown package" error, the project lookup).
+//! devenv.lock, all or nothing.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _, Result};
 use serde_json::json;
 
+use super::packages::{
+    find_project, flush_warnings, lock_project, open_index, parse_constraint, unknown_package,
+    write_both,
+};
 use super::Ctx;
 use crate::diagnostic::ResultExt;
 use crate::index::resolve;
 use crate::index::Index;
 use crate::lock::{Lockfile, MergeOutcome};
 use crate::manifest::PackageSpec;
-use crate::project::{Flavor, Project};
-use crate::version::Constraint;
 
 /// Add packages to devenv.json, lock them for every system, and install them.
 ///
@@ -44,6 +44,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let project = find_project(ctx, true)?;
+    let _guard = lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
 
@@ -62,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("cannot add `{arg}`"))
             .hint(format!(
-                "systems are: {}",
+                "use --platform or --exclude-platform (not both) with systems among {}",
                 crate::system::KNOWN_SYSTEMS.join(", ")
             ))
             .bad_input()?;
@@ -104,8 +105,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
     lock.packages.retain(|k, _| keys.contains(k));
 
-    crate::manifest::write(&manifest_path, &text)?;
-    crate::lock::write(&lock_path, &lock)?;
+    write_both(&manifest_path, &text, &lock_path, &lock)?;
 
     if ctx.printer.json {
         let list: Vec<_> = report
@@ -213,66 +213,4 @@ fn warn_missing_systems(ctx: &Ctx, spec: &PackageSpec, entry: &crate::lock::Lock
             missing.join(", ")
         ));
     }
-}
-
-/// The project around the current directory. `writing` refuses Devbox projects, whose files
-/// devenv reads but does not rewrite.
-pub(super) fn find_project(_ctx: &Ctx, writing: bool) -> Result<Project> {
-    let cwd: PathBuf = std::env::current_dir().context("cannot read the current directory")?;
-    let project = Project::find(&cwd)
-        .ok_or_else(|| {
-            anyhow!(
-                "no {} in `{}` or any parent directory",
-                crate::manifest::FILE_NAME,
-                cwd.display()
-            )
-        })
-        .hint("run `devenv init` to create one")
-        .bad_input()?;
-    if writing && project.flavor == Flavor::Devbox {
-        return Err(anyhow!(
-            "`{}` is a Devbox project; devenv reads devbox.json but does not edit it",
-            project.root.display()
-        ))
-        .hint("run `devenv init --from-devbox` to convert it to devenv.json and devenv.lock")
-        .bad_input();
-    }
-    Ok(project)
-}
-
-/// Parse the version part of `name@version`, naming both in the error.
-pub(super) fn parse_constraint(name: &str, version: &str) -> Result<Constraint> {
-    Constraint::parse(version)
-        .with_context(|| format!("invalid version in `{name}@{version}`"))
-        .hint("use an exact version (2.16.5), a prefix (2.16), `latest`, or a range (^2.16, >=2.15 <2.17)")
-        .bad_input()
-}
-
-/// Open the configured index.
-pub(super) fn open_index(ctx: &Ctx) -> Result<Box<dyn Index>> {
-    crate::index::open(&ctx.settings)
-}
-
-/// Print warnings the index gathered (e.g. offline fallbacks).
-pub(super) fn flush_warnings(ctx: &Ctx, index: &dyn Index) {
-    for w in index.take_warnings() {
-        ctx.printer.warn(w);
-    }
-}
-
-/// The error for a name the index does not know, with the closest names as a hint.
-pub(super) fn unknown_package(index: &dyn Index, name: &str) -> anyhow::Error {
-    let similar = index.similar_names(name).unwrap_or_default();
-    let hint = if similar.is_empty() {
-        "search for it with `devenv search <words>`".to_string()
-    } else {
-        format!("did you mean {}?", similar.join(", "))
-    };
-    Err::<(), _>(anyhow!(
-        "package `{name}` is not in the index `{}`",
-        index.id()
-    ))
-    .hint(hint)
-    .bad_input()
-    .unwrap_err()
 }

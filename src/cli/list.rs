@@ -13,7 +13,7 @@ use super::Ctx;
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
-    let project = super::add::find_project(ctx, false)?;
+    let project = super::packages::find_project(ctx, false)?;
     let loaded = crate::manifest::load(&project.manifest_path())?;
     for w in &loaded.warnings {
         ctx.printer.warn(w);

@@ -28,6 +28,7 @@ mod info;
 mod init;
 pub mod install;
 mod list;
+mod packages;
 mod printer;
 mod publish;
 mod rm;

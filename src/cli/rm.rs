@@ -20,7 +20,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = super::add::find_project(ctx, true)?;
+    let project = super::packages::find_project(ctx, true)?;
+    let _guard = super::packages::lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
     let loaded = crate::manifest::load(&manifest_path)?;

@@ -27,7 +27,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = super::add::find_project(ctx, true)?;
+    let project = super::packages::find_project(ctx, true)?;
+    let _guard = super::packages::lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
     let loaded = crate::manifest::load(&manifest_path)?;
@@ -56,11 +57,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         targets = all.iter().collect();
     }
 
-    let index = super::add::open_index(ctx)?;
+    let index = super::packages::open_index(ctx)?;
     let mut fresh = Vec::new();
     let mut failure = None;
     for spec in &targets {
-        let constraint = super::add::parse_constraint(&spec.name, &spec.version)?;
+        let constraint = super::packages::parse_constraint(&spec.name, &spec.version)?;
         match resolve::resolve_spec(index.as_ref(), spec, &constraint) {
             Ok(Some(r)) => match resolve::check_usable(spec, &r) {
                 Ok(()) => fresh.push((*spec, r.to_locked(index.id()))),
@@ -70,7 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                 }
             },
             Ok(None) => {
-                failure = Some(super::add::unknown_package(index.as_ref(), &spec.name));
+                failure = Some(super::packages::unknown_package(index.as_ref(), &spec.name));
                 break;
             }
             Err(e) => {
@@ -79,7 +80,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             }
         }
     }
-    super::add::flush_warnings(ctx, index.as_ref());
+    super::packages::flush_warnings(ctx, index.as_ref());
     if let Some(e) = failure {
         return Err(e);
     }

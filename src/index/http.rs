@@ -237,13 +237,33 @@ impl CachedHttp {
                             .hint("the index server has a problem; try again later")
                     }
                     Ok(r) => Ok(r),
-                    Err(e) => Err(anyhow::Error::new(e))
+                    Err(e) => Err(anyhow!(self.describe(&e)))
                         .with_context(|| format!("cannot fetch `{url}`"))
                         .hint("check the network, or raise DEVENV_HTTP_TIMEOUT for a slow index"),
                 };
             }
             attempt += 1;
             std::thread::sleep(Duration::from_millis(150 * u64::from(attempt)));
+        }
+    }
+
+    /// One sentence for a transport error instead of reqwest's layered chain.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        let mut root: &dyn std::error::Error = e;
+        while let Some(next) = root.source() {
+            root = next;
+        }
+        if e.is_timeout() {
+            format!(
+                "no answer within {}s (DEVENV_HTTP_TIMEOUT)",
+                self.options.timeout.as_secs_f64()
+            )
+        } else if e.is_connect() {
+            format!("cannot connect: {root}")
+        } else if e.is_body() || e.is_decode() {
+            format!("the response was cut off: {root}")
+        } else {
+            root.to_string()
         }
     }
 

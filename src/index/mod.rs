@@ -322,6 +322,54 @@ mod tests {
         );
     }
 
+    fn settings(index: &str, root: &Path) -> Settings {
+        Settings {
+            index: index.to_string(),
+            substituters: vec![],
+            trusted_public_keys: vec![],
+            store_root: None,
+            system: "x86_64-linux".into(),
+            dirs: crate::context::Dirs {
+                config: root.join("config"),
+                cache: root.join("cache"),
+                data: root.join("data"),
+                state: root.join("state"),
+            },
+        }
+    }
+
+    #[test]
+    fn urls_choose_the_backend_without_touching_the_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("idx");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("index.json"),
+            r#"{"format": 1, "id": "team-index"}"#,
+        )
+        .unwrap();
+        let open_id = |url: &str| open(&settings(url, tmp.path())).map(|i| i.id().to_string());
+        assert_eq!(open_id(dir.to_str().unwrap()).unwrap(), "team-index");
+        assert_eq!(
+            open_id(&format!("file://{}", dir.display())).unwrap(),
+            "team-index"
+        );
+        assert_eq!(
+            open_id("nixhub+http://127.0.0.1:9/").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(open_id(DEFAULT_INDEX).unwrap(), DEFAULT_INDEX);
+        for bad in ["ftp://example.org/x", "", "  "] {
+            let err = open_id(bad).unwrap_err();
+            let report = crate::diagnostic::Report::from_error(&err);
+            assert_eq!(
+                report.exit_code,
+                crate::diagnostic::EXIT_BAD_INPUT,
+                "{bad:?}"
+            );
+        }
+    }
+
     #[test]
     fn closest_names_rank_by_similarity() {
         let names = ["ansible", "ansible-lint", "jq", "ansibel-x"];

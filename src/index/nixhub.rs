@@ -326,6 +326,61 @@ impl Index for NixhubIndex {
 mod tests {
     use super::*;
 
+    /// The `/v2/resolve` example of the service's API description, verbatim.
+    const V2_RESOLVE: &str = r#"{
+      "name": "hello",
+      "version": "2.12.3",
+      "summary": "Program that produces a familiar, friendly greeting",
+      "systems": {
+        "aarch64-darwin": {
+          "flake_installable": {
+            "ref": { "type": "github", "owner": "NixOS", "repo": "nixpkgs",
+                     "rev": "34ca302a9572963c02e385c056be37c85ff51b77" },
+            "attr_path": "hello"
+          },
+          "last_updated": "2026-09-24T08:34:56Z",
+          "outputs": [
+            { "name": "out", "path": "/nix/store/mgc3m5ad39b84vkdrca6zd9jan5a28c2-hello-2.12.3",
+              "default": true, "nar": "nar/abc.nar.xz" }
+          ]
+        }
+      }
+    }"#;
+
+    /// A `/v1/search` answer in the service's shape (one package, one version).
+    const V1_SEARCH: &str = r#"{ "num_results": 1, "packages": [ { "name": "hello", "num_versions": 1,
+      "versions": [ { "name": "hello", "version": "2.12.3", "summary": "greeting",
+        "commit_hash": "c27cdad491a991b11ed731760aa2ef8db0cb0410", "last_updated": 1787814960,
+        "systems": { "aarch64-darwin": {
+          "id": 0, "system": "aarch64-darwin", "commit_hash": "c27cdad491a991b11ed731760aa2ef8db0cb0410",
+          "last_updated": 1787814960, "version": "2.12.3", "attr_paths": ["hello"],
+          "store_hash": "85py0qgpd9llilbkgjpcwc4svrx056ld", "store_name": "hello", "store_version": "2.12.3",
+          "meta_name": "hello-2.12.3", "meta_version": [""], "summary": "greeting" } } } ] } ] }"#;
+
+    #[test]
+    fn the_services_resolve_shape_parses() {
+        let r: ResolveResponse = serde_json::from_str(V2_RESOLVE).unwrap();
+        let s = &r.systems["aarch64-darwin"];
+        assert_eq!(r.version, "2.12.3");
+        assert_eq!(
+            s.flake_installable.flake_ref.rev,
+            "34ca302a9572963c02e385c056be37c85ff51b77"
+        );
+        assert_eq!(s.flake_installable.attr_path, "hello");
+        assert!(s.outputs[0].default);
+        assert_eq!(s.last_updated, "2026-09-24T08:34:56Z");
+    }
+
+    #[test]
+    fn the_services_search_shape_parses() {
+        let r: SearchResponse = serde_json::from_str(V1_SEARCH).unwrap();
+        let v = &r.packages[0].versions[0];
+        assert_eq!(v.last_updated, 1787814960);
+        let s = &v.systems["aarch64-darwin"];
+        assert_eq!(s.store_hash, "85py0qgpd9llilbkgjpcwc4svrx056ld");
+        assert_eq!(s.attr_paths, vec!["hello".to_string()]);
+    }
+
     #[test]
     fn unix_seconds_become_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");

@@ -196,6 +196,7 @@ pub fn write_fixture_index(dir: &Path) {
 pub struct Seen {
     pub url: String,
     pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
 }
 
 /// An answer: status, headers, body.
@@ -229,6 +230,11 @@ impl FnServer {
                             .headers()
                             .iter()
                             .find(|h| h.field.equiv("If-None-Match"))
+                            .map(|h| h.value.to_string()),
+                        if_modified_since: req
+                            .headers()
+                            .iter()
+                            .find(|h| h.field.equiv("If-Modified-Since"))
                             .map(|h| h.value.to_string()),
                     };
                     seen.lock().unwrap().push(s.clone());
