@@ -113,6 +113,7 @@ cat >"$project/devenv.lock" <<EOF
 EOF
 
 peak_kb() { awk '/Maximum resident set size/ {print $6}' "$1"; }
+cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[1]):.2f}')" "$1"; }
 
 declare -A results
@@ -135,22 +136,24 @@ for c in xz zstd; do
     --option substituters "$url" --option trusted-public-keys "$pk" \
     --option build-users-group '' --option sandbox false --quiet >/dev/null
   theirs=$(python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start")
-  results[$c]="$ours $theirs $(peak_kb "$scratch/ours-$c.time") $(peak_kb "$scratch/nix-$c.time")"
+  results[$c]="$ours $theirs $(peak_kb "$scratch/ours-$c.time") $(peak_kb "$scratch/nix-$c.time") $(cpu_s "$scratch/ours-$c.time") $(cpu_s "$scratch/nix-$c.time")"
 done
 
 # Second install with everything present, against the process floor.
-hyperfine -N --warmup 3 --runs 30 --export-json "$scratch/noop.json" \
+sync  # let the writeback of 500 MB settle so it does not land on the no-op runs
+hyperfine -N --warmup 10 --runs 100 --export-json "$scratch/noop.json" \
   "env -C $project HOME=$scratch/home DEVENV_STORE_ROOT=$scratch/ours DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-zstd DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
-  "$devenv --version" >/dev/null 2>&1
+  "env -C $project HOME=$scratch/home $devenv --version" >/dev/null 2>&1
 read -r noop floor < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean'], r[1]['mean'])" "$scratch/noop.json")
 
 echo
 echo "substituting $paths paths / $nar_mb MiB of NARs from a loopback cache into an empty store"
-printf '%-6s %10s %10s %8s %14s %14s\n' NARs "devenv s" "nix s" ratio "devenv RSS MiB" "nix RSS MiB"
+printf '%-6s %10s %10s %8s %12s %12s %9s %14s %14s\n' NARs "devenv s" "nix s" ratio "devenv CPU s" "nix CPU s" "CPU ratio" "devenv RSS MiB" "nix RSS MiB"
 for c in xz zstd; do
-  read -r o t ro rt <<<"${results[$c]}"
-  printf '%-6s %10.2f %10.2f %8.2f %14.1f %14.1f\n' "$c" "$o" "$t" \
-    "$(python3 -c "print($o / $t)")" "$(python3 -c "print($ro / 1024)")" "$(python3 -c "print($rt / 1024)")"
+  read -r o t ro rt co ct <<<"${results[$c]}"
+  printf '%-6s %10.2f %10.2f %8.2f %12.2f %12.2f %9.2f %14.1f %14.1f\n' "$c" "$o" "$t" \
+    "$(python3 -c "print($o / $t)")" "$co" "$ct" "$(python3 -c "print($co / $ct)")" \
+    "$(python3 -c "print($ro / 1024)")" "$(python3 -c "print($rt / 1024)")"
 done
-printf 'second install (all present): %.1f ms, process floor (devenv --version): %.1f ms, ratio %.2f\n' \
+printf 'second install (all present): %.1f ms, process floor (devenv --version, same wrapper): %.1f ms, ratio %.2f\n' \
   "$(python3 -c "print($noop * 1000)")" "$(python3 -c "print($floor * 1000)")" "$(python3 -c "print($noop / $floor)")"

@@ -273,3 +273,29 @@ fn paths_realized_into_a_nix_store_root_are_registered_with_nix() {
     let theirs = run_ok(nix_store(&cx.store_root).args(["-q", "--hash", app]));
     assert_eq!(theirs.trim(), ours);
 }
+
+#[test]
+fn gc_leaves_paths_nix_also_has_to_nix() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
+    let cx = world(
+        &fixture,
+        &format!("file://{}", fixture.cache.display()),
+        &["fixlib"],
+    );
+    run_ok(nix_store(&cx.store_root).arg("--init"));
+    cx.ok(&["install", "--frozen"]);
+    std::fs::remove_file(cx.project.join("devenv.lock")).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&cx.ok(&["gc", "--json"])).unwrap();
+    assert_eq!(out["deleted"], serde_json::json!([]));
+    let (entries, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.is_empty(), "{rows:?}");
+    let lib = fixture.paths["fixlib"]
+        .trim_start_matches("/nix/store/")
+        .to_string();
+    assert!(
+        entries.contains(&lib),
+        "the files stay for Nix: {entries:?}"
+    );
+    run_ok(nix_store(&cx.store_root).args(["--verify", "--check-contents"]));
+}

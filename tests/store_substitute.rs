@@ -512,12 +512,31 @@ fn builds_with_nix_when_no_cache_has_a_path() {
         ),
     )
     .unwrap();
+    // A git checkout standing in for nixpkgs (DEVENV_NIXPKGS), at the revision the lock names.
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&flake)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    let rev = git(&["rev-parse", "HEAD"]).trim().to_string();
     sh.fixture
         .write_project(&cx.project, &system(), &["fixapp"]);
-    let lock = cx.read("devenv.lock").replace(
-        "github:NixOS/nixpkgs/0000000000000000000000000000000000000000#fixapp",
-        &format!("path:{}#fixapp", flake.display()),
-    );
+    let lock = cx
+        .read("devenv.lock")
+        .replace("0000000000000000000000000000000000000000", &rev);
     cx.write("devenv.lock", &lock);
     let empty = cx.root().join("empty-cache");
     std::fs::create_dir_all(&empty).unwrap();
@@ -528,6 +547,7 @@ fn builds_with_nix_when_no_cache_has_a_path() {
             "NIX_CONFIG",
             "build-users-group =\nsandbox = false\nsubstituters =\nflake-registry = /dev/null",
         )
+        .env("DEVENV_NIXPKGS", &flake)
         .args(["install", "--frozen", "--substituters"])
         .arg(format!("file://{}", empty.display()))
         .output()

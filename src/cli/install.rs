@@ -183,13 +183,17 @@ pub fn install_with(
 }
 
 /// No cache has some paths but Nix is installed: build each package that is not fully present
-/// from its locked `resolved` reference with the real evaluator, and import the results.
+/// with the real evaluator and import the results.
 fn build_missing(
     ctx: &Ctx,
     store: &Store,
     packages: &[(String, crate::lock::LockedPackage, Vec<crate::lock::Output>)],
     missing: &crate::store::MissingPaths,
 ) -> anyhow::Result<()> {
+    // `DEVENV_NIXPKGS`: a nixpkgs git checkout to build from on machines without GitHub.
+    let nixpkgs = std::env::var_os("DEVENV_NIXPKGS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
     for (key, locked, outputs) in packages {
         let mut present = true;
         for o in outputs {
@@ -198,25 +202,15 @@ fn build_missing(
         if present {
             continue;
         }
+        let installable = crate::store::nix::installable(locked, nixpkgs.as_deref());
         ctx.printer.info(format!(
-            "building {key} with Nix ({}): no binary cache has {} of its paths",
-            locked.resolved,
+            "building {key} with Nix ({installable}): no binary cache has {} of its paths",
             missing.paths.len()
         ));
-        let built = crate::store::nix::build_with_nix(&locked.resolved)
+        let wanted: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+        crate::store::nix::build_and_import(store, &installable, &wanted)
             .with_context(|| format!("cannot build `{key}` with Nix either"))
             .with_context(|| format!("{missing}"))?;
-        let wanted: Vec<&String> = outputs.iter().map(|o| &o.path).collect();
-        if let Some(w) = wanted.iter().find(|w| !built.contains(w)) {
-            return Err(anyhow!(
-                "`nix build {}` produced {}, not the locked `{w}`",
-                locked.resolved,
-                built.join(", ")
-            ))
-            .hint("the lock may come from another nixpkgs evaluation; run `devenv update`");
-        }
-        crate::store::nix::import_from_nix(store, &built)
-            .with_context(|| format!("cannot import the build of `{key}`"))?;
     }
     Ok(())
 }

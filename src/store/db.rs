@@ -279,9 +279,28 @@ impl Db {
     pub fn set_root(&mut self, name: &str, paths: &[String], link: Option<&Path>) -> Result<()> {
         let now = now_secs();
         let link = link.map(|l| l.to_string_lossy().to_string());
+        let wanted: BTreeSet<&String> = paths.iter().collect();
+        {
+            // Unchanged roots are the common case (every install): skip the write transaction.
+            let mut stmt = self
+                .conn
+                .prepare_cached("select path, link from GcRoots where name = ?1")?;
+            let current = stmt
+                .query_map(params![name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if current.len() == wanted.len()
+                && current
+                    .iter()
+                    .all(|(p, l)| wanted.contains(p) && *l == link)
+            {
+                return Ok(());
+            }
+        }
         let tx = self.conn.transaction()?;
         tx.execute("delete from GcRoots where name = ?1", params![name])?;
-        for p in paths.iter().collect::<BTreeSet<_>>() {
+        for p in wanted {
             tx.execute(
                 "insert into GcRoots (name, path, link, created) values (?1, ?2, ?3, ?4)",
                 params![name, p, link, now],

@@ -25,6 +25,9 @@ pub struct GcReport {
     pub dead_roots: Vec<String>,
     /// Valid paths kept.
     pub kept: usize,
+    /// Unreachable paths also valid in a Nix database sharing the root: dropped from ours, their
+    /// files left for Nix's own garbage collector (deleting them would corrupt Nix's view).
+    pub left_to_nix: Vec<String>,
 }
 
 /// Collect garbage. With `older_than`, only paths registered at least that long ago are deleted
@@ -61,9 +64,14 @@ pub fn collect(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Re
             }
         }
     }
+    let nix_shares_root = super::nix::shared_nix_db(&store.layout().root).is_some();
     for (path, _, size) in &brief {
         if live.contains(path) {
             report.kept += 1;
+        } else if nix_shares_root
+            && super::nix::nix_valid_info(&store.layout().root, path).is_some()
+        {
+            report.left_to_nix.push(path.clone());
         } else {
             report.deleted.push(path.clone());
             report.bytes_freed += size;
@@ -75,7 +83,9 @@ pub fn collect(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Re
     for name in &report.dead_roots {
         db.remove_root(name)?;
     }
-    db.unregister(&report.deleted)?;
+    let mut unregister = report.deleted.clone();
+    unregister.extend(report.left_to_nix.iter().cloned());
+    db.unregister(&unregister)?;
     drop(db);
     for path in &report.deleted {
         substitute::remove_tree(&store.layout().real_path(path))?;

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::Store;
+use crate::diagnostic::ResultExt;
 
 /// Nix's database directory for a store root, when a Nix installation shares the root and this
 /// user may write it (single-user Nix, or a chroot store Nix created).
@@ -317,4 +318,34 @@ pub fn adopt_or_clear(store: &Store, path: &str) -> Result<bool> {
     }
     super::substitute::remove_tree(&final_path)?;
     Ok(false)
+}
+
+/// What to hand `nix build` for a lock entry: its `resolved` reference, or, given a nixpkgs git
+/// checkout, the same revision and attribute from that checkout.
+pub fn installable(locked: &crate::lock::LockedPackage, nixpkgs_checkout: Option<&Path>) -> String {
+    match (nixpkgs_checkout, locked.rev(), locked.attr_path()) {
+        (Some(dir), Some(rev), Some(attr)) => {
+            format!("git+file://{}?rev={rev}#{attr}", dir.display())
+        }
+        _ => locked.resolved.clone(),
+    }
+}
+
+/// Build `installable` with Nix, check it produced every path in `wanted`, and import the
+/// results (with their closures) into our store.
+pub fn build_and_import(
+    store: &Store,
+    installable: &str,
+    wanted: &[String],
+) -> Result<Vec<String>> {
+    let built = build_with_nix(installable)?;
+    if let Some(w) = wanted.iter().find(|w| !built.contains(w)) {
+        return Err(anyhow!(
+            "`nix build {installable}` produced {}, not the locked `{w}`",
+            built.join(", ")
+        ))
+        .hint("the lock may come from another nixpkgs evaluation; run `devenv update`");
+    }
+    import_from_nix(store, &built)
+        .with_context(|| format!("cannot import the build of `{installable}`"))
 }

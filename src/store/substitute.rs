@@ -429,22 +429,67 @@ pub(crate) fn unpack_checked(
 /// Make a verified temp tree durable, move it to its store path and register it.
 pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
     let final_path = store.layout.real_path(&info.path);
-    let result = (|| -> Result<()> {
-        sync_tree(tmp)?;
-        fs::rename(tmp, &final_path).with_context(|| {
-            format!(
-                "cannot move `{}` to `{}`",
-                tmp.display(),
-                final_path.display()
-            )
-        })?;
-        crate::fsutil::sync_dir(&store.layout.store_dir())?;
-        store.register(info)
-    })();
+    // Renamed before it is durable: until it is registered below, the path counts as a
+    // leftover that the next run replaces, so a crash in between loses nothing.
+    fs::rename(tmp, &final_path).with_context(|| {
+        format!(
+            "cannot move `{}` to `{}`",
+            tmp.display(),
+            final_path.display()
+        )
+    })?;
+    let result = store
+        .sync
+        .sync(&store.layout.store_dir())
+        .and_then(|()| store.register(info));
     if result.is_err() {
-        let _ = remove_tree(tmp);
+        let _ = remove_tree(&final_path);
     }
     result
+}
+
+/// Group commit for durability: one `syncfs` covers every path renamed before it started, so
+/// workers finishing together share a flush instead of each paying for one.
+#[derive(Default)]
+pub struct GroupSync {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    requested: u64,
+    completed: u64,
+    running: bool,
+}
+
+impl GroupSync {
+    /// Return once a `syncfs` of the file system holding `dir` has started after this call.
+    pub fn sync(&self, dir: &Path) -> Result<()> {
+        let mut g = self.state.lock().expect("sync lock");
+        g.requested += 1;
+        let mine = g.requested;
+        loop {
+            if g.completed >= mine {
+                return Ok(());
+            }
+            if g.running {
+                g = self.done.wait(g).expect("sync lock");
+                continue;
+            }
+            g.running = true;
+            let target = g.requested;
+            drop(g);
+            let result = sync_fs(dir);
+            g = self.state.lock().expect("sync lock");
+            g.running = false;
+            if result.is_ok() {
+                g.completed = g.completed.max(target);
+            }
+            self.done.notify_all();
+            result?;
+        }
+    }
 }
 
 /// A fresh temp dir name inside the store for `hash_part` (not created).
@@ -499,8 +544,8 @@ impl<R: Read> Read for VerifyingReader<'_, R> {
     }
 }
 
-/// Make everything under `root` durable: one `syncfs` for the file system holding it.
-fn sync_tree(root: &Path) -> Result<()> {
+/// Make everything on the file system holding `root` durable (`syncfs`).
+fn sync_fs(root: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
     let dir = fs::File::open(root).with_context(|| format!("cannot open `{}`", root.display()))?;
     // SAFETY: `dir` is an open file descriptor for the duration of the call.
@@ -532,4 +577,70 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         fs::remove_file(path)
     }
     .with_context(|| format!("cannot delete `{}`", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn decodes_every_supported_compression() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let xz = {
+            let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        let zst = zstd::encode_all(&data[..], 3).unwrap();
+        let bz = {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            e.write_all(&data).unwrap();
+            e.finish().unwrap()
+        };
+        for (c, bytes) in [
+            (Compression::Xz, xz),
+            (Compression::Zstd, zst),
+            (Compression::Bzip2, bz),
+            (Compression::None, data.clone()),
+        ] {
+            let mut out = Vec::new();
+            decoder(&c, Box::new(io::Cursor::new(bytes)))
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data, "{c:?}");
+        }
+        assert!(decoder(&Compression::Brotli, Box::new(io::empty())).is_err());
+    }
+
+    #[test]
+    fn stops_reading_past_nar_size() {
+        let mut r = VerifyingReader {
+            inner: io::Cursor::new(vec![7u8; 100]),
+            hasher: Sha256::new(),
+            count: 0,
+            limit: 10,
+            progress: &super::super::NoProgress,
+        };
+        let err = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("larger than its NarSize 10"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn group_sync_returns_for_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let sync = GroupSync::default();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| sync.sync(dir.path()).unwrap());
+            }
+        });
+        let g = sync.state.lock().unwrap();
+        assert_eq!(g.completed, 8);
+        assert!(!g.running);
+    }
 }
