@@ -9,6 +9,7 @@ command -v nix-store >/dev/null || need+=(nix-bin)
 command -v zsh >/dev/null || need+=(zsh)
 command -v fish >/dev/null || need+=(fish)
 command -v tmux >/dev/null || need+=(tmux)
+command -v direnv >/dev/null || need+=(direnv)
 command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2

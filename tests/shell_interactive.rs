@@ -194,3 +194,29 @@ fn tmux_panes_started_from_an_activated_env_drop_its_stale_state() {
     tmux.send("0.1", "hello-tool");
     tmux.wait_for("0.1", "tool says bar");
 }
+
+#[test]
+fn devenv_shell_in_zsh_and_fish_marks_prompt_and_loads_env() {
+    for shell in ["zsh", "fish"] {
+        let (w, p, path) = world(false);
+        let _ = std::fs::remove_file(p.join("hooked"));
+        let tmux = Tmux {
+            socket: w.t.root().join("tmux.sock"),
+        };
+        let mut c = tmux.cmd();
+        c.args(["new-session", "-d", "-x", "160", "-y", "50", "-c"])
+            .arg(&p)
+            .arg(env!("CARGO_BIN_EXE_devenv"))
+            .arg("shell");
+        client_env(&mut c, &w, &path, &[]);
+        c.env("SHELL", format!("/usr/bin/{shell}"));
+        assert!(c.status().unwrap().success());
+        tmux.wait_for("0", "(devenv)");
+        tmux.send("0", "echo \"$FOO-$DEVENV_PROJECT_ROOT\"; hello-tool");
+        tmux.wait("0", shell, |s| {
+            s.lines().any(|l| l == format!("bar-{}", p.display()))
+                && s.lines().any(|l| l == "tool says bar")
+        });
+        assert!(p.join("hooked").exists(), "{shell}: init_hook ran");
+    }
+}

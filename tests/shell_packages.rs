@@ -53,6 +53,25 @@ case ":$MANPATH:" in *":$DEVENV_PROFILE/share/man:"*) echo "MANPATH ok";; esac
     );
     assert!(out.contains("man page linked\nMANPATH ok\n"), "{out}");
     assert!(out.contains("*   1") && out.contains("fixapp@2.0"), "{out}");
+    for shell in ["zsh", "fish"] {
+        let or = if shell == "fish" { "; or" } else { " ||" };
+        let (out, err) = w.ok(
+            shell,
+            &format!(
+                "cd \"$ROOT/proj\"; prompt; fixapp; echo \"man=$MANPATH\"\n\
+                 cd \"$OUT\"; prompt; command -v fixtool{or} echo gone"
+            ),
+        );
+        assert!(
+            out.ends_with("gone\n"),
+            "{shell} left fixtool on PATH: {out}"
+        );
+        assert!(
+            out.contains("fixtool 1.0 shell-packages"),
+            "{shell}: {out}\n{err}"
+        );
+        assert!(out.contains("/share/man:"), "{shell}: {out}");
+    }
 
     // drop fixapp: a new generation; allowing the changed manifest loads it
     fx.write_project(&proj, &system, &["fixtool"]);
@@ -177,4 +196,54 @@ fn devenv_shell_watcher_installs_edits_before_the_next_prompt() {
     tmux(&["send-keys", "-l", "fixapp"]);
     tmux(&["send-keys", "Enter"]);
     wait("fixtool 1.0 shell-packages");
+}
+
+#[test]
+fn failed_install_keeps_the_previous_generation_and_retries_later() {
+    let (w, fx, proj) = world(&["fixtool"]);
+    let system = devenv::system::current();
+    let (out, err) = w.ok("bash", "cd \"$ROOT/proj\"; prompt; fixtool");
+    assert!(out.contains("fixtool 1.0 shell-packages"), "{out}\n{err}");
+    // the lock now wants fixapp, but the binary cache is unreachable (empty)
+    let config = w.t.home.join(".config/devenv/config.json");
+    let good = std::fs::read_to_string(&config).unwrap();
+    let empty = w.t.root().join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "substituters": [format!("file://{}", empty.display())],
+            "trusted_public_keys": [fx.public_key],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    fx.write_project(&proj, &system, &["fixtool", "fixapp"]);
+    w.allow(&proj);
+    let (out, err) = w.ok(
+        "bash",
+        // Nix's build fallback is pointed at a local directory that is not nixpkgs, so it fails
+        // at once instead of reaching for the network.
+        "export DEVENV_NIXPKGS=\"$ROOT/not-nixpkgs\"\n\
+         cd \"$ROOT/proj\"; prompt; prompt; fixtool; command -v fixapp || echo no-fixapp",
+    );
+    assert!(out.contains("fixtool 1.0 shell-packages"), "{out}\n{err}");
+    assert!(out.ends_with("no-fixapp\n"), "{out}\n{err}");
+    assert_eq!(
+        err.matches("using the previous generation").count(),
+        1,
+        "{err}"
+    );
+    std::fs::write(&config, good).unwrap();
+    let out =
+        w.t.cmd()
+            .current_dir(&proj)
+            .args(["run", "fixapp"])
+            .output()
+            .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fixtool 1.0 shell-packages"),
+        "{out:?}"
+    );
 }

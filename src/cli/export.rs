@@ -99,33 +99,31 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
     let system = &ctx.settings.system;
     let wants_packages = manifest.packages.iter().any(|p| p.enabled_on(system));
     let mut inputs = inputs;
+    let mut fallback = false;
     let profile_link = if wants_packages {
         let generations = profile.load()?;
         if generations.current_inputs.as_deref() != Some(&inputs.hash()) || target.is_none() {
-            let installed = super::install::install_project(ctx, project)
-                .context("could not install the project's packages")?;
-            // Installing may have (re)written the lock; the generation stands for what is on disk now.
-            inputs = Inputs::read(project)?;
-            let packages: Vec<ProfilePackage> = installed
-                .iter()
-                .map(|p| ProfilePackage {
-                    key: p.key.clone(),
-                    priority: DEFAULT_PRIORITY,
-                    outputs: p
-                        .outputs
-                        .iter()
-                        .map(|o| (o.logical.clone(), o.physical.clone()))
-                        .collect(),
-                })
-                .collect();
-            let (number, created) = profile.switch(&packages, &inputs.hash())?;
-            if created {
-                cache.invalidate(&project_key);
-                let paths: Vec<String> = packages
-                    .iter()
-                    .flat_map(|p| p.outputs.iter().map(|(l, _)| l.clone()))
-                    .collect();
-                add_generation_root(ctx, &project_key, number, &paths)?;
+            match super::install::install_project(ctx, project) {
+                Ok(installed) => {
+                    // Installing may have (re)written the lock; the generation stands for what
+                    // is on disk now.
+                    inputs = Inputs::read(project)?;
+                    switch_generation(ctx, &profile, &project_key, &installed, &inputs.hash())?;
+                }
+                Err(err) if target.is_some() => {
+                    // Offline after a `git pull`: keep working with the tools already there
+                    // (like nix-direnv's fallback), say so once, and cache nothing so the next
+                    // activation tries again.
+                    ctx.printer.error(&Report::from_error(
+                        &err.context("could not install the project's packages"),
+                    ));
+                    ctx.printer.warn(format!(
+                        "using the previous generation of `{}` until installing succeeds",
+                        project.root.display()
+                    ));
+                    fallback = true;
+                }
+                Err(err) => return Err(err.context("could not install the project's packages")),
             }
         }
         Some(profile.current_link())
@@ -139,8 +137,43 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
         profile.current_target().as_deref(),
     );
     let spec = EnvSpec::compute(key, &manifest, profile_link.as_deref());
-    cache.put(&project_key, &spec)?;
+    if !fallback {
+        cache.put(&project_key, &spec)?;
+    }
     Ok((spec, inputs))
+}
+
+/// Make the installed packages the project's current generation; a new generation becomes a GC
+/// root and sends every shell's hook to re-export at its next prompt.
+fn switch_generation(
+    ctx: &Ctx,
+    profile: &Profile,
+    project_key: &str,
+    installed: &[super::install::InstalledPackage],
+    inputs: &str,
+) -> Result<()> {
+    let packages: Vec<ProfilePackage> = installed
+        .iter()
+        .map(|p| ProfilePackage {
+            key: p.key.clone(),
+            priority: DEFAULT_PRIORITY,
+            outputs: p
+                .outputs
+                .iter()
+                .map(|o| (o.logical.clone(), o.physical.clone()))
+                .collect(),
+        })
+        .collect();
+    let (number, created) = profile.switch(&packages, inputs)?;
+    if created {
+        EnvCache::new(&ctx.settings.dirs.state).invalidate(project_key);
+        let paths: Vec<String> = packages
+            .iter()
+            .flat_map(|p| p.outputs.iter().map(|(l, _)| l.clone()))
+            .collect();
+        add_generation_root(ctx, project_key, number, &paths)?;
+    }
+    Ok(())
 }
 
 /// GC root name of a profile generation: the store keeps its paths while the generation exists.

@@ -218,6 +218,7 @@ impl EnvCache {
         fs::create_dir_all(&dir)?;
         let path = dir.join(inputs);
         if !path.exists() {
+            prune_stamps(&dir, MAX_STAMPS - 1);
             fs::write(&path, b"")?;
         }
         filetime::set_file_mtime(&path, mtime)?;
@@ -228,6 +229,35 @@ impl EnvCache {
     /// rollback or a new generation).
     pub fn invalidate(&self, project_key: &str) {
         let _ = fs::remove_dir_all(self.dir.join(format!("{project_key}.stamps")));
+    }
+}
+
+/// Stamps kept per project; each manifest or lock version makes one. A shell whose stamp was
+/// pruned re-exports once at its next prompt, nothing worse.
+const MAX_STAMPS: usize = 16;
+
+/// Keep the `keep` stamps with the newest mtimes in `dir`.
+fn prune_stamps(dir: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut stamps: Vec<(filetime::FileTime, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((
+                filetime::FileTime::from_last_modification_time(&meta),
+                e.path(),
+            ))
+        })
+        .collect();
+    if stamps.len() <= keep {
+        return;
+    }
+    stamps.sort();
+    let excess = stamps.len() - keep;
+    for (_, path) in stamps.into_iter().take(excess) {
+        let _ = fs::remove_file(path);
     }
 }
 
@@ -276,6 +306,25 @@ mod tests {
         );
         assert_eq!(env[PROJECT_ROOT_VAR], "/p");
         assert_eq!(crate::shell::diff::revert(&env, &applied), pristine);
+    }
+
+    #[test]
+    fn stamps_carry_the_inputs_mtime_and_are_pruned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = EnvCache::new(tmp.path());
+        let t = filetime::FileTime::from_unix_time(1_700_000_000, 123);
+        let first = cache.stamp("p", "h0", t).unwrap();
+        let meta = fs::metadata(&first).unwrap();
+        assert_eq!(filetime::FileTime::from_last_modification_time(&meta), t);
+        for i in 1..=MAX_STAMPS {
+            let t = filetime::FileTime::from_unix_time(1_700_000_000 + i as i64, 0);
+            cache.stamp("p", &format!("h{i}"), t).unwrap();
+        }
+        let left = fs::read_dir(first.parent().unwrap()).unwrap().count();
+        assert_eq!(left, MAX_STAMPS);
+        assert!(!first.exists(), "the oldest stamp goes first");
+        cache.invalidate("p");
+        assert!(!first.parent().unwrap().exists());
     }
 
     #[test]

@@ -170,11 +170,12 @@ impl Profile {
                     })
                 })
                 .collect();
-            buildenv::build(&tmp, &elements)
-                .context("cannot build the project's profile")
-                .hint(
-                    "give one of the packages a different `priority` in devenv.json, or remove one",
-                )?;
+            if let Err(err) = buildenv::build(&tmp, &elements) {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(err).context("cannot build the project's profile").hint(
+                    "remove one of the two packages from devenv.json, or ask for other outputs",
+                );
+            }
             fs::rename(&tmp, &final_dir).context("cannot finish the new generation")?;
             g.generations.push(Generation {
                 number: n,
