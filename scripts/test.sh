@@ -11,6 +11,7 @@ command -v fish >/dev/null || need+=(fish)
 command -v tmux >/dev/null || need+=(tmux)
 command -v direnv >/dev/null || need+=(direnv)
 command -v git >/dev/null || need+=(git)
+command -v shellcheck >/dev/null || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   sudo_cmd=()

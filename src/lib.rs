@@ -7,8 +7,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
+pub mod completion;
 pub mod context;
 pub mod diagnostic;
+pub mod doctor;
 pub mod env;
 pub mod fsutil;
 pub mod index;

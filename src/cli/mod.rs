@@ -116,6 +116,8 @@ pub enum Command {
     Generate(generate::Args),
     Completions(completions::Args),
     Doctor(doctor::Args),
+    #[command(name = "__complete", hide = true)]
+    Complete(completions::CompleteArgs),
 }
 
 /// What every command gets: resolved settings and the printer.
@@ -184,6 +186,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Publish(a) => publish::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Complete(a) => completions::run_complete(&ctx, a),
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
     }
 }

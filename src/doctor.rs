@@ -1,0 +1,694 @@
+//! `devenv doctor`'s checks, as data: which store root is used and why, whether Nix is present,
+//! whether the index and each binary cache answer, whether the trusted keys parse, which shells
+//! have the hook, and whether the current project may activate.
+//!
+//! Every check only looks (files, one short HTTP request, `nix --version`); none changes anything,
+//! so doctor is safe to run anywhere. Each problem carries the exact command that fixes it. The
+//! machine facts a check depends on (HOME, SHELL, the working directory) come in through
+//! [`Probe`], so tests can point them at a throwaway world.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::context::Settings;
+use crate::project::Project;
+use crate::shell::trust::{Trust, TrustStore};
+
+/// Where a running Nix daemon listens.
+pub const NIX_DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
+
+/// How a check came out. Only `Fail` makes `devenv doctor` exit non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Worth knowing, nothing is broken (e.g. Nix not installed, which devenv does not need).
+    Info,
+    /// Works, but something the user probably wants is missing (e.g. no shell hook).
+    Warn,
+    Fail,
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Stable name for scripts: `store`, `nix`, `index`, `substituter`, `trusted-keys`, `hook`,
+    /// `project`.
+    pub name: &'static str,
+    pub status: Status,
+    /// One sentence saying what was found.
+    pub summary: String,
+    /// Further facts, one per line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// The command that fixes the problem, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, status: Status, summary: impl Into<String>) -> Check {
+        Check {
+            name,
+            status,
+            summary: summary.into(),
+            details: Vec::new(),
+            fix: None,
+        }
+    }
+
+    fn detail(mut self, line: impl Into<String>) -> Check {
+        self.details.push(line.into());
+        self
+    }
+
+    fn fix(mut self, command: impl Into<String>) -> Check {
+        self.fix = Some(command.into());
+        self
+    }
+}
+
+/// The machine facts checks read, passed in rather than read from globals.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub home: PathBuf,
+    /// `$SHELL`, the user's login shell.
+    pub shell: Option<String>,
+    /// `$ZDOTDIR`, where zsh reads `.zshrc`.
+    pub zdotdir: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME`, where fish reads `fish/config.fish`.
+    pub xdg_config_home: Option<PathBuf>,
+    pub cwd: PathBuf,
+    /// Per-request limit for the index and caches (`DEVENV_HTTP_TIMEOUT`, at most 5 s).
+    pub timeout: Duration,
+    pub daemon_socket: PathBuf,
+    /// `$DEVENV_STORE_ROOT`, to tell which setting chose the store root.
+    pub store_root_env: Option<PathBuf>,
+}
+
+impl Probe {
+    /// Facts from the process environment.
+    pub fn from_environment() -> anyhow::Result<Probe> {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Ok(Probe {
+            home: var("HOME")
+                .map(PathBuf::from)
+                .ok_or_else(|| anyhow::anyhow!("HOME is not set"))?,
+            shell: var("SHELL").map(|s| s.to_string_lossy().into_owned()),
+            zdotdir: var("ZDOTDIR").map(PathBuf::from),
+            xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
+            cwd: std::env::current_dir()?,
+            // The same knob as every index request, but never longer than a doctor should wait.
+            timeout: crate::index::http::HttpOptions::from_env()?
+                .timeout
+                .min(Duration::from_secs(5)),
+            daemon_socket: PathBuf::from(NIX_DAEMON_SOCKET),
+            store_root_env: var("DEVENV_STORE_ROOT").map(PathBuf::from),
+        })
+    }
+}
+
+/// Run every check, in the order they are shown. The network checks run at the same time, so an
+/// unreachable network costs one timeout, not one per URL.
+pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
+    let mut checks = vec![store(settings, probe), nix(probe)];
+    let network: Vec<Check> = std::thread::scope(|scope| {
+        let index = scope.spawn(|| index(settings, probe));
+        let caches: Vec<_> = settings
+            .substituters
+            .iter()
+            .map(|url| scope.spawn(move || substituter(url, settings, probe)))
+            .collect();
+        std::iter::once(index)
+            .chain(caches)
+            .map(|h| h.join().expect("a doctor check panicked"))
+            .collect()
+    });
+    checks.extend(network);
+    checks.push(trusted_keys(settings));
+    checks.push(hook(probe));
+    checks.push(project(settings, probe));
+    checks
+}
+
+/// Whether any check failed.
+pub fn failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.status == Status::Fail)
+}
+
+/// Where a configured store root came from, for "which root and why".
+fn store_root_origin(settings: &Settings, probe: &Probe, root: &Path) -> String {
+    let config_path = settings.dirs.config.join("config.json");
+    let from_config = crate::context::ConfigFile::load(&config_path)
+        .ok()
+        .and_then(|c| c.store_root);
+    if probe.store_root_env.as_deref() == Some(root) {
+        "set by DEVENV_STORE_ROOT".to_string()
+    } else if from_config.as_deref() == Some(root) {
+        format!("set by store_root in {}", config_path.display())
+    } else {
+        "set by --store-root".to_string()
+    }
+}
+
+/// The store check mirrors the store's own choice (`store::Store::open_backend`): a configured
+/// root; else `/` when `/nix/store` is writable or can be created; else a Nix daemon's store;
+/// else nothing usable. It only looks, where opening the store would create directories.
+fn store(settings: &Settings, probe: &Probe) -> Check {
+    let with_nix = |check: Check, root: &Path| match crate::store::nix::shared_nix_db(root) {
+        Some(db) => check.detail(format!(
+            "shared with a Nix installation ({}): paths devenv fetches are registered with it too",
+            db.display()
+        )),
+        None => check,
+    };
+    match &settings.store_root {
+        Some(root) => {
+            let dir = crate::store::layout::StoreLayout::new(root).store_dir();
+            let why = store_root_origin(settings, probe, root);
+            if creatable(&dir) {
+                let check = Check::new(
+                    "store",
+                    Status::Ok,
+                    format!("store at {} ({why}), writable", dir.display()),
+                )
+                .detail("store paths are still named /nix/store/…; programs from binary caches may need /nix/store itself to run");
+                with_nix(check, root)
+            } else {
+                Check::new(
+                    "store",
+                    Status::Fail,
+                    format!("store at {} ({why}) is not writable by you", dir.display()),
+                )
+                .fix(format!(
+                    "mkdir -p {0} && test -w {0} || export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"",
+                    shell_words::quote(&dir.to_string_lossy())
+                ))
+            }
+        }
+        None if creatable(Path::new("/nix/store")) => with_nix(
+            Check::new(
+                "store",
+                Status::Ok,
+                "store at /nix/store (the default: no store root is configured), writable",
+            ),
+            Path::new("/"),
+        ),
+        None if probe.daemon_socket.exists() => Check::new(
+            "store",
+            Status::Warn,
+            "/nix/store belongs to a Nix installation (a daemon runs) and is not writable by you",
+        )
+        .detail(format!(
+            "Nix daemon socket: {}",
+            probe.daemon_socket.display()
+        ))
+        .fix(
+            "export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # or see docs/store.md",
+        ),
+        None => Check::new(
+            "store",
+            Status::Fail,
+            "/nix/store does not exist and you cannot create it, and no Nix daemon runs",
+        )
+        .fix(
+            "./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix",
+        ),
+    }
+}
+
+/// Whether `dir` is a writable directory, or its nearest existing ancestor is (so it can be
+/// created). An ancestor that is a file means it can never be created.
+fn creatable(dir: &Path) -> bool {
+    dir.ancestors()
+        .find(|d| d.symlink_metadata().is_ok())
+        .is_some_and(|d| d.is_dir() && writable(d))
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+fn nix(probe: &Probe) -> Check {
+    let version = Command::new("nix")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let daemon = if probe.daemon_socket.exists() {
+        match std::os::unix::net::UnixStream::connect(&probe.daemon_socket) {
+            Ok(_) => format!("daemon: running ({})", probe.daemon_socket.display()),
+            Err(e) => format!(
+                "daemon: socket {} present but not answering ({e})",
+                probe.daemon_socket.display()
+            ),
+        }
+    } else {
+        "daemon: not running".to_string()
+    };
+    match version {
+        Some(v) => Check::new("nix", Status::Ok, format!("Nix is installed: {v}")).detail(daemon),
+        None => Check::new(
+            "nix",
+            Status::Info,
+            "Nix is not installed; devenv does not need it (packages come from binary caches)",
+        )
+        .detail("without Nix, a package no binary cache has cannot be built from source"),
+    }
+}
+
+/// A blocking client with short timeouts; doctor must answer even when the network does not.
+fn client(probe: &Probe) -> Option<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(probe.timeout)
+        .connect_timeout(probe.timeout)
+        .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION"), " doctor"))
+        .build()
+        .ok()
+}
+
+/// GET `url`: the status code, or why there was none.
+fn http_get(probe: &Probe, url: &str) -> Result<(u16, String), String> {
+    let client = client(probe).ok_or_else(|| "cannot start an HTTP client".to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .map_err(|e| describe_http_error(&e, probe.timeout))?;
+    let status = response.status().as_u16();
+    let body = response.text().unwrap_or_default();
+    Ok((status, body))
+}
+
+fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
+    // reqwest's own text is generic ("error sending request"); the innermost cause says why.
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    if e.is_timeout() {
+        format!("no answer in time (waited {timeout:?}; DEVENV_HTTP_TIMEOUT sets it)")
+    } else if e.is_connect() {
+        format!("connection failed ({root})")
+    } else {
+        format!("{e} ({root})")
+    }
+}
+
+fn index(settings: &Settings, probe: &Probe) -> Check {
+    let url = settings.index.trim();
+    let fix = "devenv --index <directory or URL> doctor   # then set DEVENV_INDEX or \"index\" in config.json";
+    if let Some(path) = local_path(url) {
+        let meta = path.join("index.json");
+        return match std::fs::read_to_string(&meta) {
+            Ok(text) => match serde_json::from_str::<crate::index::format::IndexMeta>(&text) {
+                Ok(m) if m.format == crate::index::format::FORMAT => Check::new(
+                    "index",
+                    Status::Ok,
+                    format!("index {} is a static index on disk", path.display()),
+                ),
+                Ok(m) => Check::new(
+                    "index",
+                    Status::Fail,
+                    format!(
+                        "index {} has format {}, this devenv reads format {}",
+                        path.display(),
+                        m.format,
+                        crate::index::format::FORMAT
+                    ),
+                )
+                .fix("rebuild it with a matching devenv: devenv index build"),
+                Err(e) => Check::new(
+                    "index",
+                    Status::Fail,
+                    format!("{}:{}:{}: {e}", meta.display(), e.line(), e.column()),
+                )
+                .fix(fix),
+            },
+            Err(e) => Check::new(
+                "index",
+                Status::Fail,
+                format!(
+                    "index {} cannot be read: {}: {e}",
+                    path.display(),
+                    meta.display()
+                ),
+            )
+            .fix(fix),
+        };
+    }
+    let base = url
+        .strip_prefix("nixhub+")
+        .or_else(|| url.strip_prefix("sparse+"))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    if !base.starts_with("http://") && !base.starts_with("https://") {
+        return Check::new(
+            "index",
+            Status::Fail,
+            format!("unsupported index URL `{url}`"),
+        )
+        .fix(fix);
+    }
+    let probe_url = if url.starts_with("nixhub+") || url == crate::context::DEFAULT_INDEX {
+        base.to_string()
+    } else {
+        format!("{base}/index.json")
+    };
+    match http_get(probe, &probe_url) {
+        Ok((status, _)) if status < 500 => Check::new(
+            "index",
+            Status::Ok,
+            format!("index {url} is reachable (HTTP {status} for {probe_url})"),
+        ),
+        Ok((status, _)) => Check::new(
+            "index",
+            Status::Fail,
+            format!("index {url} answers HTTP {status} for {probe_url}"),
+        )
+        .detail("packages already in the lock still install from the binary caches")
+        .fix(fix),
+        Err(why) => Check::new(
+            "index",
+            Status::Fail,
+            format!("index {url} is not reachable: {why}"),
+        )
+        .detail("packages already in the lock still install from the binary caches")
+        .fix(fix),
+    }
+}
+
+/// A directory path or `file://` URL as a path; `None` for network URLs.
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(p) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(p));
+    }
+    (!url.contains("://")).then(|| PathBuf::from(url))
+}
+
+fn substituter(url: &str, settings: &Settings, probe: &Probe) -> Check {
+    let others: Vec<&str> = settings
+        .substituters
+        .iter()
+        .map(String::as_str)
+        .filter(|u| *u != url)
+        .collect();
+    // Without the broken cache if others remain; else it has to be replaced by one that works.
+    let fix = if others.is_empty() {
+        "export DEVENV_SUBSTITUTERS=\"<URL or directory of a reachable binary cache>\"".to_string()
+    } else {
+        format!("export DEVENV_SUBSTITUTERS=\"{}\"", others.join(" "))
+    };
+    let result = match local_path(url) {
+        Some(dir) => std::fs::read_to_string(dir.join("nix-cache-info"))
+            .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
+        None => match http_get(
+            probe,
+            &format!("{}/nix-cache-info", url.trim_end_matches('/')),
+        ) {
+            Ok((200, body)) => Ok(body),
+            Ok((status, _)) => Err(format!("nix-cache-info answered HTTP {status}")),
+            Err(why) => Err(why),
+        },
+    };
+    match result {
+        Ok(info) => {
+            let store_dir = info
+                .lines()
+                .find_map(|l| l.strip_prefix("StoreDir:"))
+                .map(str::trim)
+                .unwrap_or("");
+            if store_dir == crate::store::layout::STORE_DIR {
+                Check::new(
+                    "substituter",
+                    Status::Ok,
+                    format!("binary cache {url} answers"),
+                )
+            } else {
+                Check::new(
+                    "substituter",
+                    Status::Fail,
+                    format!(
+                        "binary cache {url} serves store `{store_dir}`, not {}",
+                        crate::store::layout::STORE_DIR
+                    ),
+                )
+                .fix(fix)
+            }
+        }
+        Err(why) => Check::new(
+            "substituter",
+            Status::Fail,
+            format!("binary cache {url} is not reachable: {why}"),
+        )
+        .fix(fix),
+    }
+}
+
+/// Why `key` is not a usable `name:base64` ed25519 public key, if it is not.
+pub fn key_problem(key: &str) -> Option<String> {
+    let Some((name, b64)) = key.split_once(':') else {
+        return Some("it has no `name:` part".to_string());
+    };
+    if name.is_empty() {
+        return Some("its name is empty".to_string());
+    }
+    match base64::engine::general_purpose::STANDARD.decode(b64) {
+        Err(e) => Some(format!("its key is not base64 ({e})")),
+        Ok(bytes) => match <[u8; 32]>::try_from(bytes.as_slice()) {
+            Err(_) => Some(format!(
+                "its key is {} bytes, an ed25519 public key is 32",
+                bytes.len()
+            )),
+            Ok(arr) => ed25519_dalek::VerifyingKey::from_bytes(&arr)
+                .err()
+                .map(|e| format!("its key is not a valid ed25519 point ({e})")),
+        },
+    }
+}
+
+fn trusted_keys(settings: &Settings) -> Check {
+    let bad: Vec<(String, String)> = settings
+        .trusted_public_keys
+        .iter()
+        .filter_map(|k| key_problem(k).map(|why| (k.clone(), why)))
+        .collect();
+    let names: Vec<&str> = settings
+        .trusted_public_keys
+        .iter()
+        .map(|k| k.split(':').next().unwrap_or(k))
+        .collect();
+    if bad.is_empty() {
+        return Check::new(
+            "trusted-keys",
+            Status::Ok,
+            format!("{} trusted key(s): {}", names.len(), names.join(", ")),
+        );
+    }
+    let good: Vec<&str> = settings
+        .trusted_public_keys
+        .iter()
+        .filter(|k| key_problem(k).is_none())
+        .map(String::as_str)
+        .collect();
+    let mut check = Check::new(
+        "trusted-keys",
+        Status::Fail,
+        format!("{} trusted key(s) cannot be used", bad.len()),
+    );
+    for (key, why) in bad {
+        check = check.detail(format!("`{key}`: {why}"));
+    }
+    check.fix(format!(
+        "export DEVENV_TRUSTED_PUBLIC_KEYS=\"{}\"",
+        good.join(" ")
+    ))
+}
+
+/// Each shell's rc files, in the order the shell reads them.
+fn rc_files(probe: &Probe) -> Vec<(&'static str, PathBuf)> {
+    let zdot = probe.zdotdir.clone().unwrap_or_else(|| probe.home.clone());
+    let config = probe
+        .xdg_config_home
+        .clone()
+        .unwrap_or_else(|| probe.home.join(".config"));
+    let mut files = vec![
+        ("bash", probe.home.join(".bashrc")),
+        ("bash", probe.home.join(".bash_profile")),
+        ("zsh", zdot.join(".zshrc")),
+        ("zsh", zdot.join(".zshenv")),
+        ("fish", config.join("fish/config.fish")),
+    ];
+    if let Ok(dir) = std::fs::read_dir(config.join("fish/conf.d")) {
+        let mut extra: Vec<PathBuf> = dir.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        extra.sort();
+        files.extend(extra.into_iter().map(|p| ("fish", p)));
+    }
+    files
+}
+
+fn hook_line(shell: &str) -> String {
+    match shell {
+        "fish" => "devenv hook fish | source".to_string(),
+        _ => format!("eval \"$(devenv hook {shell})\""),
+    }
+}
+
+fn hook(probe: &Probe) -> Check {
+    let mut hooked: Vec<(&str, PathBuf)> = Vec::new();
+    for (shell, file) in rc_files(probe) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let active = text
+            .lines()
+            .any(|l| !l.trim_start().starts_with('#') && l.contains("devenv hook"));
+        if active && !hooked.iter().any(|(s, _)| *s == shell) {
+            hooked.push((shell, file));
+        }
+    }
+    let current = probe
+        .shell
+        .as_deref()
+        .and_then(|s| Path::new(s).file_name())
+        .map(|s| s.to_string_lossy().into_owned());
+    let mut check = match current.as_deref() {
+        Some(sh @ ("bash" | "zsh" | "fish")) if hooked.iter().any(|(s, _)| *s == sh) => Check::new(
+            "hook",
+            Status::Ok,
+            format!("the hook is installed for {sh}, your shell"),
+        ),
+        Some(sh @ ("bash" | "zsh" | "fish")) => {
+            let rc = rc_files(probe)
+                .into_iter()
+                .find(|(s, _)| *s == sh)
+                .map(|(_, p)| p)
+                .unwrap_or_default();
+            Check::new(
+                "hook",
+                Status::Warn,
+                format!("the hook is not installed for {sh}, your shell: projects do not activate on cd"),
+            )
+            .fix(format!(
+                "echo '{}' >> {}",
+                hook_line(sh),
+                shell_words::quote(&rc.to_string_lossy())
+            ))
+        }
+        Some(other) => Check::new(
+            "hook",
+            Status::Warn,
+            format!("your shell `{other}` has no devenv hook; bash, zsh and fish are supported"),
+        )
+        .fix("devenv shell   # or use `devenv shellenv` in its rc file"),
+        None => Check::new(
+            "hook",
+            Status::Info,
+            "SHELL is not set; cannot tell which shell you use",
+        ),
+    };
+    for (shell, file) in hooked {
+        check = check.detail(format!("{shell}: {}", file.display()));
+    }
+    check
+}
+
+fn project(settings: &Settings, probe: &Probe) -> Check {
+    let Some(p) = Project::find(&probe.cwd) else {
+        return Check::new(
+            "project",
+            Status::Info,
+            format!("no devenv.json at or above {}", probe.cwd.display()),
+        )
+        .fix("devenv init");
+    };
+    let manifest_path = p.manifest_path();
+    let root = shell_words::quote(&p.root.to_string_lossy()).into_owned();
+    // Trust is bound to the canonical path and the manifest's bytes, exactly as `devenv allow`
+    // records it.
+    let (canonical, manifest) = match (p.root.canonicalize(), std::fs::read(&manifest_path)) {
+        (Ok(c), Ok(m)) => (c, m),
+        (_, Err(e)) | (Err(e), _) => {
+            return Check::new(
+                "project",
+                Status::Fail,
+                format!(
+                    "project {}: {}: {e}",
+                    p.root.display(),
+                    manifest_path.display()
+                ),
+            )
+        }
+    };
+    let summary = |state: &str| format!("project {} is {state}", p.root.display());
+    match TrustStore::new(&settings.dirs.data).status(&canonical, &manifest) {
+        Trust::Allowed => Check::new(
+            "project",
+            Status::Ok,
+            summary("allowed: it activates when you cd into it"),
+        ),
+        Trust::NotAllowed => Check::new(
+            "project",
+            Status::Warn,
+            summary("not allowed (new, or its manifest changed since `devenv allow`)"),
+        )
+        .detail(format!(
+            "read {} before allowing it: its init_hook runs in your shell",
+            manifest_path.display()
+        ))
+        .fix(format!("devenv allow {root}")),
+        Trust::Denied => Check::new(
+            "project",
+            Status::Warn,
+            summary("denied: it never activates automatically"),
+        )
+        .fix(format!("devenv allow {root}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_for_name_base64_and_length() {
+        assert_eq!(key_problem(crate::context::CACHE_NIXOS_ORG_KEY), None);
+        assert!(key_problem("no-colon").unwrap().contains("name"));
+        assert!(key_problem(":AAAA").unwrap().contains("name is empty"));
+        assert!(key_problem("k:!!!").unwrap().contains("base64"));
+        assert!(key_problem("k:AAAA").unwrap().contains("3 bytes"));
+    }
+
+    #[test]
+    fn creatable_walks_up_to_an_existing_ancestor() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(creatable(&tmp.path().join("a/b/nix/store")));
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        assert!(!creatable(&tmp.path().join("file/nix/store")));
+        let ro = tmp.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        let mut perm = std::fs::metadata(&ro).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o555);
+        std::fs::set_permissions(&ro, perm).unwrap();
+        // root may write anywhere; the answer must then agree with what the kernel says.
+        let kernel_says = std::fs::create_dir(ro.join("probe")).is_ok();
+        assert_eq!(creatable(&ro.join("nix/store")), kernel_says);
+    }
+
+    #[test]
+    fn local_paths_and_urls_are_told_apart() {
+        assert_eq!(local_path("/srv/idx"), Some(PathBuf::from("/srv/idx")));
+        assert_eq!(
+            local_path("file:///srv/idx"),
+            Some(PathBuf::from("/srv/idx"))
+        );
+        assert_eq!(local_path("https://example.org"), None);
+    }
+}
