@@ -388,3 +388,87 @@ fn a_new_system_is_evaluated_for_the_revisions_already_indexed() {
     run(&direct, SYSTEMS, &[&revs[3], &revs[4]]);
     assert_eq!(files(&grown), files(&direct));
 }
+
+#[test]
+fn a_killed_build_continues_where_it_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let all = format!("{}..{}", revs[0], revs[4]);
+    // An evaluator that is slow enough to be killed half-way.
+    let slow = ctx.root().join("slow-nix-env");
+    std::fs::write(&slow, "#!/bin/sh\nsleep 0.5\nexec nix-env \"$@\"\n").unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = ctx.root().join("index");
+    let mut child = ctx
+        .cmd()
+        .args(["index", "build", "--nixpkgs", repo.to_str().unwrap()])
+        .args(["--revs", &all, "--rev", &revs[0], "--systems", SYSTEMS])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--nix-env",
+            slow.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = |dir: &Path| {
+        std::fs::read_dir(dir.join(".build"))
+            .map(|d| {
+                d.filter(|e| {
+                    let name = e
+                        .as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned();
+                    name.len() > 40 && name.ends_with(".json")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    while finished(&out) < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("index.json").exists(),
+        "killed before writing the index"
+    );
+    let done_before = finished(&out);
+
+    let stderr = ok(build(
+        &ctx,
+        &repo,
+        &out,
+        &["--revs", &all, "--rev", &revs[0]],
+    ));
+    assert!(
+        stderr.contains(&format!("{done_before} resumed")),
+        "{stderr}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(out.join(".build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("export-") || n.starts_with(".tmp-"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+
+    let fresh = ctx.root().join("fresh");
+    ok(build(
+        &ctx,
+        &repo,
+        &fresh,
+        &["--revs", &all, "--rev", &revs[0]],
+    ));
+    assert_eq!(files(&out), files(&fresh));
+}

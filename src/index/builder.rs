@@ -91,6 +91,22 @@ fn read_cached(path: &Path) -> Option<EvalResult> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Remove exported trees and half-written files an interrupted build left behind. Safe under the
+/// index lock: no other build is running.
+fn remove_leftovers(build_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(build_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("export-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if name.starts_with(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Keep a finished evaluation for a rerun. Not fsynced: a file lost or cut short by a crash fails
 /// to parse and is evaluated again, so durability would only cost time.
 fn save_cached(path: &Path, result: &EvalResult) -> anyhow::Result<()> {
@@ -123,6 +139,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     let build_dir = opts.out.join(".build");
     std::fs::create_dir_all(&build_dir)?;
     let _lock = write::lock(&opts.out)?;
+    remove_leftovers(&build_dir);
 
     let mut index = write::load(&opts.out)?;
     let mut systems: BTreeSet<String> = index.systems.clone();
