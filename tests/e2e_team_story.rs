@@ -172,6 +172,12 @@ fn a_team_pins_ansible_2_16_5_and_a_colleague_gets_the_same_paths() {
     assert_eq!(s.index_server.requests(), Vec::<String>::new());
     // The default output came (the lock also records `man`, installed only when asked for).
     let ansible = s.path(2, "ansible", "out");
+    assert!(b
+        .t
+        .store_root
+        .join(ansible.trim_start_matches('/'))
+        .join("etc/ansible.cfg")
+        .is_file());
     assert!(
         b.t.store_root
             .join(ansible.trim_start_matches('/'))
