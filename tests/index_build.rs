@@ -78,6 +78,19 @@ fn indexes_every_version_from_its_newest_revision_with_real_nix() {
         &["--revs", &range, "--rev", &revs[0], "--jobs", "2"],
     ));
 
+    // The checkout is left as it was: no changed files, no extra worktrees, same index file.
+    let git_out = |args: &[&str]| {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(git_out(&["status", "--porcelain"]), "");
+    assert_eq!(git_out(&["worktree", "list"]).lines().count(), 1);
+
     // Broken attributes are skipped, named and counted; the build still succeeds.
     assert!(
         stderr.contains("failed to evaluate (badmeta, broken)"),

@@ -188,13 +188,24 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let resumed = AtomicUsize::new(0);
     let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    // One thread exports revisions in order, a few ahead of the evaluators, so exporting overlaps
-    // evaluating instead of adding to it; the bounded channel caps the trees on disk.
+    // One thread checks revisions out in order, a few ahead of the evaluators, so checking out
+    // overlaps evaluating instead of adding to it. Each of `jobs + 1` checkout slots is a work
+    // tree that moves from revision to revision, rewriting only the files that differ; an
+    // evaluator hands its slot back when done, which also caps the trees on disk.
     let jobs = opts.jobs.max(1).min(work.len().max(1));
-    let (ready, exported) = std::sync::mpsc::sync_channel::<(usize, Option<PathBuf>)>(jobs);
+    let (ready, exported) = std::sync::mpsc::sync_channel::<(usize, Option<usize>)>(jobs);
     let exported = Mutex::new(exported);
+    let (free_slot, free_slots) = std::sync::mpsc::channel::<usize>();
+    let slots: Vec<PathBuf> = (0..=jobs)
+        .map(|n| scratch.path().join(format!("slot-{n}")))
+        .collect();
+    for n in 0..slots.len() {
+        free_slot.send(n).expect("slot channel");
+    }
     std::thread::scope(|scope| {
-        let (work, build_dir, scratch, fatal) = (&work, &build_dir, scratch.path(), &fatal);
+        let (work, build_dir, scratch, fatal, slots) =
+            (&work, &build_dir, scratch.path(), &fatal, &slots);
+        let (exported, evaluator, resumed, outcomes) = (&exported, &evaluator, &resumed, &outcomes);
         scope.spawn(move || {
             for (i, (rev, todo)) in work.iter().enumerate() {
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
@@ -203,42 +214,47 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                 let needs_tree = todo
                     .iter()
                     .any(|s| !cache_path(build_dir, &rev.rev, s).exists());
-                let tree = if needs_tree {
-                    match git::export(&opts.nixpkgs, &rev.rev, scratch) {
-                        Ok(t) => Some(t),
-                        Err(e) => {
-                            fatal.lock().expect("fatal").get_or_insert(e);
-                            break;
-                        }
+                let slot = if needs_tree {
+                    let Ok(n) = free_slots.recv() else { break };
+                    if let Err(e) = git::checkout(&opts.nixpkgs, &rev.rev, &slots[n]) {
+                        fatal.lock().expect("fatal").get_or_insert(e);
+                        break;
                     }
+                    Some(n)
                 } else {
                     None
                 };
-                if ready.send((i, tree)).is_err() {
+                if ready.send((i, slot)).is_err() {
                     break;
                 }
             }
         });
         for _ in 0..jobs {
-            scope.spawn(|| loop {
+            let free_slot = free_slot.clone();
+            scope.spawn(move || loop {
                 let next = exported.lock().expect("channel").recv();
-                let Ok((i, tree)) = next else { break };
-                // After a fatal error keep draining, so the exporter never blocks on a full channel.
-                if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    continue;
-                }
-                let (rev, todo) = &work[i];
-                let result = evaluate_revision(
-                    opts, &evaluator, build_dir, scratch, rev, todo, tree, reporter, &resumed,
-                );
-                match result {
-                    Ok(list) => outcomes.lock().expect("outcomes").extend(list),
-                    Err(e) => {
-                        fatal.lock().expect("fatal").get_or_insert(e);
+                let Ok((i, slot)) = next else { break };
+                let tree = slot.map(|n| git::checkout_tree(&slots[n]));
+                // After a fatal error keep draining (and freeing slots), so the checkout thread
+                // never waits forever.
+                if !fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    let (rev, todo) = &work[i];
+                    let result = evaluate_revision(
+                        opts, evaluator, build_dir, scratch, rev, todo, tree, reporter, resumed,
+                    );
+                    match result {
+                        Ok(list) => outcomes.lock().expect("outcomes").extend(list),
+                        Err(e) => {
+                            fatal.lock().expect("fatal").get_or_insert(e);
+                        }
                     }
+                }
+                if let Some(n) = slot {
+                    let _ = free_slot.send(n);
                 }
             });
         }
+        drop(free_slot);
     });
     if let Some(e) = fatal.into_inner().expect("fatal") {
         return Err(e);
@@ -298,7 +314,8 @@ fn check_nix_env(program: &str) -> anyhow::Result<()> {
 }
 
 /// Evaluate one revision for each system in `todo`, reusing finished evaluations; `tree` is the
-/// revision exported ahead of time (exported here when a kept evaluation turned out unreadable).
+/// revision checked out ahead of time (exported here, and removed after, when a kept evaluation
+/// turned out unreadable).
 #[allow(clippy::too_many_arguments)]
 fn evaluate_revision(
     opts: &BuildOptions,
@@ -312,6 +329,7 @@ fn evaluate_revision(
     resumed: &AtomicUsize,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut out = Vec::new();
+    let mut exported_here: Option<PathBuf> = None;
     for system in todo {
         let cache = cache_path(build_dir, &rev.rev, system);
         if let Some(cached) = read_cached(&cache) {
@@ -331,6 +349,7 @@ fn evaluate_revision(
             None => {
                 let d = git::export(&opts.nixpkgs, &rev.rev, scratch)?;
                 tree = Some(d.clone());
+                exported_here = Some(d.clone());
                 d
             }
         };
@@ -360,7 +379,7 @@ fn evaluate_revision(
             }
         }
     }
-    if let Some(d) = tree {
+    if let Some(d) = exported_here {
         let _ = std::fs::remove_dir_all(d);
     }
     Ok(out)

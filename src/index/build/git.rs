@@ -1,6 +1,7 @@
 //! The nixpkgs checkout as `index build` sees it: revision arguments (`A..B` ranges and single
-//! revisions) resolved to full commit hashes with their commit dates, and a commit's tree exported
-//! to a directory with `git archive`, which leaves the user's checkout and its worktree list alone.
+//! revisions) resolved to full commit hashes with their commit dates, and a commit's tree written
+//! to a directory (a reusable checkout slot with its own index file, or a one-off `git archive`),
+//! leaving the user's checkout, its index and its worktree list alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -103,6 +104,35 @@ pub fn rfc3339(secs: i64) -> anyhow::Result<String> {
     Ok(t.format(&time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
     ))?)
+}
+
+/// The work tree of a checkout slot.
+pub fn checkout_tree(slot: &Path) -> PathBuf {
+    slot.join("tree")
+}
+
+/// Make the work tree of `slot` hold exactly the tree of `rev`, rewriting only files that differ
+/// from what the slot held before (its own index file records that). The repository's own index,
+/// work tree and worktree list are not touched.
+pub fn checkout(repo: &Path, rev: &str, slot: &Path) -> anyhow::Result<PathBuf> {
+    let tree = checkout_tree(slot);
+    std::fs::create_dir_all(&tree)
+        .with_context(|| format!("could not create {}", tree.display()))?;
+    let out = git(repo)
+        .env("GIT_INDEX_FILE", slot.join("index"))
+        .arg("--work-tree")
+        .arg(&tree)
+        .args(["read-tree", "--reset", "-u", rev])
+        .stdin(Stdio::null())
+        .output()
+        .context("could not run git")?;
+    if !out.status.success() {
+        bail!(
+            "checking out revision {rev} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(tree)
 }
 
 /// Export the tree of `rev` into a new directory under `parent` and return its path.
