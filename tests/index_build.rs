@@ -485,3 +485,36 @@ fn a_killed_build_continues_where_it_stopped() {
     ));
     assert_eq!(files(&out), files(&fresh));
 }
+
+#[test]
+fn json_prints_the_summary_on_stdout() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let out = ctx.root().join("index");
+    let r = ctx
+        .cmd()
+        .args([
+            "--json",
+            "index",
+            "build",
+            "--nixpkgs",
+            repo.to_str().unwrap(),
+        ])
+        .args([
+            "--rev",
+            &revs[2],
+            "--out",
+            out.to_str().unwrap(),
+            "--systems",
+            "x86_64-linux",
+        ])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let summary: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(summary["packages"], 3);
+    assert_eq!(summary["evaluated"], 1);
+    assert_eq!(summary["failed_attributes"], 2);
+    assert_eq!(summary["failed_evaluations"], serde_json::json!([]));
+}

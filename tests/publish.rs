@@ -225,12 +225,17 @@ fn republishing_is_idempotent_and_new_versions_merge() {
         &tool,
         "deploy-helper",
         "1.4.2",
-        &["--summary", "Deploys our services"],
+        &["--summary", "Deploys our services", "--json"],
     );
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already in the cache"), "{stderr}");
     assert!(stderr.contains("the index already had it"), "{stderr}");
+    let data: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(data["store_path"], first.as_str());
+    assert_eq!(data["cache_had_it"], true);
+    assert_eq!(data["index_changed"], false);
+    assert!(data["public_key"].as_str().unwrap().starts_with("team-1:"));
     assert_eq!(
         std::fs::read(w.index.join("packages/deploy-helper.json")).unwrap(),
         snapshot

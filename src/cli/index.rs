@@ -39,7 +39,7 @@ struct BuildArgs {
     /// Systems to evaluate for, comma-separated (default: this machine's).
     #[arg(long, value_delimiter = ',', value_name = "SYSTEMS")]
     systems: Vec<String>,
-    /// Evaluations to run at the same time.
+    /// Revisions to evaluate at the same time.
     #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
     jobs: usize,
     /// The nix-env program to evaluate with.
@@ -137,6 +137,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         summary.failed_attributes,
         summary.files_written
     ));
+    if ctx.printer.json {
+        let failed: Vec<serde_json::Value> = summary
+            .failed_evaluations
+            .iter()
+            .map(|(rev, system, error)| serde_json::json!({"rev": rev, "system": system, "error": error}))
+            .collect();
+        let data = serde_json::json!({
+            "out": opts.out,
+            "packages": summary.packages,
+            "evaluated": summary.evaluated - summary.resumed,
+            "resumed": summary.resumed,
+            "already_indexed": summary.already_indexed,
+            "failed_attributes": summary.failed_attributes,
+            "failed_evaluations": failed,
+            "files_written": summary.files_written,
+        });
+        super::print_data(&format!("{data}\n"));
+    }
     if !summary.failed_evaluations.is_empty() {
         let list: Vec<String> = summary
             .failed_evaluations

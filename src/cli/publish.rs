@@ -142,6 +142,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     ));
     ctx.printer
         .info(format!("Trust its signatures with: {}", opts.key.public()));
-    super::print_data(&format!("{}\n", done.store_path));
+    if ctx.printer.json {
+        let data = serde_json::json!({
+            "name": opts.name,
+            "version": opts.version,
+            "store_path": done.store_path,
+            "nar_hash": done.nar_hash,
+            "nar_size": done.nar_size,
+            "rev": done.rev,
+            "cache_had_it": done.cache_had_it,
+            "index_changed": done.index_changed,
+            "public_key": opts.key.public().to_string(),
+        });
+        super::print_data(&format!("{data}\n"));
+    } else {
+        super::print_data(&format!("{}\n", done.store_path));
+    }
     Ok(ExitCode::SUCCESS)
 }
