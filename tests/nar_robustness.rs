@@ -570,3 +570,45 @@ fn fuzz_narinfo_parser() {
     assert!(iterations > 0);
     eprintln!("fuzz_narinfo_parser: seed {seed}, {iterations} inputs, {accepted} accepted");
 }
+
+#[test]
+fn escaping_symlinks_are_created_never_followed() {
+    // A valid archive whose symlinks point outside: they are restored as symlinks, and the
+    // entries after them are created inside the target, not through them.
+    let data = dir_of(vec![
+        entry(b"a", link(b"../../outside")),
+        entry(b"b", link(b"/etc")),
+        entry(b"c", subdir(vec![entry(b"keep", reg(b"inside"))])),
+    ]);
+    let sb = Sandbox::new();
+    sb.prepare();
+    let before = sb.listing();
+    let stats = nar::unpack(&data[..], &sb.target()).unwrap();
+    assert_eq!((stats.symlinks, stats.directories, stats.files), (2, 2, 1));
+    let t = sb.target();
+    assert_eq!(
+        fs::read_link(t.join("a")).unwrap(),
+        Path::new("../../outside")
+    );
+    assert_eq!(fs::read_link(t.join("b")).unwrap(), Path::new("/etc"));
+    assert_eq!(fs::read(t.join("c/keep")).unwrap(), b"inside");
+    assert_eq!(
+        fs::read(sb.tmp.path().join("outside/keep")).unwrap(),
+        b"keep"
+    );
+    sb.clear_target();
+    assert_eq!(sb.listing(), before);
+}
+
+#[test]
+fn unpack_errors_name_the_file_system_path() {
+    let sb = Sandbox::new();
+    let missing_parent = sb.tmp.path().join("no/such/dir/target");
+    let err = nar::unpack(&reg_root(b"x")[..], &missing_parent).unwrap_err();
+    assert!(matches!(err, NarError::Write { .. }), "{err}");
+    assert!(err.to_string().contains("no/such/dir/target"), "{err}");
+    let existing = sb.tmp.path().join("outside");
+    let err = nar::unpack(&reg_root(b"x")[..], &existing).unwrap_err();
+    assert!(matches!(err, NarError::TargetExists(_)), "{err}");
+    assert_eq!(fs::read(existing.join("keep")).unwrap(), b"keep");
+}

@@ -234,3 +234,19 @@ proptest! {
         prop_assert_eq!(again, nar);
     }
 }
+
+#[test]
+fn dump_refuses_special_files_and_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t");
+    fs::create_dir(&t).unwrap();
+    let fifo = std::ffi::CString::new(t.join("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: plain syscall with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let err = dump(&t, io::sink()).unwrap_err().to_string();
+    assert!(err.contains("unsupported file type"), "{err}");
+    assert!(err.contains("t/fifo"), "{err}");
+    let err = dump(&dir.path().join("missing"), io::sink()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    assert!(err.to_string().contains("missing"), "{err}");
+}
