@@ -275,7 +275,7 @@ fn paths_realized_into_a_nix_store_root_are_registered_with_nix() {
 }
 
 #[test]
-fn gc_leaves_paths_nix_also_has_to_nix() {
+fn nix_gc_keeps_what_devenv_roots_and_devenv_gc_leaves_shared_paths_to_nix() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
     let cx = world(
@@ -285,17 +285,20 @@ fn gc_leaves_paths_nix_also_has_to_nix() {
     );
     run_ok(nix_store(&cx.store_root).arg("--init"));
     cx.ok(&["install", "--frozen"]);
+    let lib = fixture.paths["fixlib"].clone();
+    let on_disk = cx.store_root.join(lib.trim_start_matches('/'));
+    // Nix's own collector keeps the project's paths: devenv mirrored its root for Nix.
+    run_ok(nix_store(&cx.store_root).arg("--gc"));
+    assert!(on_disk.exists(), "Nix collected a path devenv roots");
+
     std::fs::remove_file(cx.project.join("devenv.lock")).unwrap();
     let out: serde_json::Value = serde_json::from_str(&cx.ok(&["gc", "--json"])).unwrap();
     assert_eq!(out["deleted"], serde_json::json!([]));
-    let (entries, rows) = nixfix::store_contents(&cx.store_root);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
     assert!(rows.is_empty(), "{rows:?}");
-    let lib = fixture.paths["fixlib"]
-        .trim_start_matches("/nix/store/")
-        .to_string();
-    assert!(
-        entries.contains(&lib),
-        "the files stay for Nix: {entries:?}"
-    );
+    assert!(on_disk.exists(), "the files stay for Nix");
     run_ok(nix_store(&cx.store_root).args(["--verify", "--check-contents"]));
+    // Now nothing roots it: Nix's collector removes it.
+    run_ok(nix_store(&cx.store_root).arg("--gc"));
+    assert!(!on_disk.exists(), "Nix kept a path nothing roots");
 }

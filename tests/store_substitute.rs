@@ -588,3 +588,75 @@ fn a_refused_or_missing_substitute_falls_through_to_the_next_cache() {
     assert_eq!(nar_requests(&first), 1, "{:?}", first.requests());
     assert_eq!(nar_requests(&second), 2, "{:?}", second.requests());
 }
+
+#[test]
+fn bad_substituter_settings_are_bad_input_naming_the_value() {
+    let sh = shared();
+    let cache_url = format!("file://{}", sh.fixture.cache.display());
+    let cx = world(&["fixlib"], &cache_url);
+    let err = cx.fails(
+        &[
+            "install",
+            "--frozen",
+            "--substituters",
+            "ftp://cache.example",
+        ],
+        2,
+    );
+    assert!(err.contains("ftp://cache.example"), "{err}");
+    let err = cx.fails(
+        &[
+            "install",
+            "--frozen",
+            "--trusted-public-keys",
+            "nonsense-key",
+        ],
+        2,
+    );
+    assert!(err.contains("nonsense-key"), "{err}");
+    let out = cx
+        .cmd()
+        .env("DEVENV_HTTP_TIMEOUT", "soon")
+        .args(["install", "--frozen"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`soon`"));
+    let err = cx.fails(&["install", "--frozen", "--jobs", "0"], 2);
+    assert!(err.contains("--jobs"), "{err}");
+    // Nothing was fetched by any of them.
+    let (entries, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(
+        entries.is_empty() && rows.is_empty(),
+        "{entries:?} {rows:?}"
+    );
+}
+
+#[test]
+fn refuses_a_narinfo_url_outside_the_cache() {
+    for url in ["../../../etc/passwd", "file:///etc/passwd"] {
+        assert_refused(
+            &shared().fixture.cache,
+            |cache, _| {
+                nixfix::set_narinfo_field(&nixfix::narinfo_file(cache, &lib()), "URL", Some(url))
+            },
+            &["points outside the binary cache", url],
+        );
+    }
+}
+
+#[test]
+fn a_cache_failing_for_one_narinfo_is_skipped_for_that_path() {
+    let sh = shared();
+    let first = Server::serve_dir(&sh.fixture.cache);
+    let second = Server::serve_dir(&sh.fixture.cache);
+    let hash = &lib()["/nix/store/".len().."/nix/store/".len() + 32];
+    first.fault(&format!("/{hash}.narinfo"), Fault::Status(503));
+    let cx = world(&["fixlib"], &first.url());
+    let subs = format!("{} {}", first.url(), second.url());
+    cx.ok(&["install", "--frozen", "--substituters", &subs]);
+    assert_eq!(nar_requests(&first), 0);
+    assert_eq!(nar_requests(&second), 1);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert_eq!(rows, vec![lib()]);
+}

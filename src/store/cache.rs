@@ -211,6 +211,16 @@ impl BinaryCache {
                 transport_failed: failed,
             });
         }
+        // A remote cache does not get to make us read local files, and no cache may point
+        // outside itself with `..` (the hash check would refuse the bytes anyway).
+        if url_field.split('/').any(|c| c == "..")
+            || (url_field.starts_with("file://") && matches!(self.location, Location::Http { .. }))
+        {
+            bail!(
+                "the narinfo's URL `{url_field}` points outside the binary cache `{}`",
+                self.url
+            );
+        }
         let local = match (&self.location, url_field.strip_prefix("file://")) {
             (_, Some(abs)) => Some(PathBuf::from(abs)),
             (Location::Dir(d), None) => Some(d.join(url_field)),

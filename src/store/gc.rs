@@ -87,6 +87,7 @@ pub fn collect(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Re
     unregister.extend(report.left_to_nix.iter().cloned());
     db.unregister(&unregister)?;
     drop(db);
+    super::nix::sync_nix_roots(store)?;
     for path in &report.deleted {
         substitute::remove_tree(&store.layout().real_path(path))?;
     }

@@ -271,6 +271,7 @@ impl Store {
                 .lock()
                 .expect("db lock")
                 .set_root(name, paths, link)?;
+            nix::sync_nix_roots(self)?;
         }
         Ok(report)
     }
@@ -317,12 +318,18 @@ impl Store {
     /// generations and projects.
     pub fn add_gc_root(&self, name: &str, paths: &[String]) -> Result<()> {
         let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
-        self.db.lock().expect("db lock").set_root(name, paths, None)
+        self.db
+            .lock()
+            .expect("db lock")
+            .set_root(name, paths, None)?;
+        nix::sync_nix_roots(self)
     }
 
     /// Drop root `name`; returns whether it existed.
     pub fn remove_gc_root(&self, name: &str) -> Result<bool> {
-        self.db.lock().expect("db lock").remove_root(name)
+        let existed = self.db.lock().expect("db lock").remove_root(name)?;
+        nix::sync_nix_roots(self)?;
+        Ok(existed)
     }
 
     /// All GC roots.

@@ -349,3 +349,44 @@ pub fn build_and_import(
     import_from_nix(store, &built)
         .with_context(|| format!("cannot import the build of `{installable}`"))
 }
+
+/// Mirror our GC roots into the Nix installation sharing the root, as symlinks
+/// `<root>/nix/var/nix/gcroots/devenv/<base name> -> /nix/store/<base name>`, so Nix's garbage
+/// collector keeps exactly what devenv's roots keep. No-op without a shared Nix.
+pub fn sync_nix_roots(store: &Store) -> Result<()> {
+    let root = &store.layout().root;
+    if shared_nix_db(root).is_none() {
+        return Ok(());
+    }
+    let dir = root.join("nix/var/nix/gcroots/devenv");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let mut wanted = BTreeSet::new();
+    for r in store.gc_roots()? {
+        for p in r.paths {
+            if store.is_valid(&p)? {
+                wanted.insert(p);
+            }
+        }
+    }
+    let mut present = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let target = format!("{}/{name}", super::layout::STORE_DIR);
+        let points_right = std::fs::read_link(entry.path()).is_ok_and(|t| t == Path::new(&target));
+        if wanted.contains(&target) && points_right {
+            present.insert(target);
+        } else {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove `{}`", entry.path().display()))?;
+        }
+    }
+    for p in wanted.difference(&present) {
+        let name = p
+            .trim_start_matches(super::layout::STORE_DIR)
+            .trim_start_matches('/');
+        std::os::unix::fs::symlink(p, dir.join(name))
+            .with_context(|| format!("cannot create a Nix GC root for `{p}`"))?;
+    }
+    Ok(())
+}

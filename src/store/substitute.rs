@@ -77,8 +77,15 @@ impl Substituters {
         let want = path.to_absolute();
         let mut refusals = Vec::new();
         for (i, cache) in self.caches.iter().enumerate() {
-            let Some(text) = cache.narinfo_text(&path.hash_part())? else {
-                continue;
+            let text = match cache.narinfo_text(&path.hash_part()) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                // An unreachable cache is skipped for this path, as Nix does; if no other cache
+                // has the path, the reason is reported below.
+                Err(e) => {
+                    refusals.push(format!("`{}`: {e:#}", cache.url));
+                    continue;
+                }
             };
             let refusal = match NarInfo::parse(&text) {
                 Err(e) => format!("its narinfo is invalid: {e}"),
@@ -106,10 +113,10 @@ impl Substituters {
             return Ok(None);
         }
         Err(anyhow!("{}", refusals.join("; ")))
-            .with_context(|| format!("refusing every substitute offered for `{want}`"))
+            .with_context(|| format!("no usable substitute for `{want}`"))
             .hint(
                 "a binary cache is trusted only for narinfos signed by a key in \
-                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS",
+                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
             )
     }
 }
@@ -216,10 +223,26 @@ pub fn fetch_all(
     struct Sched<'a> {
         ready: Vec<&'a str>,
         waiting_on: HashMap<&'a str, usize>,
+        /// Paths being fetched by a worker.
         running: usize,
+        /// Paths unpacked and in place, waiting for the committer (sync + register).
+        to_commit: Vec<(&'a str, Placed)>,
+        committing: usize,
         remaining: usize,
         errors: Vec<anyhow::Error>,
         fetched: Vec<String>,
+    }
+    impl<'a> Sched<'a> {
+        fn done(&mut self, path: &'a str, referrers: &HashMap<&'a str, Vec<&'a str>>) {
+            self.remaining -= 1;
+            for r in referrers.get(path).into_iter().flatten() {
+                let n = self.waiting_on.get_mut(r).expect("planned referrer");
+                *n -= 1;
+                if *n == 0 {
+                    self.ready.push(r);
+                }
+            }
+        }
     }
     let mut ready: Vec<&str> = waiting_on
         .iter()
@@ -232,12 +255,58 @@ pub fn fetch_all(
         ready,
         waiting_on,
         running: 0,
+        to_commit: Vec::new(),
+        committing: 0,
         remaining: planned.len(),
         errors: Vec::new(),
         fetched: Vec::new(),
     });
     let cond = Condvar::new();
     std::thread::scope(|s| {
+        // The committer: one `syncfs` for every batch of placed paths, then registration, so
+        // workers go on decompressing while the disk flushes.
+        s.spawn(|| loop {
+            let batch = {
+                let mut g = sched.lock().expect("scheduler lock");
+                loop {
+                    if !g.to_commit.is_empty() {
+                        break std::mem::take(&mut g.to_commit);
+                    }
+                    if g.remaining == 0 || (!g.errors.is_empty() && g.running == 0) {
+                        cond.notify_all();
+                        return;
+                    }
+                    g = cond.wait(g).expect("scheduler lock");
+                }
+            };
+            let synced = store.sync.sync(&store.layout.store_dir());
+            let mut results = Vec::new();
+            for (path, placed) in batch {
+                let r = match &synced {
+                    Ok(()) => store.register(&placed.info),
+                    Err(e) => Err(anyhow!("{e:#}")),
+                };
+                if r.is_err() {
+                    let _ = remove_tree(&store.layout.real_path(path));
+                }
+                // The path lock is released only now that the path is registered (or removed).
+                drop(placed.lock);
+                results.push((path, r));
+            }
+            let mut g = sched.lock().expect("scheduler lock");
+            for (path, r) in results {
+                g.committing -= 1;
+                match r {
+                    Ok(()) => {
+                        g.fetched.push(path.to_string());
+                        progress.finished(path);
+                        g.done(path, &referrers);
+                    }
+                    Err(e) => g.errors.push(e),
+                }
+            }
+            cond.notify_all();
+        });
         for _ in 0..jobs
             .clamp(1, MAX_PARALLEL_UNPACKS)
             .min(planned.len().max(1))
@@ -254,8 +323,8 @@ pub fn fetch_all(
                             g.running += 1;
                             break p;
                         }
-                        if g.running == 0 {
-                            // Nothing ready and nothing running: only a reference cycle
+                        if g.running == 0 && g.committing == 0 {
+                            // Nothing ready, running or committing: only a reference cycle
                             // among narinfos could cause this.
                             g.errors
                                 .push(anyhow!("the narinfo references form a cycle"));
@@ -269,20 +338,12 @@ pub fn fetch_all(
                 let result = fetch_one(store, &subs.caches[found.cache], &found.info, progress);
                 let mut g = sched.lock().expect("scheduler lock");
                 g.running -= 1;
-                g.remaining -= 1;
                 match result {
-                    Ok(fetched) => {
-                        if fetched {
-                            g.fetched.push(path.to_string());
-                        }
-                        for r in referrers.get(path).into_iter().flatten() {
-                            let n = g.waiting_on.get_mut(r).expect("planned referrer");
-                            *n -= 1;
-                            if *n == 0 {
-                                g.ready.push(r);
-                            }
-                        }
+                    Ok(Some(placed)) => {
+                        g.committing += 1;
+                        g.to_commit.push((path, placed));
                     }
+                    Ok(None) => g.done(path, &referrers),
                     Err(e) => g.errors.push(e),
                 }
                 cond.notify_all();
@@ -297,24 +358,32 @@ pub fn fetch_all(
     Ok(g.fetched)
 }
 
-/// Fetch one path unless another process did meanwhile. Returns whether this call fetched it.
+/// A verified path renamed into place, not yet durable nor registered; its path lock is held
+/// until it is.
+struct Placed {
+    info: PathInfo,
+    lock: locks::Lock,
+}
+
+/// Fetch one path unless another process did meanwhile (None). Leaves it in place, unregistered,
+/// holding its lock, for the committer.
 fn fetch_one(
     store: &Store,
     cache: &BinaryCache,
     info: &NarInfo,
     progress: &dyn Progress,
-) -> Result<bool> {
+) -> Result<Option<Placed>> {
     let path = info.store_path.to_absolute();
     let hash_part = info.store_path.hash_part();
-    let _lock = locks::exclusive(&locks::path_lock(&store.state_dir, &hash_part))?;
+    let lock = locks::exclusive(&locks::path_lock(&store.state_dir, &hash_part))?;
     if store.is_valid(&path)? {
-        return Ok(false);
+        return Ok(None);
     }
     progress.started(&path, info.nar_size);
     // On disk but not registered: put there by a Nix sharing the root (adopt it), or left by a
     // process killed between rename and registration (replace it with a verified copy).
     if super::nix::adopt_or_clear(store, &path)? {
-        return Ok(false);
+        return Ok(None);
     }
     let mut attempt = 0;
     let tmp = loop {
@@ -332,9 +401,23 @@ fn fetch_one(
             }
         }
     };
-    commit(store, &tmp, &path_info(info))?;
-    progress.finished(&path);
-    Ok(true)
+    let final_path = store.layout.real_path(&path);
+    // Renamed before it is durable: until the committer registers it, the path counts as a
+    // leftover that a later run replaces, so a crash in between loses nothing.
+    if let Err(e) = fs::rename(&tmp, &final_path) {
+        let _ = remove_tree(&tmp);
+        return Err(e).with_context(|| {
+            format!(
+                "cannot move `{}` to `{}`",
+                tmp.display(),
+                final_path.display()
+            )
+        });
+    }
+    Ok(Some(Placed {
+        info: path_info(info),
+        lock,
+    }))
 }
 
 /// The database row for a verified narinfo.
