@@ -396,3 +396,62 @@ fn bad_input_is_refused_with_exit_code_2_and_nothing_written() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn generate_key_creates_a_key_once_and_never_replaces_it() {
+    let w = World::new();
+    let tool = w.ctx.root().join("tool");
+    make_tool(&tool, "1.4.2");
+    let key = w.ctx.root().join("keys/new.key");
+    let publish = |name: &str| {
+        w.ctx
+            .cmd()
+            .args(["publish", tool.to_str().unwrap(), "--name", "deploy-helper"])
+            .args(["--version", "1.4.2", "--index", w.index.to_str().unwrap()])
+            .args([
+                "--cache",
+                w.cache.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ])
+            .args(["--generate-key", name])
+            .output()
+            .unwrap()
+    };
+    let out = publish("team-2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret = std::fs::read_to_string(&key).unwrap();
+    assert!(secret.starts_with("team-2:"));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public = std::fs::read_to_string(w.ctx.root().join("keys/new.key.pub")).unwrap();
+    assert!(public.starts_with("team-2:"));
+
+    // The narinfo verifies with the public key written next to the secret one.
+    let narinfo = std::fs::read_dir(&w.cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "narinfo"))
+        .unwrap();
+    let text = std::fs::read_to_string(narinfo).unwrap();
+    let info = devenv::nixfmt::narinfo::NarInfo::parse(&text).unwrap();
+    let pk = devenv::nixfmt::signature::PublicKey::parse(public.trim()).unwrap();
+    assert!(pk.verify(&info.fingerprint(), &info.sigs[0]));
+
+    // A second run with another name keeps the existing key.
+    let out = publish("other-1");
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
+
+    std::fs::remove_file(&key).unwrap();
+    let out = publish("bad name");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a usable key name"));
+    assert!(!key.exists());
+}
