@@ -518,3 +518,52 @@ fn json_prints_the_summary_on_stdout() {
     assert_eq!(summary["failed_attributes"], 2);
     assert_eq!(summary["failed_evaluations"], serde_json::json!([]));
 }
+
+#[test]
+fn a_nixpkgs_style_set_gets_an_empty_configuration_without_aliases() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("like-nixpkgs");
+    std::fs::create_dir_all(&repo).unwrap();
+    // Like nixpkgs: `{ ... }@args`, reads `config` and `overlays`.
+    std::fs::write(
+        repo.join("default.nix"),
+        r#"{ ... }@args:
+let
+  system = args.system;
+  aliases = (args.config or (throw "no config")).allowAliases or true;
+  overlays = args.overlays or (throw "no overlays");
+in {
+  hello = (derivation { name = "hello-1.0"; inherit system; builder = "/bin/sh"; }) // {
+    meta.description = if aliases then "aliases on" else "aliases off";
+  };
+}
+"#,
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let s = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.org",
+        "commit",
+        "-qm",
+        "one",
+    ]);
+    let out = ctx.root().join("index");
+    ok(build(&ctx, &repo, &out, &["--rev", "HEAD"]));
+    let hello = json(&out.join("packages/hello.json"));
+    assert_eq!(hello["summary"], "aliases off");
+}

@@ -6,7 +6,14 @@
 # JSON file with a list of names), halving a failing group until the aborting attribute is alone.
 { path, system, only ? null }:
 let
-  pkgs = import (/. + path) { inherit system; };
+  # nixpkgs itself takes `{ ... }@args`: give it an empty configuration (so the user's
+  # ~/.config/nixpkgs does not leak into the index) without aliases (so renamed attributes are not
+  # listed twice). A set that names its arguments and has no `config` gets only `system`.
+  fn = import (/. + path);
+  formals = builtins.functionArgs fn;
+  pure = if formals == { } || formals ? config
+    then { config = { allowAliases = false; }; overlays = [ ]; } else { };
+  pkgs = fn ({ inherit system; } // pure);
   force = v:
     if !(builtins.isAttrs v) || (v.type or null) != "derivation" then true
     else builtins.deepSeq [
