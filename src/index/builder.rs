@@ -20,6 +20,10 @@ use super::build::{merge, write};
 use crate::diagnostic::ResultExt;
 use crate::fsutil;
 
+/// Systems listed by one evaluator run. One run parses the package set's files once for all of
+/// them, but holds all their package sets in memory: two keeps that within reason for nixpkgs.
+const SYSTEMS_PER_RUN: usize = 2;
+
 /// An evaluation's result, or (rev, system, error) when the package set did not evaluate.
 type Outcome = Result<EvalResult, (String, String, String)>;
 
@@ -324,12 +328,13 @@ fn evaluate_revision(
     scratch: &Path,
     rev: &Revision,
     todo: &[String],
-    mut tree: Option<PathBuf>,
+    tree: Option<PathBuf>,
     reporter: &dyn Reporter,
     resumed: &AtomicUsize,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut out = Vec::new();
     let mut exported_here: Option<PathBuf> = None;
+    let mut pending = Vec::new();
     for system in todo {
         let cache = cache_path(build_dir, &rev.rev, system);
         if let Some(cached) = read_cached(&cache) {
@@ -342,40 +347,61 @@ fn evaluate_revision(
                 resumed: true,
             });
             out.push(Ok(cached));
-            continue;
+        } else {
+            pending.push(system.clone());
         }
-        let dir = match &tree {
-            Some(d) => d.clone(),
-            None => {
-                let d = git::export(&opts.nixpkgs, &rev.rev, scratch)?;
-                tree = Some(d.clone());
-                exported_here = Some(d.clone());
-                d
+    }
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let dir = match tree {
+        Some(d) => d,
+        None => {
+            let d = git::export(&opts.nixpkgs, &rev.rev, scratch)?;
+            exported_here = Some(d.clone());
+            d
+        }
+    };
+    let finished = |result: EvalResult, out: &mut Vec<Outcome>| -> anyhow::Result<()> {
+        save_cached(&cache_path(build_dir, &rev.rev, &result.system), &result)?;
+        reporter.event(Event::Evaluated {
+            rev: rev.rev.clone(),
+            system: result.system.clone(),
+            packages: result.packages.len(),
+            failed: result.failed.clone(),
+            resumed: false,
+        });
+        out.push(Ok(result));
+        Ok(())
+    };
+    for group in pending.chunks(SYSTEMS_PER_RUN) {
+        if group.len() > 1 {
+            if let Ok(Some(results)) =
+                evaluator.evaluate_many(&dir, &rev.rev, &rev.last_modified, group)
+            {
+                for result in results {
+                    finished(result, &mut out)?;
+                }
+                continue;
             }
-        };
-        match evaluator.evaluate(&dir, &rev.rev, &rev.last_modified, system) {
-            Ok(result) => {
-                save_cached(&cache, &result)?;
-                reporter.event(Event::Evaluated {
-                    rev: rev.rev.clone(),
-                    system: system.clone(),
-                    packages: result.packages.len(),
-                    failed: result.failed.clone(),
-                    resumed: false,
-                });
-                out.push(Ok(result));
-            }
-            Err(e) => {
-                // Checked only now, to spare every build an extra process: when nix-env cannot
-                // run at all, no revision can evaluate, so stop with that as the reason.
-                check_nix_env(&opts.nix_env)?;
-                let error = format!("{e:#}");
-                reporter.event(Event::EvalFailed {
-                    rev: rev.rev.clone(),
-                    system: system.clone(),
-                    error: error.clone(),
-                });
-                out.push(Err((rev.rev.clone(), system.clone(), error)));
+        }
+        // One system at a time: the only way for one system, and the fallback when a run over
+        // several failed as a whole (an `abort` is then isolated per system).
+        for system in group {
+            match evaluator.evaluate(&dir, &rev.rev, &rev.last_modified, system) {
+                Ok(result) => finished(result, &mut out)?,
+                Err(e) => {
+                    // Checked only now, to spare every build an extra process: when nix-env
+                    // cannot run at all, no revision can evaluate, so stop with that as the reason.
+                    check_nix_env(&opts.nix_env)?;
+                    let error = format!("{e:#}");
+                    reporter.event(Event::EvalFailed {
+                        rev: rev.rev.clone(),
+                        system: system.clone(),
+                        error: error.clone(),
+                    });
+                    out.push(Err((rev.rev.clone(), system.clone(), error)));
+                }
             }
         }
     }

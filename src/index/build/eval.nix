@@ -1,10 +1,15 @@
 # Wraps a nixpkgs-like package set for `nix-env -qaP --json --meta --out-path`: every top-level
 # attribute is tried first with `builtins.tryEval`, forcing what nix-env will print (name, output
 # paths and the meta fields the index keeps); one that throws is left out and named on stderr as
-# `trace: devenv-skip: <attr>`, so a broken package neither aborts the listing nor corrupts its
-# JSON. `abort` cannot be caught by tryEval: the caller then lists groups of attributes (`only`, a
-# JSON file with a list of names), halving a failing group until the aborting attribute is alone.
-{ path, system, only ? null }:
+# `trace: devenv-skip: <system> <attr>`, so a broken package neither aborts the listing nor
+# corrupts its JSON. `abort` cannot be caught by tryEval: the caller then lists groups of
+# attributes (`only`, a JSON file with a list of names), halving a failing group until the
+# aborting attribute is alone.
+#
+# With `systems` (comma-separated) the result has one set per system, `<system>.<attr>`, so one
+# evaluator process lists several systems and parses the package set's files once.
+# `namesOnly` gives just the top-level attribute names (their values are not forced).
+{ path, system ? null, systems ? null, only ? null, namesOnly ? false }:
 let
   # nixpkgs itself takes `{ ... }@args`: give it an empty configuration (so the user's
   # ~/.config/nixpkgs does not leak into the index) without aliases (so renamed attributes are not
@@ -13,7 +18,7 @@ let
   formals = builtins.functionArgs fn;
   pure = if formals == { } || formals ? config
     then { config = { allowAliases = false; }; overlays = [ ]; } else { };
-  pkgs = fn ({ inherit system; } // pure);
+  pkgsFor = system: fn ({ inherit system; } // pure);
   force = v:
     if !(builtins.isAttrs v) || (v.type or null) != "derivation" then true
     else builtins.deepSeq [
@@ -24,9 +29,20 @@ let
       (v.meta.license or null)
       (v.meta.outputsToInstall or null)
     ] true;
-  ok = name: (builtins.tryEval (force pkgs.${name})).success
-    || builtins.trace "devenv-skip: ${name}" false;
-  names = if only == null then builtins.attrNames pkgs
-    else builtins.fromJSON (builtins.readFile (/. + only));
+  setFor = system:
+    let
+      pkgs = pkgsFor system;
+      ok = name: (builtins.tryEval (force pkgs.${name})).success
+        || builtins.trace "devenv-skip: ${system} ${name}" false;
+      names = if only == null then builtins.attrNames pkgs
+        else builtins.fromJSON (builtins.readFile (/. + only));
+    in
+      builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names));
+  systemList = builtins.filter builtins.isString (builtins.split "," systems);
 in
-  builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names))
+  if namesOnly then builtins.attrNames (pkgsFor system)
+  else if systems == null then setFor system
+  else builtins.listToAttrs (map (s: {
+    name = s;
+    value = setFor s // { recurseForDerivations = true; };
+  }) systemList)

@@ -67,7 +67,16 @@ struct NixEnvItem {
 
 /// One nix-env listing: the items by attribute path and the attributes the wrapper left out, or
 /// why the listing as a whole failed.
-type Listing = Result<(BTreeMap<String, NixEnvItem>, Vec<String>), String>;
+/// Skipped attributes are `(system, attribute)`.
+type Listing = Result<(BTreeMap<String, NixEnvItem>, Vec<(String, String)>), String>;
+
+/// What one evaluator run lists: one system (attribute paths as in the package set) or several
+/// (attribute paths prefixed with `<system>.`).
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
 
 /// How to run the evaluator.
 #[derive(Debug, Clone)]
@@ -79,7 +88,7 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    fn command(&self, tree: &Path, system: &str, only: Option<&Path>) -> Command {
+    fn command(&self, tree: &Path, target: Target<'_>, only: Option<&Path>) -> Command {
         let mut cmd = Command::new(&self.nix_env);
         cmd.args([
             "--store",
@@ -93,8 +102,11 @@ impl Evaluator {
         .arg(&self.wrapper)
         .arg("--argstr")
         .arg("path")
-        .arg(tree)
-        .args(["--argstr", "system", system]);
+        .arg(tree);
+        match target {
+            Target::One(system) => cmd.args(["--argstr", "system", system]),
+            Target::Many(systems) => cmd.args(["--argstr", "systems", &systems.join(",")]),
+        };
         if let Some(file) = only {
             cmd.arg("--argstr").arg("only").arg(file);
         }
@@ -104,16 +116,22 @@ impl Evaluator {
     }
 
     /// Run one listing: the parsed items and the attributes the wrapper skipped, or the error text.
-    fn list(&self, tree: &Path, system: &str, only: Option<&Path>) -> anyhow::Result<Listing> {
+    fn list(
+        &self,
+        tree: &Path,
+        target: Target<'_>,
+        only: Option<&Path>,
+    ) -> anyhow::Result<Listing> {
         let out = self
-            .command(tree, system, only)
+            .command(tree, target, only)
             .output()
             .with_context(|| format!("could not run {}", self.nix_env))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         let skipped = stderr
             .lines()
             .filter_map(|l| l.strip_prefix(SKIP_PREFIX))
-            .map(str::to_owned)
+            .filter_map(|l| l.split_once(' '))
+            .map(|(system, attr)| (system.to_owned(), attr.to_owned()))
             .collect();
         if !out.status.success() {
             return Ok(Err(stderr.trim().to_owned()));
@@ -124,7 +142,8 @@ impl Evaluator {
         }
     }
 
-    /// The top-level attribute names of the package set (does not force their values).
+    /// The top-level attribute names of the package set, called as the wrapper calls it (the
+    /// values are not forced).
     fn attr_names(&self, tree: &Path, system: &str) -> anyhow::Result<Vec<String>> {
         let nix_instantiate = Path::new(&self.nix_env).with_file_name("nix-instantiate");
         let program = if self.nix_env.contains('/') {
@@ -132,13 +151,13 @@ impl Evaluator {
         } else {
             "nix-instantiate".into()
         };
-        let expr = format!(
-            "builtins.attrNames (import {} {{ system = {}; }})",
-            nix_string(&tree.to_string_lossy()),
-            nix_string(system)
-        );
         let out = Command::new(program)
-            .args(["--store", "dummy://", "--eval", "--json", "-E", &expr])
+            .args(["--store", "dummy://", "--eval", "--json"])
+            .arg(&self.wrapper)
+            .arg("--argstr")
+            .arg("path")
+            .arg(tree)
+            .args(["--argstr", "system", system, "--arg", "namesOnly", "true"])
             .stdin(Stdio::null())
             .output()
             .context("could not run nix-instantiate")?;
@@ -166,10 +185,10 @@ impl Evaluator {
         }
         let file = scratch.join("only.json");
         std::fs::write(&file, serde_json::to_vec(names)?)?;
-        match self.list(tree, system, Some(&file))? {
+        match self.list(tree, Target::One(system), Some(&file))? {
             Ok((group, skipped)) => {
                 items.extend(group);
-                failed.extend(skipped);
+                failed.extend(skipped.into_iter().map(|(_, attr)| attr));
             }
             Err(_) if names.len() == 1 => failed.push(names[0].clone()),
             Err(_) => {
@@ -190,8 +209,8 @@ impl Evaluator {
         last_modified: &str,
         system: &str,
     ) -> anyhow::Result<EvalResult> {
-        let (items, mut failed) = match self.list(tree, system, None)? {
-            Ok(listing) => listing,
+        let (items, mut failed) = match self.list(tree, Target::One(system), None)? {
+            Ok((items, skipped)) => (items, skipped.into_iter().map(|(_, a)| a).collect()),
             Err(_whole_listing_failed) => {
                 let names = self.attr_names(tree, system)?;
                 let scratch = tempfile::tempdir()?;
@@ -208,30 +227,71 @@ impl Evaluator {
                 (items, failed)
             }
         };
-        let mut packages: Vec<EvalPackage> = items
-            .into_iter()
-            .filter_map(|(attr_path, item)| package(attr_path, item))
-            .collect();
-        packages.sort_by(|a, b| a.attr_path.cmp(&b.attr_path));
         failed.sort();
-        failed.dedup();
-        Ok(EvalResult {
-            rev: rev.to_owned(),
-            last_modified: last_modified.to_owned(),
-            system: system.to_owned(),
-            packages,
-            failed,
-        })
+        Ok(result(rev, last_modified, system, items, failed))
+    }
+
+    /// Evaluate `tree` for several systems in one evaluator run. `None` when that run fails as a
+    /// whole (an `abort`, say): the caller then evaluates each system on its own.
+    pub fn evaluate_many(
+        &self,
+        tree: &Path,
+        rev: &str,
+        last_modified: &str,
+        systems: &[String],
+    ) -> anyhow::Result<Option<Vec<EvalResult>>> {
+        let Ok((items, skipped)) = self.list(tree, Target::Many(systems), None)? else {
+            return Ok(None);
+        };
+        let mut by_system: BTreeMap<&str, (BTreeMap<String, NixEnvItem>, Vec<String>)> = systems
+            .iter()
+            .map(|s| (s.as_str(), Default::default()))
+            .collect();
+        for (path, item) in items {
+            let Some((system, attr)) = path.split_once('.') else {
+                continue;
+            };
+            if let Some((items, _)) = by_system.get_mut(system) {
+                items.insert(attr.to_owned(), item);
+            }
+        }
+        for (system, attr) in skipped {
+            if let Some((_, failed)) = by_system.get_mut(system.as_str()) {
+                failed.push(attr);
+            }
+        }
+        Ok(Some(
+            by_system
+                .into_iter()
+                .map(|(system, (items, mut failed))| {
+                    failed.sort();
+                    result(rev, last_modified, system, items, failed)
+                })
+                .collect(),
+        ))
     }
 }
 
-/// A Nix string literal.
-fn nix_string(s: &str) -> String {
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace("${", "\\${");
-    format!("\"{escaped}\"")
+fn result(
+    rev: &str,
+    last_modified: &str,
+    system: &str,
+    items: BTreeMap<String, NixEnvItem>,
+    mut failed: Vec<String>,
+) -> EvalResult {
+    let mut packages: Vec<EvalPackage> = items
+        .into_iter()
+        .filter_map(|(attr_path, item)| package(attr_path, item))
+        .collect();
+    packages.sort_by(|a, b| a.attr_path.cmp(&b.attr_path));
+    failed.dedup();
+    EvalResult {
+        rev: rev.to_owned(),
+        last_modified: last_modified.to_owned(),
+        system: system.to_owned(),
+        packages,
+        failed,
+    }
 }
 
 /// Reduce one nix-env item to an index package; `None` for items without a version or outputs,
@@ -350,10 +410,5 @@ mod tests {
             item(serde_json::json!({"pname": "y", "version": "", "outputs": {"out": "/nix/store/c-y"}}))
         )
         .is_none());
-    }
-
-    #[test]
-    fn nix_string_escapes_interpolation() {
-        assert_eq!(nix_string("a\"${b}\\"), "\"a\\\"\\${b}\\\\\"");
     }
 }
