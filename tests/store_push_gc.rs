@@ -302,3 +302,58 @@ fn nix_gc_keeps_what_devenv_roots_and_devenv_gc_leaves_shared_paths_to_nix() {
     run_ok(nix_store(&cx.store_root).arg("--gc"));
     assert!(!on_disk.exists(), "Nix kept a path nothing roots");
 }
+
+#[test]
+fn paths_a_nix_sharing_the_root_already_has_are_adopted_without_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
+    let empty = dir.path().join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let cx = world(
+        &fixture,
+        &format!("file://{}", empty.display()),
+        &["fixapp"],
+    );
+    // Nix itself substitutes the closure into the root first.
+    run_ok(
+        nix_store(&cx.store_root)
+            .args(["-r", &fixture.paths["fixapp"]])
+            .args(["--option", "substituters"])
+            .arg(format!("file://{}", fixture.cache.display()))
+            .args(["--option", "trusted-public-keys", &fixture.public_key]),
+    );
+    cx.ok(&["install", "--frozen"]);
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    let mut want = vec![
+        fixture.paths["fixapp"].clone(),
+        fixture.paths["fixtool.out"].clone(),
+        fixture.paths["fixlib"].clone(),
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn a_later_install_registers_with_nix_what_an_earlier_one_could_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
+    let cx = world(
+        &fixture,
+        &format!("file://{}", fixture.cache.display()),
+        &["fixapp"],
+    );
+    cx.ok(&["install", "--frozen"]);
+    // Nix arrives afterwards (or the first run was killed before registering with it).
+    run_ok(nix_store(&cx.store_root).arg("--init"));
+    let app = &fixture.paths["fixapp"];
+    let out = nix_store(&cx.store_root)
+        .args(["--check-validity", app])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "Nix knew the path too early");
+    cx.ok(&["install", "--frozen"]);
+    let closure = run_ok(nix_store(&cx.store_root).args(["-q", "--requisites", app]));
+    assert_eq!(closure.lines().count(), 3, "{closure}");
+    run_ok(nix_store(&cx.store_root).args(["--verify", "--check-contents"]));
+}

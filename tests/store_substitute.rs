@@ -660,3 +660,50 @@ fn a_cache_failing_for_one_narinfo_is_skipped_for_that_path() {
     let (_, rows) = nixfix::store_contents(&cx.store_root);
     assert_eq!(rows, vec![lib()]);
 }
+
+#[test]
+fn refuses_a_garbage_narinfo() {
+    let hash = lib()["/nix/store/".len().."/nix/store/".len() + 32].to_string();
+    assert_refused(
+        &shared().fixture.cache,
+        move |_, server| {
+            server.fault(
+                &format!("/{hash}.narinfo"),
+                Fault::Body(b"<html>captive portal</html>".to_vec()),
+            )
+        },
+        &["narinfo is invalid", &lib()],
+    );
+}
+
+#[test]
+fn shows_progress_bars_on_a_terminal_and_a_summary_line_otherwise() {
+    let sh = shared();
+    let server = Server::serve_dir(&sh.fixture.cache);
+    server.fault("/nar/", Fault::Stall(Duration::from_millis(400)));
+    let cx = world(&["fixapp"], &server.url());
+    // A pseudo-terminal via script(1): progress bars with paths and bytes.
+    let mut cmd = std::process::Command::new("script");
+    cx.isolate(&mut cmd);
+    let out = cmd
+        .current_dir(&cx.project)
+        .env("TERM", "xterm")
+        .args(["-qec"])
+        .arg(format!("{} install --frozen", env!("CARGO_BIN_EXE_devenv")))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains("fetching") && tty.contains("paths"), "{tty}");
+    assert!(tty.contains("unpacking"), "{tty}");
+
+    // Not a terminal: no bars, one summary line.
+    let cx = world(&["fixapp"], &server.url());
+    let out = cx.cmd().args(["install", "--frozen"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("fetching"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("fetched 3 path(s)"), "{err}");
+}

@@ -262,10 +262,8 @@ impl Store {
                 .filter_map(|p| planned.get(p))
                 .map(|f| f.info.nar_size)
                 .sum();
-            if !report.fetched.is_empty() {
-                report.registered_with_nix = nix::register_with_nix(self, &report.fetched)?;
-            }
         }
+        report.registered_with_nix = nix::register_with_nix(self, paths)?;
         if let Some((name, link)) = root {
             self.db
                 .lock()

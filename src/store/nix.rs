@@ -19,20 +19,25 @@ pub fn shared_nix_db(root: &Path) -> Option<PathBuf> {
     (db.join("db.sqlite").is_file() && super::writable(&db)).then_some(db)
 }
 
-/// Register `fetched` (valid in our store) with the Nix installation sharing our root, if any:
-/// `nix-store --register-validity --hash-given --reregister`, references-first. Returns whether
-/// it did.
-pub fn register_with_nix(store: &Store, fetched: &[String]) -> Result<bool> {
+/// Register the closure of `paths` (valid in our store) with the Nix installation sharing our
+/// root, if any: the part Nix does not know yet, references first, with
+/// `nix-store --register-validity --hash-given --reregister`. Also catches up paths fetched by
+/// an earlier run that was killed before this step. Returns whether it registered anything.
+pub fn register_with_nix(store: &Store, paths: &[String]) -> Result<bool> {
     let root = &store.layout().root;
-    if shared_nix_db(root).is_none() || which("nix-store").is_none() {
+    if shared_nix_db(root).is_none() {
         return Ok(false);
     }
-    let wanted: BTreeSet<&String> = fetched.iter().collect();
+    let unknown: Vec<String> = store
+        .closure(paths)?
+        .into_iter()
+        .filter(|p| nix_valid_info(root, p).is_none())
+        .collect();
+    if unknown.is_empty() || which("nix-store").is_none() {
+        return Ok(false);
+    }
     let mut input = String::new();
-    for p in store.closure(fetched)? {
-        if !wanted.contains(&p) {
-            continue;
-        }
+    for p in unknown {
         let info = store
             .path_info(&p)?
             .with_context(|| format!("`{p}` vanished from the store"))?;
@@ -389,4 +394,40 @@ pub fn sync_nix_roots(store: &Store) -> Result<()> {
             .with_context(|| format!("cannot create a Nix GC root for `{p}`"))?;
     }
     Ok(())
+}
+
+/// If the Nix sharing our root has `path` valid (and so its whole closure), register that
+/// closure with us, references first, without downloading anything. Returns whether it did.
+pub fn adopt_closure(store: &Store, path: &str) -> Result<bool> {
+    let root = store.layout().root.clone();
+    if shared_nix_db(&root).is_none() || nix_valid_info(&root, path).is_none() {
+        return Ok(false);
+    }
+    // Iterative post-order walk over Nix's references.
+    let mut order: Vec<super::db::PathInfo> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack: Vec<(String, bool)> = vec![(path.to_string(), false)];
+    while let Some((p, expanded)) = stack.pop() {
+        if expanded {
+            let info = nix_valid_info(&root, &p)
+                .with_context(|| format!("`{p}` vanished from Nix's database"))?;
+            order.push(info);
+            continue;
+        }
+        if !seen.insert(p.clone()) || store.is_valid(&p)? {
+            continue;
+        }
+        let info = match nix_valid_info(&root, &p) {
+            Some(i) if store.layout().real_path(&p).exists() => i,
+            _ => return Ok(false),
+        };
+        stack.push((p.clone(), true));
+        for r in info.references.iter().filter(|r| **r != p) {
+            stack.push((r.clone(), false));
+        }
+    }
+    for info in order {
+        store.register(&info)?;
+    }
+    Ok(true)
 }

@@ -135,7 +135,12 @@ pub fn plan(
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut frontier: Vec<StorePath> = Vec::new();
     for p in wanted {
-        if seen.insert(p.to_absolute()) && !store.is_valid(&p.to_absolute())? {
+        let abs = p.to_absolute();
+        // A Nix sharing the root may have it already: adopt instead of downloading.
+        if seen.insert(abs.clone())
+            && !store.is_valid(&abs)?
+            && !super::nix::adopt_closure(store, &abs)?
+        {
             frontier.push(p.clone());
         }
     }
