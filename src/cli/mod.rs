@@ -197,8 +197,3 @@ pub fn print_data(text: &str) {
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
-
-/// The error returned by commands whose implementation has not landed yet.
-pub(crate) fn not_yet(command: &str) -> anyhow::Error {
-    anyhow::anyhow!("`devenv {command}` is not available in this build yet")
-}

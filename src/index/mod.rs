@@ -7,6 +7,8 @@
 //! turns a name and a [`Constraint`] into a [`Resolved`] version with per-system outputs, which
 //! [`Resolved::to_locked`] turns into a lock entry.
 
+pub mod build;
+pub mod builder;
 pub mod format;
 pub mod http;
 pub mod nixhub;

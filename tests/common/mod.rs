@@ -5,6 +5,7 @@
 pub mod http;
 pub mod index;
 pub mod nixfix;
+pub mod nixpkgs;
 pub mod realnix;
 pub mod shells;
 

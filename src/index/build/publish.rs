@@ -1,0 +1,331 @@
+//! `devenv publish`: a local directory (a team's internal tool) becomes a store path, a signed
+//! entry in a binary cache and a version in a static index, so it is locked, realized and
+//! activated exactly like a nixpkgs package.
+//!
+//! The store path is the one `nix-store --add` gives a directory named `<name>-<version>`: type
+//! `source`, the SHA-256 of the directory's NAR, no references. The cache entry is what
+//! `nix copy --to file://…` writes (xz-compressed NAR under `nar/`, a narinfo with `CA:
+//! fixed:r:sha256:…`, signed), so real Nix can substitute it too. A published tool has no nixpkgs
+//! commit; its index entry uses `attr_path` = the name and `rev` = the first 40 hex digits of the
+//! NAR hash: deterministic, 40 hex like a commit, and different whenever the content differs.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use sha2::{Digest, Sha256};
+
+use super::merge::{merge_entry, Meta};
+use super::write;
+use crate::diagnostic::ResultExt;
+use crate::index::format::{PackageFile, SystemOutputs, VersionEntry};
+use crate::lock::Output;
+use crate::nixfmt::hash::Sha256Hash;
+use crate::nixfmt::narinfo::{CacheInfo, NarInfo};
+use crate::nixfmt::signature::SecretKey;
+use crate::nixfmt::store_path::{validate_name, StorePath};
+
+/// What to publish, and where.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub index: PathBuf,
+    /// A binary cache directory (a `file://` URL already turned into a path).
+    pub cache: PathBuf,
+    pub key: SecretKey,
+    /// Systems the tool is offered for.
+    pub systems: Vec<String>,
+    pub summary: String,
+    pub homepage: String,
+    pub license: Vec<String>,
+    /// RFC 3339 date recorded as the entry's `last_modified`.
+    pub last_modified: String,
+}
+
+/// The outcome.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub store_path: String,
+    pub nar_hash: String,
+    pub nar_size: u64,
+    pub rev: String,
+    /// The cache had this path already (same content published before).
+    pub cache_had_it: bool,
+    /// The index changed.
+    pub index_changed: bool,
+}
+
+/// A `--cache` argument: `file://<dir>` or a plain directory.
+pub fn cache_dir(arg: &str) -> anyhow::Result<PathBuf> {
+    if let Some(rest) = arg.strip_prefix("file://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        return Ok(PathBuf::from(path));
+    }
+    if arg.contains("://") {
+        return Err(anyhow!("`{arg}` is not a local binary cache"))
+            .hint("publish writes to a directory (or file://<dir>); serve that directory over HTTP")
+            .bad_input();
+    }
+    Ok(PathBuf::from(arg))
+}
+
+/// The date a publish records: `SOURCE_DATE_EPOCH` when set (reproducible builds of an index),
+/// else now.
+pub fn now_rfc3339() -> anyhow::Result<String> {
+    let secs = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))
+            .bad_input()?,
+        Err(_) => time::OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    super::git::rfc3339(secs)
+}
+
+/// The index to publish into: a directory or `file://` URL (an HTTP index is read-only).
+pub fn index_dir(url: &str) -> anyhow::Result<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Ok(PathBuf::from(rest));
+    }
+    if url.contains("://") {
+        return Err(anyhow!("the index `{url}` is not a local directory"))
+            .hint("pass --index <dir> (or DEVENV_INDEX=<dir>): publish writes a static index directory, which you can then serve over HTTP")
+            .bad_input();
+    }
+    Ok(PathBuf::from(url))
+}
+
+/// Publish `opts.dir`.
+pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
+    let full_name = format!("{}-{}", opts.name, opts.version);
+    if opts.version.is_empty()
+        || !opts
+            .version
+            .starts_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return Err(anyhow!("`{}` is not a usable version", opts.version))
+            .hint("versions look like 1.4.2 or 2024-06-01")
+            .bad_input();
+    }
+    if !write::valid_name(&opts.name) || opts.name.starts_with('.') {
+        return Err(anyhow!("`{}` is not a usable package name", opts.name))
+            .hint("use letters, digits and + - . _ ? = only")
+            .bad_input();
+    }
+    validate_name(&full_name)
+        .map_err(|e| anyhow!("{e}"))
+        .bad_input()?;
+    let meta = std::fs::symlink_metadata(&opts.dir)
+        .with_context(|| format!("cannot read {}", opts.dir.display()))
+        .bad_input()?;
+    if !meta.is_dir() {
+        return Err(anyhow!("{} is not a directory", opts.dir.display()))
+            .hint("publish the directory that holds the tool (for example with a bin/ inside)")
+            .bad_input();
+    }
+
+    let (nar_hash, nar_size) = crate::nixfmt::nar::writer::dump_hash(&opts.dir)
+        .with_context(|| format!("cannot serialise {}", opts.dir.display()))
+        .bad_input()?;
+    let store_path = StorePath::make_source(&full_name, &nar_hash, &[], false)
+        .map_err(|e| anyhow!("{e}"))?
+        .to_absolute();
+    let rev = nar_hash.to_hex()[..40].to_owned();
+
+    let cache_had_it = write_cache(opts, &store_path, &nar_hash, nar_size)?;
+    let index_changed = add_to_index(opts, &store_path, &rev)?;
+    Ok(Published {
+        store_path,
+        nar_hash: nar_hash.display_nix(),
+        nar_size,
+        rev,
+        cache_had_it,
+        index_changed,
+    })
+}
+
+/// Put the NAR and a signed narinfo into the cache, unless the path is there already.
+fn write_cache(
+    opts: &PublishOptions,
+    store_path: &str,
+    nar_hash: &Sha256Hash,
+    nar_size: u64,
+) -> anyhow::Result<bool> {
+    let cache = &opts.cache;
+    let nar_dir = cache.join("nar");
+    std::fs::create_dir_all(&nar_dir)
+        .with_context(|| format!("cannot create the binary cache {}", cache.display()))?;
+    let info_file = cache.join("nix-cache-info");
+    match std::fs::read_to_string(&info_file) {
+        Ok(text) => {
+            let info = CacheInfo::parse(&text)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("{} is not a valid nix-cache-info", info_file.display()))
+                .bad_input()?;
+            if info.store_dir != crate::store::layout::STORE_DIR {
+                return Err(anyhow!(
+                    "{} is a binary cache for the store {}, not {}",
+                    cache.display(),
+                    info.store_dir,
+                    crate::store::layout::STORE_DIR
+                ))
+                .bad_input();
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            crate::fsutil::write_atomic(&info_file, b"StoreDir: /nix/store\n")?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", info_file.display())),
+    }
+    let hash_part = &store_path["/nix/store/".len()..][..32];
+    let narinfo_path = cache.join(format!("{hash_part}.narinfo"));
+    if narinfo_path.exists() {
+        return Ok(true);
+    }
+
+    // Second pass over the directory: compress while hashing both streams, and make sure the
+    // content did not change since the store path was computed.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".devenv-tmp-")
+        .tempfile_in(&nar_dir)?;
+    let file_writer = Hashing::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
+    let mut nar = Hashing::new(xz2::write::XzEncoder::new(file_writer, 6));
+    crate::nixfmt::nar::writer::dump(&opts.dir, &mut nar)
+        .with_context(|| format!("cannot serialise {}", opts.dir.display()))?;
+    let (encoder, again_hash, again_size) = nar.finish();
+    let (mut inner, file_hash, file_size) = encoder.finish()?.finish();
+    inner.flush()?;
+    drop(inner);
+    if again_hash != nar_hash.0 || again_size != nar_size {
+        bail!(
+            "{} changed while it was being published; run the command again",
+            opts.dir.display()
+        );
+    }
+    tmp.as_file().sync_all()?;
+    let file_name = format!("{}.nar.xz", crate::nixfmt::nixbase32::encode(&file_hash));
+    tmp.persist(nar_dir.join(&file_name)).map_err(|e| e.error)?;
+    crate::fsutil::sync_dir(&nar_dir)?;
+
+    let text = format!(
+        "StorePath: {store_path}\nURL: nar/{file_name}\nCompression: xz\nFileHash: {}\n\
+         FileSize: {file_size}\nNarHash: {}\nNarSize: {nar_size}\nReferences: \n\
+         CA: fixed:r:sha256:{}\n",
+        Sha256Hash(file_hash).display_nix(),
+        nar_hash.display_nix(),
+        nar_hash.to_nix32(),
+    );
+    let mut narinfo = NarInfo::parse(&text).map_err(|e| anyhow!("{e}"))?;
+    opts.key.sign_narinfo(&mut narinfo);
+    crate::fsutil::write_atomic(&narinfo_path, narinfo.to_string().as_bytes())?;
+    Ok(false)
+}
+
+/// Add (or refresh) the version entry. Publishing the same content again keeps the entry and
+/// its date and only adds systems; different content under the same version replaces it.
+fn add_to_index(opts: &PublishOptions, store_path: &str, rev: &str) -> anyhow::Result<bool> {
+    std::fs::create_dir_all(&opts.index)
+        .with_context(|| format!("cannot create the index {}", opts.index.display()))?;
+    let _lock = write::lock(&opts.index)?;
+    let mut index = write::load(&opts.index)?;
+    let outputs = vec![Output {
+        name: "out".into(),
+        path: store_path.to_owned(),
+        default: true,
+    }];
+    let file = index
+        .packages
+        .entry(opts.name.clone())
+        .or_insert_with(|| PackageFile {
+            name: opts.name.clone(),
+            ..PackageFile::default()
+        });
+    let last_modified = file
+        .versions
+        .iter()
+        .find(|v| v.version == opts.version && v.rev == rev)
+        .map(|v| v.last_modified.clone())
+        .unwrap_or_else(|| opts.last_modified.clone());
+    let entry = VersionEntry {
+        version: opts.version.clone(),
+        attr_path: opts.name.clone(),
+        rev: rev.to_owned(),
+        last_modified,
+        systems: opts
+            .systems
+            .iter()
+            .map(|s| {
+                (
+                    s.clone(),
+                    SystemOutputs {
+                        outputs: outputs.clone(),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let meta = Meta {
+        summary: opts.summary.clone(),
+        homepage: opts.homepage.clone(),
+        license: opts.license.clone(),
+    };
+    let changed = merge_entry(file, entry, &meta);
+    write::store(&opts.index, &index, Some(std::slice::from_ref(&opts.name)))?;
+    Ok(changed)
+}
+
+/// Hashes and counts what passes through.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.count)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_arguments() {
+        assert_eq!(
+            cache_dir("file:///srv/cache").unwrap(),
+            PathBuf::from("/srv/cache")
+        );
+        assert_eq!(
+            cache_dir("file:///srv/cache?compression=xz").unwrap(),
+            PathBuf::from("/srv/cache")
+        );
+        assert_eq!(cache_dir("cache").unwrap(), PathBuf::from("cache"));
+        assert!(cache_dir("https://example.org/cache").is_err());
+    }
+}

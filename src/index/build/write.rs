@@ -1,0 +1,210 @@
+//! Reading and writing a static sparse index directory as a whole.
+//!
+//! Files are written in a stable form (struct field order, sorted maps, 2-space JSON, trailing
+//! newline) so the same inputs give byte-identical files. Each file is replaced atomically (temp
+//! file + rename) and only when its content changes. Package files are not fsynced one by one (an
+//! index over nixpkgs has tens of thousands); one `syncfs` makes them all durable before
+//! `index.json`, which records the revisions covered, is written last and fsynced. So an
+//! interrupted write, even a power loss, leaves an index whose recorded revisions are all merged.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::merge::{name_lines, Packages};
+use crate::diagnostic::ResultExt;
+use crate::fsutil;
+use crate::index::format::{IndexMeta, PackageFile, FORMAT};
+
+/// An index directory loaded into memory.
+#[derive(Debug, Clone, Default)]
+pub struct IndexDir {
+    pub revisions: BTreeSet<String>,
+    pub systems: BTreeSet<String>,
+    /// Keys of `index.json` this build does not manage, kept as they were.
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
+    pub packages: Packages,
+}
+
+fn index_json(dir: &Path) -> PathBuf {
+    dir.join("index.json")
+}
+
+/// Hold the index's writer lock (`.build/lock`) until the returned file is dropped, so two
+/// builds or publishes never interleave their writes.
+pub fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let build_dir = dir.join(".build");
+    std::fs::create_dir_all(&build_dir)
+        .with_context(|| format!("could not create {}", build_dir.display()))?;
+    let file = std::fs::File::create(build_dir.join("lock"))?;
+    fs4::fs_std::FileExt::lock_exclusive(&file)
+        .with_context(|| format!("could not lock {}", dir.display()))?;
+    Ok(file)
+}
+
+/// Check that a package name can be a file name in `packages/`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-._?=".contains(c))
+}
+
+/// Load the index at `dir`; a missing directory or `index.json` is an empty index.
+pub fn load(dir: &Path) -> anyhow::Result<IndexDir> {
+    let meta_path = index_json(dir);
+    let text = match std::fs::read_to_string(&meta_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(IndexDir::default()),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", meta_path.display())),
+    };
+    let meta: IndexMeta = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid index.json", meta_path.display()))
+        .bad_input()?;
+    if meta.format != FORMAT {
+        return Err(anyhow::anyhow!(
+            "{} has index format {}, this devenv writes format {FORMAT}",
+            meta_path.display(),
+            meta.format
+        ))
+        .hint("build into a new directory, or upgrade devenv")
+        .bad_input();
+    }
+    let mut index = IndexDir::default();
+    for (key, value) in meta.extra {
+        match key.as_str() {
+            "revisions" | "systems" => {
+                let list: Vec<String> = serde_json::from_value(value)
+                    .with_context(|| {
+                        format!("{}: `{key}` must be a list of strings", meta_path.display())
+                    })
+                    .bad_input()?;
+                let set = if key == "revisions" {
+                    &mut index.revisions
+                } else {
+                    &mut index.systems
+                };
+                set.extend(list);
+            }
+            _ => {
+                index.other.insert(key, value);
+            }
+        }
+    }
+    let pkg_dir = dir.join("packages");
+    if pkg_dir.is_dir() {
+        for entry in std::fs::read_dir(&pkg_dir)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)?;
+            let file: PackageFile = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid package file", path.display()))
+                .bad_input()?;
+            index.packages.insert(file.name.clone(), file);
+        }
+    }
+    Ok(index)
+}
+
+/// Write a file of the index if its content changed, readable by everyone: an index is meant to
+/// be served over HTTP or copied to other machines.
+/// Without `durable`, the caller syncs the file system before relying on the file.
+fn put(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read(path) {
+        Ok(existing) if existing == bytes => return Ok(false),
+        _ => {}
+    }
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".devenv-tmp-")
+            .tempfile_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        if durable {
+            tmp.as_file().sync_all()?;
+        }
+        tmp.persist(path).map_err(|e| e.error)?;
+        if durable {
+            fsutil::sync_dir(dir)?;
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("could not write {}", path.display()))?;
+    Ok(true)
+}
+
+/// Flush every file system write under `dir` to disk at once.
+fn sync_all_under(dir: &Path) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
+    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("could not sync {}", dir.display()));
+    }
+    Ok(())
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Write the files of `index` whose names are in `changed` (all when `None`), then `names.jsonl`
+/// and `index.json`. Returns how many files changed on disk.
+pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow::Result<usize> {
+    let pkg_dir = dir.join("packages");
+    std::fs::create_dir_all(&pkg_dir)
+        .with_context(|| format!("could not create {}", pkg_dir.display()))?;
+    let mut written = 0;
+    let names: Vec<&String> = match changed {
+        Some(list) => list.iter().collect(),
+        None => index.packages.keys().collect(),
+    };
+    for name in names {
+        let Some(file) = index.packages.get(name) else {
+            continue;
+        };
+        anyhow::ensure!(
+            valid_name(name),
+            "package name `{name}` cannot be an index file name"
+        );
+        let path = pkg_dir.join(format!("{name}.json"));
+        if put(&path, &pretty(file)?, false)? {
+            written += 1;
+        }
+    }
+    let mut lines = Vec::new();
+    for line in name_lines(&index.packages) {
+        lines.extend(serde_json::to_vec(&line)?);
+        lines.push(b'\n');
+    }
+    if put(&dir.join("names.jsonl"), &lines, false)? {
+        written += 1;
+    }
+    if written > 0 {
+        sync_all_under(dir)?;
+    }
+    let mut extra = index.other.clone();
+    extra.insert("revisions".into(), serde_json::to_value(&index.revisions)?);
+    extra.insert("systems".into(), serde_json::to_value(&index.systems)?);
+    let meta = IndexMeta {
+        format: FORMAT,
+        extra,
+    };
+    if put(&index_json(dir), &pretty(&meta)?, true)? {
+        written += 1;
+    }
+    Ok(written)
+}

@@ -1,0 +1,412 @@
+//! `devenv index build`: evaluate nixpkgs revisions with the real Nix evaluator and merge them into
+//! a static sparse index directory.
+//!
+//! The build is incremental and resumable. `index.json` records the revisions and systems already
+//! merged; those are skipped. Each (revision, system) evaluation is kept under `<out>/.build/` as
+//! soon as it finishes, so a build interrupted half-way evaluates only what is left when rerun.
+//! Revisions are evaluated in parallel (`jobs` threads); merging is deterministic and independent
+//! of the order evaluations finish in, so the output is byte-identical for the same inputs.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Context;
+
+use super::build::eval::{EvalResult, Evaluator, WRAPPER};
+use super::build::git::{self, Revision};
+use super::build::{merge, write};
+use crate::diagnostic::ResultExt;
+use crate::fsutil;
+
+/// Systems listed by one evaluator run. One run parses the package set's files once for all of
+/// them, but holds all their package sets in memory: two keeps that within reason for nixpkgs.
+const SYSTEMS_PER_RUN: usize = 2;
+
+/// An evaluation's result, or (rev, system, error) when the package set did not evaluate.
+type Outcome = Result<EvalResult, (String, String, String)>;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// A git checkout of nixpkgs (or a repository shaped like it).
+    pub nixpkgs: PathBuf,
+    /// `A..B` ranges.
+    pub ranges: Vec<String>,
+    /// Single revisions.
+    pub revs: Vec<String>,
+    /// The index directory to create or extend.
+    pub out: PathBuf,
+    pub systems: Vec<String>,
+    /// Evaluations run at the same time (at least 1).
+    pub jobs: usize,
+    /// The `nix-env` program to run.
+    pub nix_env: String,
+}
+
+/// Progress, reported as it happens (from worker threads, hence `Sync`).
+#[derive(Debug, Clone)]
+pub enum Event {
+    Planned {
+        revisions: usize,
+        evaluations: usize,
+        already_indexed: usize,
+    },
+    Evaluated {
+        rev: String,
+        system: String,
+        packages: usize,
+        failed: Vec<String>,
+        resumed: bool,
+    },
+    EvalFailed {
+        rev: String,
+        system: String,
+        error: String,
+    },
+}
+
+/// Receives [`Event`]s; the command line prints them.
+pub trait Reporter: Sync {
+    fn event(&self, event: Event);
+}
+
+/// The outcome of a build.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub evaluated: usize,
+    pub resumed: usize,
+    pub already_indexed: usize,
+    /// Attributes that failed to evaluate, summed over all evaluations.
+    pub failed_attributes: usize,
+    /// (rev, system, error) of evaluations that failed as a whole; their revisions stay unrecorded.
+    pub failed_evaluations: Vec<(String, String, String)>,
+    pub packages: usize,
+    pub files_written: usize,
+}
+
+fn cache_path(build_dir: &Path, rev: &str, system: &str) -> PathBuf {
+    build_dir.join(format!("{rev}-{system}.json"))
+}
+
+fn read_cached(path: &Path) -> Option<EvalResult> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Remove exported trees and half-written files an interrupted build left behind. Safe under the
+/// index lock: no other build is running.
+fn remove_leftovers(build_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(build_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("export-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if name.starts_with(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Keep a finished evaluation for a rerun. Not fsynced: a file lost or cut short by a crash fails
+/// to parse and is evaluated again, so durability would only cost time.
+fn save_cached(path: &Path, result: &EvalResult) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut bytes = serde_json::to_vec(result)?;
+    bytes.push(b'\n');
+    tmp.write_all(&bytes)?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
+}
+
+/// Build or extend the index at `opts.out`.
+pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Summary> {
+    git::check_repo(&opts.nixpkgs)?;
+    for system in &opts.systems {
+        if !system.contains('-') || system.contains(['/', ' ']) {
+            return Err(anyhow::anyhow!("`{system}` is not a Nix system"))
+                .hint("systems look like x86_64-linux or aarch64-darwin")
+                .bad_input();
+        }
+    }
+    let requested = git::resolve(&opts.nixpkgs, &opts.ranges, &opts.revs)?;
+
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("could not create {}", opts.out.display()))?;
+    let build_dir = opts.out.join(".build");
+    std::fs::create_dir_all(&build_dir)?;
+    let _lock = write::lock(&opts.out)?;
+    remove_leftovers(&build_dir);
+
+    let mut index = write::load(&opts.out)?;
+    let mut systems: BTreeSet<String> = index.systems.clone();
+    systems.extend(opts.systems.iter().cloned());
+
+    // A system new to this index is evaluated for the revisions it already covers too, so every
+    // recorded revision has every recorded system.
+    let mut revisions = requested.clone();
+    if !systems.is_subset(&index.systems) && !index.revisions.is_empty() {
+        let known: Vec<String> = index.revisions.iter().cloned().collect();
+        for r in git::resolve(&opts.nixpkgs, &[], &known)? {
+            if !revisions.contains(&r) {
+                revisions.push(r);
+            }
+        }
+    }
+    let done =
+        |r: &Revision, s: &String| index.revisions.contains(&r.rev) && index.systems.contains(s);
+    let mut work: Vec<(Revision, Vec<String>)> = Vec::new();
+    let mut already_indexed = 0;
+    for r in &revisions {
+        let todo: Vec<String> = systems.iter().filter(|s| !done(r, s)).cloned().collect();
+        if todo.is_empty() {
+            already_indexed += 1;
+        } else {
+            work.push((r.clone(), todo));
+        }
+    }
+    let evaluations = work.iter().map(|(_, s)| s.len()).sum();
+    reporter.event(Event::Planned {
+        revisions: work.len(),
+        evaluations,
+        already_indexed,
+    });
+
+    let wrapper = build_dir.join("eval.nix");
+    fsutil::write_if_changed(&wrapper, WRAPPER.as_bytes())?;
+    let evaluator = Evaluator {
+        nix_env: opts.nix_env.clone(),
+        wrapper,
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("export-")
+        .tempdir_in(&build_dir)?;
+
+    let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let resumed = AtomicUsize::new(0);
+    let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    // One thread checks revisions out in order, a few ahead of the evaluators, so checking out
+    // overlaps evaluating instead of adding to it. Each of `jobs + 1` checkout slots is a work
+    // tree that moves from revision to revision, rewriting only the files that differ; an
+    // evaluator hands its slot back when done, which also caps the trees on disk.
+    let jobs = opts.jobs.max(1).min(work.len().max(1));
+    let (ready, exported) = std::sync::mpsc::sync_channel::<(usize, Option<usize>)>(jobs);
+    let exported = Mutex::new(exported);
+    let (free_slot, free_slots) = std::sync::mpsc::channel::<usize>();
+    let slots: Vec<PathBuf> = (0..=jobs)
+        .map(|n| scratch.path().join(format!("slot-{n}")))
+        .collect();
+    for n in 0..slots.len() {
+        free_slot.send(n).expect("slot channel");
+    }
+    std::thread::scope(|scope| {
+        let (work, build_dir, scratch, fatal, slots) =
+            (&work, &build_dir, scratch.path(), &fatal, &slots);
+        let (exported, evaluator, resumed, outcomes) = (&exported, &evaluator, &resumed, &outcomes);
+        scope.spawn(move || {
+            for (i, (rev, todo)) in work.iter().enumerate() {
+                if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    break;
+                }
+                let needs_tree = todo
+                    .iter()
+                    .any(|s| !cache_path(build_dir, &rev.rev, s).exists());
+                let slot = if needs_tree {
+                    let Ok(n) = free_slots.recv() else { break };
+                    if let Err(e) = git::checkout(&opts.nixpkgs, &rev.rev, &slots[n]) {
+                        fatal.lock().expect("fatal").get_or_insert(e);
+                        break;
+                    }
+                    Some(n)
+                } else {
+                    None
+                };
+                if ready.send((i, slot)).is_err() {
+                    break;
+                }
+            }
+        });
+        for _ in 0..jobs {
+            let free_slot = free_slot.clone();
+            scope.spawn(move || loop {
+                let next = exported.lock().expect("channel").recv();
+                let Ok((i, slot)) = next else { break };
+                let tree = slot.map(|n| git::checkout_tree(&slots[n]));
+                // After a fatal error keep draining (and freeing slots), so the checkout thread
+                // never waits forever.
+                if !fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    let (rev, todo) = &work[i];
+                    let result = evaluate_revision(
+                        opts, evaluator, build_dir, scratch, rev, todo, tree, reporter, resumed,
+                    );
+                    match result {
+                        Ok(list) => outcomes.lock().expect("outcomes").extend(list),
+                        Err(e) => {
+                            fatal.lock().expect("fatal").get_or_insert(e);
+                        }
+                    }
+                }
+                if let Some(n) = slot {
+                    let _ = free_slot.send(n);
+                }
+            });
+        }
+        drop(free_slot);
+    });
+    if let Some(e) = fatal.into_inner().expect("fatal") {
+        return Err(e);
+    }
+
+    let mut summary = Summary {
+        already_indexed,
+        resumed: resumed.into_inner(),
+        ..Summary::default()
+    };
+    let mut results = Vec::new();
+    let mut failed_revs = BTreeSet::new();
+    for outcome in outcomes.into_inner().expect("outcomes") {
+        match outcome {
+            Ok(r) => {
+                summary.failed_attributes += r.failed.len();
+                results.push(r);
+            }
+            Err((rev, system, error)) => {
+                failed_revs.insert(rev.clone());
+                summary.failed_evaluations.push((rev, system, error));
+            }
+        }
+    }
+    summary.failed_evaluations.sort();
+    summary.evaluated = results.len();
+    // A revision is recorded only when every system evaluated; its partial results still merge,
+    // and merging them again on a later run changes nothing.
+    let changed = merge::merge_results(&mut index.packages, &results);
+    for (r, _) in &work {
+        if !failed_revs.contains(&r.rev) {
+            index.revisions.insert(r.rev.clone());
+        }
+    }
+    index.systems = systems;
+    summary.files_written = write::store(&opts.out, &index, Some(&changed))?;
+    summary.packages = index.packages.len();
+    Ok(summary)
+}
+
+/// Fail early, with a hint, when the evaluator cannot run at all.
+fn check_nix_env(program: &str) -> anyhow::Result<()> {
+    let ok = std::process::Command::new(program)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "could not run the Nix evaluator `{program}`, which index build needs"
+        ))
+        .hint("install Nix (e.g. the nix-bin package), or point --nix-env at nix-env")
+    }
+}
+
+/// Evaluate one revision for each system in `todo`, reusing finished evaluations; `tree` is the
+/// revision checked out ahead of time (exported here, and removed after, when a kept evaluation
+/// turned out unreadable).
+#[allow(clippy::too_many_arguments)]
+fn evaluate_revision(
+    opts: &BuildOptions,
+    evaluator: &Evaluator,
+    build_dir: &Path,
+    scratch: &Path,
+    rev: &Revision,
+    todo: &[String],
+    tree: Option<PathBuf>,
+    reporter: &dyn Reporter,
+    resumed: &AtomicUsize,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut out = Vec::new();
+    let mut exported_here: Option<PathBuf> = None;
+    let mut pending = Vec::new();
+    for system in todo {
+        let cache = cache_path(build_dir, &rev.rev, system);
+        if let Some(cached) = read_cached(&cache) {
+            resumed.fetch_add(1, Ordering::SeqCst);
+            reporter.event(Event::Evaluated {
+                rev: rev.rev.clone(),
+                system: system.clone(),
+                packages: cached.packages.len(),
+                failed: cached.failed.clone(),
+                resumed: true,
+            });
+            out.push(Ok(cached));
+        } else {
+            pending.push(system.clone());
+        }
+    }
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let dir = match tree {
+        Some(d) => d,
+        None => {
+            let d = git::export(&opts.nixpkgs, &rev.rev, scratch)?;
+            exported_here = Some(d.clone());
+            d
+        }
+    };
+    let finished = |result: EvalResult, out: &mut Vec<Outcome>| -> anyhow::Result<()> {
+        save_cached(&cache_path(build_dir, &rev.rev, &result.system), &result)?;
+        reporter.event(Event::Evaluated {
+            rev: rev.rev.clone(),
+            system: result.system.clone(),
+            packages: result.packages.len(),
+            failed: result.failed.clone(),
+            resumed: false,
+        });
+        out.push(Ok(result));
+        Ok(())
+    };
+    for group in pending.chunks(SYSTEMS_PER_RUN) {
+        if group.len() > 1 {
+            if let Ok(Some(results)) =
+                evaluator.evaluate_many(&dir, &rev.rev, &rev.last_modified, group)
+            {
+                for result in results {
+                    finished(result, &mut out)?;
+                }
+                continue;
+            }
+        }
+        // One system at a time: the only way for one system, and the fallback when a run over
+        // several failed as a whole (an `abort` is then isolated per system).
+        for system in group {
+            match evaluator.evaluate(&dir, &rev.rev, &rev.last_modified, system) {
+                Ok(result) => finished(result, &mut out)?,
+                Err(e) => {
+                    // Checked only now, to spare every build an extra process: when nix-env
+                    // cannot run at all, no revision can evaluate, so stop with that as the reason.
+                    check_nix_env(&opts.nix_env)?;
+                    let error = format!("{e:#}");
+                    reporter.event(Event::EvalFailed {
+                        rev: rev.rev.clone(),
+                        system: system.clone(),
+                        error: error.clone(),
+                    });
+                    out.push(Err((rev.rev.clone(), system.clone(), error)));
+                }
+            }
+        }
+    }
+    if let Some(d) = exported_here {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(out)
+}
