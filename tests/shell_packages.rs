@@ -102,6 +102,22 @@ cd "$OUT"; prompt; env -0 > "$ROOT/after"
     assert_eq!(gens[0]["current"], true, "rolled back to 1: {gens}");
     assert!(err.contains("switched to generation 1"), "{err}");
     assert_eq!(w.dump("before"), w.dump("after"));
+
+    // remove the last package: it leaves PATH at the next prompt, and rollback brings it back
+    fx.write_project(&proj, &system, &[]);
+    w.allow(&proj);
+    let (out, err) = w.ok(
+        "bash",
+        r#"cd "$ROOT/proj"; prompt
+command -v fixtool || echo "no fixtool"
+"$ROOT/wrap/devenv" rollback; prompt
+fixtool
+"#,
+    );
+    assert!(
+        out.starts_with("no fixtool\n") && out.contains("fixtool 1.0 shell-packages"),
+        "{out}\n{err}"
+    );
 }
 
 #[test]

@@ -84,7 +84,8 @@ fn parse_manifest(project: &Project, bytes: &[u8]) -> Result<crate::manifest::Ma
 
 /// The environment spec of `project`: from the cache when manifest, lock and profile are
 /// unchanged; otherwise installed (when the manifest or lock changed and there are packages for
-/// this system), switched into a new profile generation, computed and cached.
+/// this system), switched into a new profile generation (an empty one when the last package was
+/// removed), computed and cached.
 pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(EnvSpec, Inputs)> {
     let dirs = &ctx.settings.dirs;
     let profile = Profile::for_project(&dirs.data, &project.root);
@@ -125,6 +126,14 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
                 }
                 Err(err) => return Err(err.context("could not install the project's packages")),
             }
+        }
+        Some(profile.current_link())
+    } else if target.is_some() {
+        // Nothing is wanted on this system any more, but earlier generations had packages: an
+        // empty generation makes the removal a change like any other, which `rollback` undoes.
+        let generations = profile.load()?;
+        if generations.current_inputs.as_deref() != Some(&inputs.hash()) {
+            switch_generation(ctx, &profile, &project_key, &[], &inputs.hash())?;
         }
         Some(profile.current_link())
     } else {
