@@ -475,3 +475,25 @@ fn written_files_validate_against_the_schemas() {
         assert!(errors.is_empty(), "{file}: {errors:?}\n{instance:#}");
     }
 }
+
+#[test]
+fn add_and_rm_keep_an_allowed_project_allowed_and_never_allow_by_themselves() {
+    use devenv::shell::trust::{Trust, TrustStore};
+    let w = IndexWorld::new();
+    init(&w);
+    let trust = TrustStore::new(&w.t.home.join(".local/share/devenv"));
+    let root = w.t.project.canonicalize().unwrap();
+    let status = || trust.status(&root, w.t.read("devenv.json").as_bytes());
+
+    w.ok(&["add", "ansible-lint", "--no-install"]);
+    assert_eq!(status(), Trust::NotAllowed, "add must not allow a project");
+    w.ok(&["allow"]);
+    assert_eq!(status(), Trust::Allowed);
+    w.ok(&["add", "ansible@2.16", "--no-install"]);
+    assert_eq!(status(), Trust::Allowed, "the user's own add is consent");
+    w.ok(&["rm", "ansible-lint", "--no-install"]);
+    assert_eq!(status(), Trust::Allowed, "the user's own rm is consent");
+    w.ok(&["deny"]);
+    w.ok(&["add", "ansible-lint", "--no-install"]);
+    assert_eq!(status(), Trust::Denied, "a denied project stays denied");
+}

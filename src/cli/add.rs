@@ -8,8 +8,8 @@ use anyhow::{anyhow, Context as _, Result};
 use serde_json::json;
 
 use super::packages::{
-    find_project, flush_warnings, lock_project, open_index, parse_constraint, unknown_package,
-    write_both,
+    carry_trust, find_project, flush_warnings, lock_project, open_index, parse_constraint,
+    unknown_package, write_both,
 };
 use super::Ctx;
 use crate::diagnostic::ResultExt;
@@ -106,6 +106,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     lock.packages.retain(|k, _| keys.contains(k));
 
     write_both(&manifest_path, &text, &lock_path, &lock)?;
+    carry_trust(ctx, &project, &loaded.text, &text)?;
 
     if ctx.printer.json {
         let list: Vec<_> = report

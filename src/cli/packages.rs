@@ -31,6 +31,25 @@ pub fn write_both(
     Ok(())
 }
 
+/// Keep automatic activation for a project the user had allowed: `add` and `rm` typed by the user
+/// are consent to the manifest they write, like `devenv allow` after an edit by hand. A project
+/// that was not allowed (or was denied) stays as it was.
+pub fn carry_trust(ctx: &Ctx, project: &Project, before: &str, after: &str) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    let Ok(root) = project.root.canonicalize() else {
+        return Ok(());
+    };
+    let trust = crate::shell::trust::TrustStore::new(&ctx.settings.dirs.data);
+    if trust.status(&root, before.as_bytes()) == crate::shell::trust::Trust::Allowed {
+        trust
+            .allow(&root, after.as_bytes())
+            .with_context(|| format!("cannot record `{}` as allowed", root.display()))?;
+    }
+    Ok(())
+}
+
 /// The project around the current directory. `writing` refuses Devbox projects, whose files
 /// devenv reads but does not rewrite.
 pub fn find_project(_ctx: &Ctx, writing: bool) -> Result<Project> {

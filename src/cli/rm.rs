@@ -58,6 +58,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     }
 
     crate::manifest::write(&manifest_path, &text)?;
+    super::packages::carry_trust(ctx, &project, &loaded.text, &text)?;
     if let Some(mut lock) = lock {
         let keys: Vec<String> = remaining.iter().map(PackageSpec::lock_key).collect();
         lock.packages.retain(|k, _| keys.contains(k));
