@@ -79,6 +79,32 @@ fn manifest_doc_examples_validate_and_parse() {
 }
 
 #[test]
+fn manifests_shown_in_other_docs_validate() {
+    // Any page may show a manifest; those with a top-level `packages` key are manifests.
+    let v = validator("devenv.schema.json");
+    let mut seen = 0;
+    for doc in [
+        "getting-started.md",
+        "shell.md",
+        "store.md",
+        "security.md",
+        "index.md",
+    ] {
+        for block in json_blocks(doc) {
+            let value = jsonc(&block);
+            if value.get("packages").is_none() || value.get("lockfile_version").is_some() {
+                continue;
+            }
+            seen += 1;
+            assert_valid(&v, &value, &format!("a manifest in docs/{doc}"));
+            manifest::parse(&block, doc, Dialect::Devenv)
+                .unwrap_or_else(|e| panic!("{e:#}\n{block}"));
+        }
+    }
+    assert!(seen >= 2, "getting-started.md lost its manifest examples");
+}
+
+#[test]
 fn lock_doc_examples_validate_and_are_canonical() {
     let v = validator("devenv.lock.schema.json");
     let blocks = json_blocks("lock.md");
