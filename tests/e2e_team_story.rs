@@ -227,8 +227,9 @@ command -v ansible || echo "no ansible after leaving"
     );
     assert_eq!(b.dump("before"), b.dump("after"));
 
-    // 3. rm, rollback, gc. A changed manifest waits for `devenv allow` before it loads again
-    // (trust is bound to the content), so the user allows their own edit.
+    // 3. rm, rollback, gc. `devenv rm` typed by the user keeps the project allowed, so the next
+    // prompt already drops ansible (bash must not keep its remembered path); allowing again changes
+    // nothing.
     std::fs::remove_dir_all(&scratch).unwrap();
     let (out, err) = b.ok(
         "bash",

@@ -315,6 +315,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
     }
     let mut code = shell.transition(&current, &target);
+    if !code.is_empty() {
+        shell.forget_command_paths(&mut code);
+    }
     code.push_str(&code_after);
     super::print_data(&code);
     Ok(ExitCode::SUCCESS)

@@ -115,6 +115,17 @@ impl Shell {
         out
     }
 
+    /// Code that makes the shell forget where it found commands. bash and zsh remember the path of
+    /// every command they ran; switching a profile generation keeps PATH's text (`…/current/bin`)
+    /// while a removed tool disappears behind it, so without this the shell would keep finding the
+    /// removed tool's old path. fish looks commands up afresh each time.
+    pub fn forget_command_paths(self, out: &mut String) {
+        match self {
+            Shell::Bash | Shell::Zsh => out.push_str("hash -r 2>/dev/null || :;\n"),
+            Shell::Fish => {}
+        }
+    }
+
     /// A message on stderr from the evaluated code (used for the one "not allowed" notice).
     pub fn echo_stderr(self, out: &mut String, message: &str) {
         match self {
