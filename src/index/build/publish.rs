@@ -13,14 +13,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
-use sha2::{Digest, Sha256};
 
 use super::merge::{merge_entry, Meta};
 use super::write;
 use crate::diagnostic::ResultExt;
 use crate::index::format::{PackageFile, SystemOutputs, VersionEntry};
 use crate::lock::Output;
-use crate::nixfmt::hash::Sha256Hash;
+use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
 use crate::nixfmt::narinfo::{CacheInfo, NarInfo};
 use crate::nixfmt::signature::SecretKey;
 use crate::nixfmt::store_path::{validate_name, StorePath};
@@ -191,22 +190,23 @@ fn write_cache(
     let mut tmp = tempfile::Builder::new()
         .prefix(".devenv-tmp-")
         .tempfile_in(&nar_dir)?;
-    let file_writer = Hashing::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
-    let mut nar = Hashing::new(xz2::write::XzEncoder::new(file_writer, 6));
+    let file_writer =
+        HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
+    let mut nar = HashingWriter::new(xz2::write::XzEncoder::new(file_writer, 6));
     crate::nixfmt::nar::writer::dump(&opts.dir, &mut nar)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))?;
-    let (encoder, again_hash, again_size) = nar.finish();
-    let (mut inner, file_hash, file_size) = encoder.finish()?.finish();
+    let (again_hash, again_size, encoder) = nar.finish();
+    let (file_hash, file_size, mut inner) = encoder.finish()?.finish();
     inner.flush()?;
     drop(inner);
-    if again_hash != nar_hash.0 || again_size != nar_size {
+    if again_hash != *nar_hash || again_size != nar_size {
         bail!(
             "{} changed while it was being published; run the command again",
             opts.dir.display()
         );
     }
     tmp.as_file().sync_all()?;
-    let file_name = format!("{}.nar.xz", crate::nixfmt::nixbase32::encode(&file_hash));
+    let file_name = format!("{}.nar.xz", file_hash.to_nix32());
     tmp.persist(nar_dir.join(&file_name)).map_err(|e| e.error)?;
     crate::fsutil::sync_dir(&nar_dir)?;
 
@@ -214,7 +214,7 @@ fn write_cache(
         "StorePath: {store_path}\nURL: nar/{file_name}\nCompression: xz\nFileHash: {}\n\
          FileSize: {file_size}\nNarHash: {}\nNarSize: {nar_size}\nReferences: \n\
          CA: fixed:r:sha256:{}\n",
-        Sha256Hash(file_hash).display_nix(),
+        file_hash.display_nix(),
         nar_hash.display_nix(),
         nar_hash.to_nix32(),
     );
@@ -275,40 +275,6 @@ fn add_to_index(opts: &PublishOptions, store_path: &str, rev: &str) -> anyhow::R
     let changed = merge_entry(file, entry, &meta);
     write::store(&opts.index, &index, Some(std::slice::from_ref(&opts.name)))?;
     Ok(changed)
-}
-
-/// Hashes and counts what passes through.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    fn finish(self) -> (W, [u8; 32], u64) {
-        (self.inner, self.hasher.finalize().into(), self.count)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
