@@ -116,47 +116,7 @@ impl Db {
 
     /// The recorded metadata of `path`, if valid.
     pub fn info(&self, path: &str) -> Result<Option<PathInfo>> {
-        let row = self
-            .conn
-            .query_row(
-                "select id, hash, narSize, deriver, sigs, ca, registrationTime from ValidPaths \
-                 where path = ?1",
-                params![path],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((id, hash, size, deriver, sigs, ca, time)) = row else {
-            return Ok(None);
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "select v.path from Refs r join ValidPaths v on v.id = r.reference \
-             where r.referrer = ?1 order by v.path",
-        )?;
-        let references = stmt
-            .query_map(params![id], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some(PathInfo {
-            path: path.to_string(),
-            nar_hash_hex: hash,
-            nar_size: size.unwrap_or(0) as u64,
-            references,
-            deriver,
-            sigs: sigs
-                .map(|s| s.split_whitespace().map(str::to_string).collect())
-                .unwrap_or_default(),
-            ca,
-            registration_time: time,
-        }))
+        Ok(read_path_info(&self.conn, path)?)
     }
 
     /// Register a complete path whose references are all valid already (or itself), in one
@@ -352,6 +312,51 @@ pub fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// A valid path's metadata from a database with Nix's schema (`ValidPaths` + `Refs`): ours, or
+/// the one of a Nix installation sharing the store.
+pub(super) fn read_path_info(conn: &Connection, path: &str) -> rusqlite::Result<Option<PathInfo>> {
+    let row = conn
+        .query_row(
+            "select id, hash, narSize, deriver, sigs, ca, registrationTime from ValidPaths \
+             where path = ?1",
+            params![path],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, hash, size, deriver, sigs, ca, time)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "select v.path from Refs r join ValidPaths v on v.id = r.reference \
+         where r.referrer = ?1 order by v.path",
+    )?;
+    let references = stmt
+        .query_map(params![id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(PathInfo {
+        path: path.to_string(),
+        nar_hash_hex: hash,
+        nar_size: size.unwrap_or(0) as u64,
+        references,
+        deriver,
+        sigs: sigs
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        ca,
+        registration_time: time,
+    }))
 }
 
 #[cfg(test)]

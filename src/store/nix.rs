@@ -266,47 +266,7 @@ pub fn nix_valid_info(root: &Path, path: &str) -> Option<super::db::PathInfo> {
         rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ok()?;
     let _ = conn.busy_timeout(std::time::Duration::from_secs(60));
-    let (id, hash, time, deriver, size, sigs, ca) = conn
-        .query_row(
-            "select id, hash, registrationTime, deriver, narSize, sigs, ca from ValidPaths \
-             where path = ?1",
-            [path],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            },
-        )
-        .ok()?;
-    let mut stmt = conn
-        .prepare(
-            "select v.path from Refs r join ValidPaths v on v.id = r.reference \
-             where r.referrer = ?1 order by v.path",
-        )
-        .ok()?;
-    let references = stmt
-        .query_map([id], |r| r.get::<_, String>(0))
-        .ok()?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .ok()?;
-    Some(super::db::PathInfo {
-        path: path.to_string(),
-        nar_hash_hex: hash,
-        nar_size: size.unwrap_or(0) as u64,
-        references,
-        deriver,
-        sigs: sigs
-            .map(|s| s.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default(),
-        ca,
-        registration_time: time,
-    })
+    super::db::read_path_info(&conn, path).ok().flatten()
 }
 
 /// A path already on disk under our root: adopt it when the Nix sharing the root has it valid
