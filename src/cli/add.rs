@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::packages::{
     carry_trust, find_project, flush_warnings, lock_project, open_index, parse_constraint,
-    unknown_package, write_both,
+    read_files, unknown_package, write_both,
 };
 use super::Ctx;
 use crate::diagnostic::ResultExt;
@@ -70,11 +70,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         specs.push(spec);
     }
 
-    let loaded = crate::manifest::load(&manifest_path)?;
-    for w in &loaded.warnings {
-        ctx.printer.warn(w);
-    }
-    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(Lockfile::new);
+    let (loaded, lock) = read_files(ctx, &project)?;
+    let mut lock = lock.unwrap_or_else(Lockfile::new);
 
     // Resolve everything before touching a file: one failure leaves the project as it was.
     let index = open_index(ctx)?;

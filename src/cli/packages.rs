@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::diagnostic::ResultExt;
 use crate::index::Index;
 use crate::lock::Lockfile;
+use crate::manifest::LoadedManifest;
 use crate::project::{Flavor, Project};
 use crate::version::Constraint;
 
@@ -73,6 +74,17 @@ pub fn find_project(_ctx: &Ctx, writing: bool) -> Result<Project> {
         .bad_input();
     }
     Ok(project)
+}
+
+/// The manifest (its warnings printed) and the lock of a project, as `add`, `rm` and `update`
+/// read them before rewriting them.
+pub fn read_files(ctx: &Ctx, project: &Project) -> Result<(LoadedManifest, Option<Lockfile>)> {
+    let loaded = crate::manifest::load(&project.manifest_path())?;
+    for w in &loaded.warnings {
+        ctx.printer.warn(w);
+    }
+    let lock = crate::lock::read(&project.lock_path())?;
+    Ok((loaded, lock))
 }
 
 /// Serialize commands that rewrite the project's files (`add`, `rm`, `update`): an exclusive lock

@@ -24,11 +24,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let _guard = super::packages::lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
-    let loaded = crate::manifest::load(&manifest_path)?;
-    for w in &loaded.warnings {
-        ctx.printer.warn(w);
-    }
-    let lock = crate::lock::read(&lock_path)?;
+    let (loaded, lock) = super::packages::read_files(ctx, &project)?;
 
     let mut text = loaded.text.clone();
     let mut remaining: Vec<PackageSpec> = loaded.manifest.packages.clone();

@@ -31,11 +31,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let _guard = super::packages::lock_project(ctx, &project)?;
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
-    let loaded = crate::manifest::load(&manifest_path)?;
-    for w in &loaded.warnings {
-        ctx.printer.warn(w);
-    }
-    let mut lock = crate::lock::read(&lock_path)?.unwrap_or_else(Lockfile::new);
+    let (loaded, lock) = super::packages::read_files(ctx, &project)?;
+    let mut lock = lock.unwrap_or_else(Lockfile::new);
     let all = &loaded.manifest.packages;
 
     let mut targets: Vec<&PackageSpec> = Vec::new();
