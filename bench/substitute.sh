@@ -13,17 +13,24 @@
 #   SUBST_BENCH_PATHS  number of package paths (default 220; the closure has one more)
 #   SUBST_BENCH_KB     KiB of random data per path before base64 (default 1750, ~2.3 MB NAR)
 #   SUBST_BENCH_JOBS   devenv --jobs (default 8)
+#   SUBST_BENCH_RUNS   rounds of (xz, zstd) x (devenv, Nix) (default 3)
+#   SUBST_BENCH_FS     `loop` (default, as root): stores on a fresh ext4 loop image;
+#                      `dir`: stores in a directory of the checkout's file system
+#   DEVENV             the devenv binary to measure (default: a release build of this checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 n=${SUBST_BENCH_PATHS:-220}
 kb=${SUBST_BENCH_KB:-1750}
 jobs=${SUBST_BENCH_JOBS:-8}
+runs=${SUBST_BENCH_RUNS:-3}
 work=$root/bench/.work/substitute-$n-$kb
 mkdir -p "$work"
 
-cargo build --release --quiet
-devenv=$root/target/release/devenv
+if [ -z "${DEVENV:-}" ]; then
+  cargo build --release --quiet
+fi
+devenv=${DEVENV:-$root/target/release/devenv}
 system=$(nix-instantiate --eval --expr builtins.currentSystem | tr -d '"')
 
 # ---- fixture -------------------------------------------------------------------------------
@@ -74,14 +81,41 @@ echo "closure: $paths paths, $nar_mb MiB of NARs" >&2
 
 # ---- loopback server -------------------------------------------------------------------------
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
+python3 "$root/bench/serve.py" "$port" "$work" >/dev/null 2>&1 &
 server=$!
 scratch=$(mktemp -d "$work/run.XXXXXX")
-trap 'kill $server 2>/dev/null; chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
+fs_mount=
+cleanup() {
+  kill "$server" 2>/dev/null
+  if [ -n "$fs_mount" ]; then umount "$fs_mount" 2>/dev/null || umount -l "$fs_mount" 2>/dev/null; fi
+  chmod -R u+w "$scratch" 2>/dev/null
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
 for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$port/cache-xz/nix-cache-info" >/dev/null 2>&1 && break
   sleep 0.1
 done
+
+# Where the stores go. On ext4, creating thousands of files shortly after thousands were deleted
+# makes inode allocation scan the recently deleted ones (a cost other jobs' deletions on a shared
+# file system impose at random), so by default every store goes to a fresh ext4 file system in a
+# loop image that only this benchmark writes to, and nothing is deleted until the end.
+stores=$scratch/stores
+if [ "${SUBST_BENCH_FS:-loop}" = loop ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+  truncate -s $((runs * 4 * 800 + 1024))M "$scratch/fs.img"
+  mkfs.ext4 -q -F "$scratch/fs.img"
+  mkdir -p "$stores"
+  if mount -o loop "$scratch/fs.img" "$stores" 2>/dev/null; then
+    fs_mount=$stores
+    echo "stores on a fresh ext4 file system (loop image)" >&2
+  else
+    echo "cannot mount a loop image; stores on $(df --output=fstype "$scratch" | tail -1) in $scratch" >&2
+  fi
+else
+  mkdir -p "$stores"
+  echo "stores on $(df --output=fstype "$scratch" | tail -1) in $scratch" >&2
+fi
 
 # A project locking the closure's top path.
 project=$scratch/project
@@ -116,44 +150,60 @@ peak_kb() { awk '/Maximum resident set size/ {print $6}' "$1"; }
 cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[1]):.2f}')" "$1"; }
 
-declare -A results
-for c in xz zstd; do
-  url="http://127.0.0.1:$port/cache-$c"
-  # ours
-  rm -rf "$scratch/ours" "$scratch/home"
-  mkdir -p "$scratch/home"
-  start=$(date +%s.%N)
-  (cd "$project" && HOME=$scratch/home XDG_CACHE_HOME=$scratch/home/.cache XDG_CONFIG_HOME=$scratch/home/.config \
-    DEVENV_STORE_ROOT=$scratch/ours DEVENV_SUBSTITUTERS=$url DEVENV_TRUSTED_PUBLIC_KEYS=$pk \
-    /usr/bin/time -v -o "$scratch/ours-$c.time" "$devenv" install --frozen --jobs "$jobs" -q)
-  ours=$(python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start")
-  # Nix 2.8
-  rm -rf "$scratch/nix" "$scratch/nixhome"
-  mkdir -p "$scratch/nixhome"
-  start=$(date +%s.%N)
-  HOME=$scratch/nixhome XDG_CACHE_HOME=$scratch/nixhome/.cache NIX_CONFIG= \
-    /usr/bin/time -v -o "$scratch/nix-$c.time" nix-store --store "$scratch/nix" -r "$env_path" \
-    --option substituters "$url" --option trusted-public-keys "$pk" \
+run_ours() { # compression dir
+  mkdir -p "$2.home"
+  local start; start=$(date +%s.%N)
+  (cd "$project" && HOME=$2.home XDG_CACHE_HOME=$2.home/.cache XDG_CONFIG_HOME=$2.home/.config \
+    DEVENV_STORE_ROOT=$2 DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-$1 DEVENV_TRUSTED_PUBLIC_KEYS=$pk \
+    /usr/bin/time -v -o "$2.time" "$devenv" install --frozen --jobs "$jobs" -q)
+  python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start"
+}
+run_nix() { # compression dir
+  mkdir -p "$2.home"
+  local start; start=$(date +%s.%N)
+  HOME=$2.home XDG_CACHE_HOME=$2.home/.cache NIX_CONFIG= \
+    /usr/bin/time -v -o "$2.time" nix-store --store "$2" -r "$env_path" \
+    --option substituters "http://127.0.0.1:$port/cache-$1" --option trusted-public-keys "$pk" \
     --option build-users-group '' --option sandbox false --quiet >/dev/null
-  theirs=$(python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start")
-  results[$c]="$ours $theirs $(peak_kb "$scratch/ours-$c.time") $(peak_kb "$scratch/nix-$c.time") $(cpu_s "$scratch/ours-$c.time") $(cpu_s "$scratch/nix-$c.time")"
+  python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start"
+}
+
+# Rounds alternate which tool goes first, so a change in machine load cannot favour one side.
+# Each run gets an empty store of its own and starts after `sync`, so neither pays for the
+# other's writeback.
+rows=()
+for round in $(seq "$runs"); do
+  for c in xz zstd; do
+    o=$stores/ours-$c-$round
+    n=$stores/nix-$c-$round
+    if [ $((round % 2)) = 1 ]; then
+      sync; ours=$(run_ours "$c" "$o")
+      sync; theirs=$(run_nix "$c" "$n")
+    else
+      sync; theirs=$(run_nix "$c" "$n")
+      sync; ours=$(run_ours "$c" "$o")
+    fi
+    rows+=("$round $c $ours $theirs $(peak_kb "$o.time") $(peak_kb "$n.time") $(cpu_s "$o.time") $(cpu_s "$n.time") $(cut -d' ' -f1 /proc/loadavg)")
+  done
 done
+last_store=$stores/ours-zstd-$runs
 
 # Second install with everything present, against the process floor.
 sync  # let the writeback of 500 MB settle so it does not land on the no-op runs
 hyperfine -N --warmup 10 --runs 100 --export-json "$scratch/noop.json" \
-  "env -C $project HOME=$scratch/home DEVENV_STORE_ROOT=$scratch/ours DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-zstd DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
-  "env -C $project HOME=$scratch/home $devenv --version" >/dev/null 2>&1
+  "env -C $project HOME=$last_store.home DEVENV_STORE_ROOT=$last_store DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-zstd DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
+  "env -C $project HOME=$last_store.home $devenv --version" >/dev/null 2>&1
 read -r noop floor < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean'], r[1]['mean'])" "$scratch/noop.json")
 
 echo
 echo "substituting $paths paths / $nar_mb MiB of NARs from a loopback cache into an empty store"
-printf '%-6s %10s %10s %8s %12s %12s %9s %14s %14s\n' NARs "devenv s" "nix s" ratio "devenv CPU s" "nix CPU s" "CPU ratio" "devenv RSS MiB" "nix RSS MiB"
-for c in xz zstd; do
-  read -r o t ro rt co ct <<<"${results[$c]}"
-  printf '%-6s %10.2f %10.2f %8.2f %12.2f %12.2f %9.2f %14.1f %14.1f\n' "$c" "$o" "$t" \
+printf '%-5s %-5s %9s %9s %7s %11s %10s %9s %13s %11s %6s\n' round NARs "devenv s" "nix s" ratio \
+  "devenv CPU" "nix CPU" "CPU ratio" "devenv RSS" "nix RSS" load
+for row in "${rows[@]}"; do
+  read -r r c o t ro rt co ct load <<<"$row"
+  printf '%-5s %-5s %9.2f %9.2f %7.2f %10.2fs %9.2fs %9.2f %9.1f MiB %7.1f MiB %6s\n' "$r" "$c" "$o" "$t" \
     "$(python3 -c "print($o / $t)")" "$co" "$ct" "$(python3 -c "print($co / $ct)")" \
-    "$(python3 -c "print($ro / 1024)")" "$(python3 -c "print($rt / 1024)")"
+    "$(python3 -c "print($ro / 1024)")" "$(python3 -c "print($rt / 1024)")" "$load"
 done
 printf 'second install (all present): %.1f ms, process floor (devenv --version, same wrapper): %.1f ms, ratio %.2f\n' \
   "$(python3 -c "print($noop * 1000)")" "$(python3 -c "print($floor * 1000)")" "$(python3 -c "print($noop / $floor)")"

@@ -39,6 +39,22 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
     }
 }
 
+/// Replace a cache file atomically but without waiting for the disk: for files that can be
+/// fetched again and are checked when read (a lost or torn entry after a power failure costs a
+/// refetch, never a wrong answer). Readers never see a partly written file.
+pub fn replace_cache_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".devenv-tmp-")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// fsync a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     match fs::File::open(dir) {

@@ -346,7 +346,7 @@ fn decompress(c: &Compression, data: &[u8]) -> Vec<u8> {
     match c {
         Compression::None => out.extend_from_slice(data),
         Compression::Xz => {
-            xz2::read::XzDecoder::new(data)
+            liblzma::read::XzDecoder::new(data)
                 .read_to_end(&mut out)
                 .unwrap();
         }
@@ -465,7 +465,7 @@ fn nix_substitutes_from_a_cache_we_signed() {
         let mut xz = Vec::new();
         {
             use std::io::Write;
-            let mut enc = xz2::write::XzEncoder::new(&mut xz, 6);
+            let mut enc = liblzma::write::XzEncoder::new(&mut xz, 6);
             enc.write_all(nar_bytes).unwrap();
             enc.finish().unwrap();
         }

@@ -707,3 +707,71 @@ fn shows_progress_bars_on_a_terminal_and_a_summary_line_otherwise() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("fetched 3 path(s)"), "{err}");
 }
+
+/// Downloads do not wait for references: while the NAR of `fixlib` is held back by the server,
+/// the NARs of its referrers are already requested. Validity still goes references first: each
+/// path is registered (database row order) after everything it references.
+#[test]
+fn downloads_overlap_references_but_registration_follows_them() {
+    let fixture = &shared().fixture;
+    let server = Server::serve_dir(&fixture.cache);
+    let lib_nar = format!(
+        "/{}",
+        nixfix::narinfo_field(&nixfix::narinfo_file(&fixture.cache, &lib()), "URL")
+    );
+    server.fault(&lib_nar, Fault::Stall(Duration::from_secs(4)));
+    let cx = world(&["fixapp"], &server.url());
+    let mut child = cx
+        .cmd()
+        .args(["install", "--frozen"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let closure = ["fixapp", "fixtool", "fixlib"].len();
+    let mut lib_requested: Option<std::time::Instant> = None;
+    let mut all_requested_after = None;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let requests = server.requests();
+        let nars: Vec<&String> = requests.iter().filter(|r| r.starts_with("/nar/")).collect();
+        if lib_requested.is_none() && nars.iter().any(|r| **r == lib_nar) {
+            lib_requested = Some(std::time::Instant::now());
+        }
+        if let Some(t) = lib_requested {
+            if nars.len() >= closure {
+                all_requested_after = Some(t.elapsed());
+                break;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let waited = all_requested_after.expect("every NAR of the closure was requested");
+    assert!(
+        waited < Duration::from_secs(3),
+        "the referrers' NARs were requested only {waited:?} after the stalled reference's: {:?}",
+        server.requests()
+    );
+
+    let db = rusqlite::Connection::open(cx.store_root.join("nix/var/devenv/db.sqlite")).unwrap();
+    let id = |path: &str| -> i64 {
+        db.query_row("select id from ValidPaths where path = ?1", [path], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let [app, tool, lib] = ["fixapp", "fixtool.out", "fixlib"].map(|p| id(&fixture.paths[p]));
+    assert!(
+        lib < tool && tool < app,
+        "registration order: lib {lib}, tool {tool}, app {app}"
+    );
+}

@@ -164,21 +164,30 @@ impl BinaryCache {
                 return Ok(None);
             }
         }
+        self.narinfo_text_remote(hash_part)
+    }
+
+    /// The text of `<hashpart>.narinfo` as the cache serves it now, bypassing (and refreshing)
+    /// the on-disk lookup cache.
+    pub fn narinfo_text_remote(&self, hash_part: &str) -> Result<Option<String>> {
         let text = self.get_text(&format!("{hash_part}.narinfo"))?;
         if let Some(dir) = &self.narinfo_cache {
-            // The lookup cache is an optimisation: failing to write it is not an error.
+            // The lookup cache is an optimisation: failing to write it is not an error, and an
+            // entry lost in a power failure is fetched again, so it is not fsynced.
             let _ = fs::create_dir_all(dir);
             match &text {
                 Some(t) => {
-                    let _ = crate::fsutil::write_atomic(
+                    let _ = crate::fsutil::replace_cache_file(
                         &dir.join(format!("{hash_part}.narinfo")),
                         t.as_bytes(),
                     );
                     let _ = fs::remove_file(dir.join(format!("{hash_part}.missing")));
                 }
                 None => {
-                    let _ =
-                        crate::fsutil::write_atomic(&dir.join(format!("{hash_part}.missing")), b"");
+                    let _ = crate::fsutil::replace_cache_file(
+                        &dir.join(format!("{hash_part}.missing")),
+                        b"",
+                    );
                 }
             }
         }

@@ -94,9 +94,19 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.pragma_update(None, "foreign_keys", 1)?;
-        conn.execute_batch(SCHEMA)
+        // One immediate transaction: it waits (busy timeout) for the write lock up front, where
+        // a deferred one could fail at once when another process creates the tables first.
+        conn.execute_batch(&format!("begin immediate;\n{SCHEMA}commit;"))
             .with_context(|| format!("cannot initialise `{}`", path.display()))?;
         Ok(Db { conn })
+    }
+
+    /// Start a write transaction that takes the write lock at once. A deferred transaction
+    /// that reads first and then writes fails immediately (SQLITE_BUSY, no busy timeout) when
+    /// another process committed in between, which concurrent installs do all the time.
+    fn write_transaction(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
     }
 
     pub fn is_valid(&self, path: &str) -> Result<bool> {
@@ -122,7 +132,7 @@ impl Db {
     /// Register a complete path whose references are all valid already (or itself), in one
     /// transaction. Registering an already valid path is a no-op.
     pub fn register(&mut self, info: &PathInfo) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let exists: Option<i64> = tx
             .query_row(
                 "select id from ValidPaths where path = ?1",
@@ -218,7 +228,7 @@ impl Db {
 
     /// Remove paths from the database in one transaction. Their referrers must be among them.
     pub fn unregister(&mut self, paths: &[String]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         // Drop the edges among the doomed paths first so the `restrict` on references never
         // fires for a referrer that is itself being removed.
         for p in paths {
@@ -258,7 +268,7 @@ impl Db {
                 return Ok(());
             }
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         tx.execute("delete from GcRoots where name = ?1", params![name])?;
         for p in wanted {
             tx.execute(

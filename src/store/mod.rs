@@ -5,11 +5,13 @@
 //! [`Store::realize`] makes a set of paths (and their closure) valid, [`Store::add_gc_root`]
 //! keeps them alive. It never prints; progress goes through a [`Progress`] the caller passes.
 //! Submodules: `db` (metadata), `locks` (process safety), `cache` (reading binary caches),
-//! `substitute` (the verified pipeline), `push` (writing binary caches), `gc`, `nix` (coexisting
+//! `substitute` (the verified pipeline for one path), `fetch` (scheduling a
+//! closure's downloads and registrations), `push` (writing binary caches), `gc`, `nix` (coexisting
 //! with an installed Nix).
 
 pub mod cache;
 pub mod db;
+pub mod fetch;
 pub mod gc;
 pub mod layout;
 pub mod locks;
@@ -254,8 +256,7 @@ impl Store {
                 planned.len(),
                 planned.values().map(|f| f.info.nar_size).sum(),
             );
-            report.fetched =
-                substitute::fetch_all(self, &subs, &planned, self.options.jobs, progress)?;
+            report.fetched = fetch::fetch_all(self, &subs, &planned, self.options.jobs, progress)?;
             report.nar_bytes = report
                 .fetched
                 .iter()

@@ -161,7 +161,7 @@ fn write_nar(
     };
     let (nar_hash, nar_size, file_hashing) = match compression {
         PushCompression::Xz => {
-            let mut nar = HashingWriter::new(xz2::write::XzEncoder::new(file_hashing, 6));
+            let mut nar = HashingWriter::new(liblzma::write::XzEncoder::new(file_hashing, 6));
             dump(&mut nar)?;
             let (nar_hash, nar_size, enc) = nar.finish();
             (nar_hash, nar_size, enc.finish()?)

@@ -9,7 +9,7 @@
 //! independent of NAR size: nothing is buffered whole. References are realized before their
 //! referrers; independent paths are fetched in parallel.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
@@ -21,16 +21,11 @@ use sha2::{Digest, Sha256};
 
 use super::cache::BinaryCache;
 use super::db::PathInfo;
-use super::{locks, Progress, Store};
+use super::{Progress, Store};
 use crate::diagnostic::ResultExt;
 use crate::nixfmt::narinfo::{Compression, NarInfo};
 use crate::nixfmt::signature::TrustedKeys;
 use crate::nixfmt::store_path::StorePath;
-
-/// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says: an xz
-/// decoder for Nix's default preset holds an 8 MiB dictionary, so four keep peak memory well
-/// under 64 MiB, and four streams already saturate a small machine's cores.
-pub const MAX_PARALLEL_UNPACKS: usize = 4;
 
 /// A path some cache has, with its verified narinfo.
 #[derive(Clone)]
@@ -77,7 +72,8 @@ impl Substituters {
         let want = path.to_absolute();
         let mut refusals = Vec::new();
         for (i, cache) in self.caches.iter().enumerate() {
-            let text = match cache.narinfo_text(&path.hash_part()) {
+            let hash_part = path.hash_part();
+            let mut text = match cache.narinfo_text(&hash_part) {
                 Ok(Some(text)) => text,
                 Ok(None) => continue,
                 // An unreachable cache is skipped for this path, as Nix does; if no other cache
@@ -87,26 +83,27 @@ impl Substituters {
                     continue;
                 }
             };
-            let refusal = match NarInfo::parse(&text) {
-                Err(e) => format!("its narinfo is invalid: {e}"),
-                Ok(info) if info.store_path.to_absolute() != want => format!(
-                    "its narinfo `{}.narinfo` is for a different store path `{}`",
-                    path.hash_part(),
-                    info.store_path.to_absolute()
-                ),
-                Ok(info) if info.nar_size == 0 => "its narinfo has NarSize 0".to_string(),
-                Ok(info) if !self.keys.verify_narinfo(&info) => {
-                    if info.sigs.is_empty() {
-                        "its narinfo is not signed".to_string()
-                    } else {
-                        "its narinfo is not signed by any trusted public key \
-                         (unknown key or forged signature)"
-                            .to_string()
+            let mut asked_again = false;
+            let refusal = loop {
+                let refusal = match self.check(path, &text) {
+                    Ok(info) => return Ok(Some(Found { cache: i, info })),
+                    Err(refusal) => refusal,
+                };
+                cache.forget_narinfo(&hash_part);
+                // The answer may have come from the on-disk lookup cache (stale, or damaged by a
+                // power failure): ask the cache itself once before refusing.
+                if !asked_again {
+                    asked_again = true;
+                    if let Ok(Some(fresh)) = cache.narinfo_text_remote(&hash_part) {
+                        if fresh != text {
+                            text = fresh;
+                            continue;
+                        }
                     }
                 }
-                Ok(info) => return Ok(Some(Found { cache: i, info })),
+                break refusal;
             };
-            cache.forget_narinfo(&path.hash_part());
+            cache.forget_narinfo(&hash_part);
             refusals.push(format!("`{}`: {refusal}", cache.url));
         }
         if refusals.is_empty() {
@@ -118,6 +115,30 @@ impl Substituters {
                 "a binary cache is trusted only for narinfos signed by a key in \
                  --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
             )
+    }
+}
+
+impl Substituters {
+    /// Parse and check a narinfo served for `path`; the reason when it is unusable.
+    fn check(&self, path: &StorePath, text: &str) -> std::result::Result<NarInfo, String> {
+        let want = path.to_absolute();
+        match NarInfo::parse(text) {
+            Err(e) => Err(format!("its narinfo is invalid: {e}")),
+            Ok(info) if info.store_path.to_absolute() != want => Err(format!(
+                "its narinfo `{}.narinfo` is for a different store path `{}`",
+                path.hash_part(),
+                info.store_path.to_absolute()
+            )),
+            Ok(info) if info.nar_size == 0 => Err("its narinfo has NarSize 0".to_string()),
+            Ok(info) if !self.keys.verify_narinfo(&info) => Err(if info.sigs.is_empty() {
+                "its narinfo is not signed".to_string()
+            } else {
+                "its narinfo is not signed by any trusted public key \
+                 (unknown key or forged signature)"
+                    .to_string()
+            }),
+            Ok(info) => Ok(info),
+        }
     }
 }
 
@@ -197,255 +218,9 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
         .collect()
 }
 
-/// Fetch every planned path, references before referrers, `jobs` at a time. Returns the paths
-/// this process fetched (others may have been fetched meanwhile by another process).
-pub fn fetch_all(
-    store: &Store,
-    subs: &Substituters,
-    planned: &BTreeMap<String, Found>,
-    jobs: usize,
-    progress: &dyn Progress,
-) -> Result<Vec<String>> {
-    // Dependencies among the planned paths only; everything else is valid already.
-    let mut waiting_on: HashMap<&str, usize> = HashMap::new();
-    let mut referrers: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (path, f) in planned {
-        let mut n = 0;
-        for r in &f.info.references {
-            let abs = r.to_absolute();
-            if abs != *path {
-                if let Some((key, _)) = planned.get_key_value(&abs) {
-                    n += 1;
-                    referrers
-                        .entry(key.as_str())
-                        .or_default()
-                        .push(path.as_str());
-                }
-            }
-        }
-        waiting_on.insert(path.as_str(), n);
-    }
-    struct Sched<'a> {
-        ready: Vec<&'a str>,
-        waiting_on: HashMap<&'a str, usize>,
-        /// Paths being fetched by a worker.
-        running: usize,
-        /// Paths unpacked and in place, waiting for the committer (sync + register).
-        to_commit: Vec<(&'a str, Placed)>,
-        committing: usize,
-        remaining: usize,
-        errors: Vec<anyhow::Error>,
-        fetched: Vec<String>,
-    }
-    impl<'a> Sched<'a> {
-        fn done(&mut self, path: &'a str, referrers: &HashMap<&'a str, Vec<&'a str>>) {
-            self.remaining -= 1;
-            for r in referrers.get(path).into_iter().flatten() {
-                let n = self.waiting_on.get_mut(r).expect("planned referrer");
-                *n -= 1;
-                if *n == 0 {
-                    self.ready.push(r);
-                }
-            }
-        }
-    }
-    let mut ready: Vec<&str> = waiting_on
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(p, _)| *p)
-        .collect();
-    // Largest first keeps the slowest downloads from being left for last.
-    ready.sort_by_key(|p| std::cmp::Reverse(planned[*p].info.nar_size));
-    let sched = Mutex::new(Sched {
-        ready,
-        waiting_on,
-        running: 0,
-        to_commit: Vec::new(),
-        committing: 0,
-        remaining: planned.len(),
-        errors: Vec::new(),
-        fetched: Vec::new(),
-    });
-    let cond = Condvar::new();
-    std::thread::scope(|s| {
-        // The committer: one `syncfs` for every batch of placed paths, then registration, so
-        // workers go on decompressing while the disk flushes.
-        s.spawn(|| loop {
-            let batch = {
-                let mut g = sched.lock().expect("scheduler lock");
-                loop {
-                    if !g.to_commit.is_empty() {
-                        break std::mem::take(&mut g.to_commit);
-                    }
-                    if g.remaining == 0 || (!g.errors.is_empty() && g.running == 0) {
-                        cond.notify_all();
-                        return;
-                    }
-                    g = cond.wait(g).expect("scheduler lock");
-                }
-            };
-            let synced = store.sync.sync(&store.layout.store_dir());
-            let mut results = Vec::new();
-            for (path, placed) in batch {
-                let r = match &synced {
-                    Ok(()) => store.register(&placed.info),
-                    Err(e) => Err(anyhow!("{e:#}")),
-                };
-                if r.is_err() {
-                    let _ = remove_tree(&store.layout.real_path(path));
-                }
-                // The path lock is released only now that the path is registered (or removed).
-                drop(placed.lock);
-                results.push((path, r));
-            }
-            let mut g = sched.lock().expect("scheduler lock");
-            for (path, r) in results {
-                g.committing -= 1;
-                match r {
-                    Ok(()) => {
-                        g.fetched.push(path.to_string());
-                        progress.finished(path);
-                        g.done(path, &referrers);
-                    }
-                    Err(e) => g.errors.push(e),
-                }
-            }
-            cond.notify_all();
-        });
-        for _ in 0..jobs
-            .clamp(1, MAX_PARALLEL_UNPACKS)
-            .min(planned.len().max(1))
-        {
-            s.spawn(|| loop {
-                let path = {
-                    let mut g = sched.lock().expect("scheduler lock");
-                    loop {
-                        if !g.errors.is_empty() || g.remaining == 0 {
-                            cond.notify_all();
-                            return;
-                        }
-                        if let Some(p) = g.ready.pop() {
-                            g.running += 1;
-                            break p;
-                        }
-                        if g.running == 0 && g.committing == 0 {
-                            // Nothing ready, running or committing: only a reference cycle
-                            // among narinfos could cause this.
-                            g.errors
-                                .push(anyhow!("the narinfo references form a cycle"));
-                            cond.notify_all();
-                            return;
-                        }
-                        g = cond.wait(g).expect("scheduler lock");
-                    }
-                };
-                let found = &planned[path];
-                let result = fetch_one(store, &subs.caches[found.cache], &found.info, progress);
-                let mut g = sched.lock().expect("scheduler lock");
-                g.running -= 1;
-                match result {
-                    Ok(Some(placed)) => {
-                        g.committing += 1;
-                        g.to_commit.push((path, placed));
-                    }
-                    Ok(None) => g.done(path, &referrers),
-                    Err(e) => g.errors.push(e),
-                }
-                cond.notify_all();
-            });
-        }
-    });
-    let mut g = sched.into_inner().expect("scheduler lock");
-    if let Some(e) = g.errors.drain(..).next() {
-        return Err(e);
-    }
-    g.fetched.sort();
-    Ok(g.fetched)
-}
-
-/// A verified path renamed into place, not yet durable nor registered; its path lock is held
-/// until it is.
-struct Placed {
-    info: PathInfo,
-    lock: locks::Lock,
-}
-
-/// Fetch one path unless another process did meanwhile (None). Leaves it in place, unregistered,
-/// holding its lock, for the committer.
-fn fetch_one(
-    store: &Store,
-    cache: &BinaryCache,
-    info: &NarInfo,
-    progress: &dyn Progress,
-) -> Result<Option<Placed>> {
-    let path = info.store_path.to_absolute();
-    let hash_part = info.store_path.hash_part();
-    let lock = locks::exclusive(&locks::path_lock(&store.state_dir, &hash_part))?;
-    if store.is_valid(&path)? {
-        return Ok(None);
-    }
-    progress.started(&path, info.nar_size);
-    // On disk but not registered: put there by a Nix sharing the root (adopt it), or left by a
-    // process killed between rename and registration (replace it with a verified copy).
-    if super::nix::adopt_or_clear(store, &path)? {
-        return Ok(None);
-    }
-    let mut attempt = 0;
-    let tmp = loop {
-        let tmp = tmp_path(store, &hash_part);
-        match unpack_verified(cache, info, &tmp, progress) {
-            Ok(()) => break tmp,
-            Err((e, transient)) => {
-                let _ = remove_tree(&tmp);
-                attempt += 1;
-                if transient && attempt < 3 {
-                    std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
-                    continue;
-                }
-                return Err(e.context(format!("cannot substitute `{path}` from `{}`", cache.url)));
-            }
-        }
-    };
-    let final_path = store.layout.real_path(&path);
-    // Renamed before it is durable: until the committer registers it, the path counts as a
-    // leftover that a later run replaces, so a crash in between loses nothing.
-    if let Err(e) = fs::rename(&tmp, &final_path) {
-        let _ = remove_tree(&tmp);
-        return Err(e).with_context(|| {
-            format!(
-                "cannot move `{}` to `{}`",
-                tmp.display(),
-                final_path.display()
-            )
-        });
-    }
-    Ok(Some(Placed {
-        info: path_info(info),
-        lock,
-    }))
-}
-
-/// The database row for a verified narinfo.
-fn path_info(info: &NarInfo) -> PathInfo {
-    PathInfo {
-        path: info.store_path.to_absolute(),
-        nar_hash_hex: format!("sha256:{}", info.nar_hash.to_hex()),
-        nar_size: info.nar_size,
-        references: info.references.iter().map(|r| r.to_absolute()).collect(),
-        deriver: info
-            .deriver
-            .as_deref()
-            .filter(|d| !d.is_empty() && *d != "unknown-deriver")
-            .map(|d| format!("{}/{d}", super::layout::STORE_DIR)),
-        sigs: info.sigs.iter().map(|s| s.to_string()).collect(),
-        ca: info.ca.clone(),
-        registration_time: super::db::now_secs(),
-    }
-}
-
 /// Download, decompress, hash and unpack into `tmp`; then compare with NarHash/NarSize.
 /// The error says whether the transfer broke (worth retrying) or the content is wrong.
-fn unpack_verified(
+pub(super) fn unpack_verified(
     cache: &BinaryCache,
     info: &NarInfo,
     tmp: &Path,
@@ -596,7 +371,7 @@ pub fn decoder(
 ) -> Result<Box<dyn Read + Send>> {
     Ok(match compression {
         Compression::None => input,
-        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(input)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(input)),
         #[allow(unreachable_patterns)]
@@ -676,7 +451,7 @@ mod tests {
     fn decodes_every_supported_compression() {
         let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let xz = {
-            let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
             e.write_all(&data).unwrap();
             e.finish().unwrap()
         };

@@ -192,7 +192,7 @@ fn write_cache(
         .tempfile_in(&nar_dir)?;
     let file_writer =
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
-    let mut nar = HashingWriter::new(xz2::write::XzEncoder::new(file_writer, 6));
+    let mut nar = HashingWriter::new(liblzma::write::XzEncoder::new(file_writer, 6));
     crate::nixfmt::nar::writer::dump(&opts.dir, &mut nar)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))?;
     let (again_hash, again_size, encoder) = nar.finish();
