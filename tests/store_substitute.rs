@@ -775,3 +775,72 @@ fn downloads_overlap_references_but_registration_follows_them() {
         "registration order: lib {lib}, tool {tool}, app {app}"
     );
 }
+
+/// A URL on the loopback interface where nothing listens.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// An unreachable cache is skipped with a warning naming it, as Nix does, when another cache
+/// has everything; when the others lack a path, the error names the skipped cache too.
+#[test]
+fn skips_an_unreachable_cache_and_says_so() {
+    let fixture = &shared().fixture;
+    let server = Server::serve_dir(&fixture.cache);
+    let dead = dead_url();
+    let cx = world(&["fixapp"], &server.url());
+    let out = cx
+        .cmd()
+        .args(["install", "--frozen", "--substituters"])
+        .arg(format!("{dead} {}", server.url()))
+        .env("DEVENV_HTTP_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning:"), "{err}");
+    assert!(err.contains(&format!("`{dead}` is unreachable")), "{err}");
+    let (_, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(rows.contains(&fixture.paths["fixapp"]), "{rows:?}");
+
+    // The reachable cache lacks everything now: the error lists both caches.
+    let empty = cx.root().join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+    let other = world(&["fixapp"], &server.url());
+    let out = other
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .env("DEVENV_HTTP_TIMEOUT", "2")
+        .args(["install", "--frozen", "--substituters"])
+        .arg(format!("{dead} file://{}", empty.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&fixture.paths["fixapp"]), "{err}");
+    assert!(
+        err.contains(&format!("skipped binary cache `{dead}` is unreachable")),
+        "{err}"
+    );
+
+    // Only unreachable caches: a clear error with a hint, nothing added.
+    let out = other
+        .cmd()
+        .env("DEVENV_HTTP_TIMEOUT", "2")
+        .args(["install", "--frozen", "--substituters", &dead])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no binary cache could be reached"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let (entries, rows) = nixfix::store_contents(&other.store_root);
+    assert!(
+        rows.is_empty() && entries.is_empty(),
+        "{entries:?} {rows:?}"
+    );
+}

@@ -178,6 +178,11 @@ pub fn install_with(
             store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), &progress)?
         }
     };
+    for u in &report.unreachable_caches {
+        ctx.printer.warn(format!(
+            "{u}; skipped it, the other binary caches had everything"
+        ));
+    }
     let installed = to_installed(&packages, |l| store.layout().real_path(l));
     Ok((installed, Some(report)))
 }

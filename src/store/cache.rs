@@ -70,6 +70,26 @@ enum Location {
     },
 }
 
+/// A binary cache that could not be reached when opened (connection refused, timeout, server
+/// errors after retries). Realization skips it and uses the other caches, as Nix does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    pub url: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "binary cache `{}` is unreachable: {}",
+            self.url, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
 /// One binary cache, opened (its `nix-cache-info` checked).
 pub struct BinaryCache {
     /// The URL as the user gave it.
@@ -127,9 +147,17 @@ impl BinaryCache {
             settings: settings.clone(),
             narinfo_cache,
         };
-        let text = cache
-            .get_text("nix-cache-info")
-            .with_context(|| format!("cannot read `nix-cache-info` of binary cache `{url}`"))?
+        let text = match cache.get_text("nix-cache-info") {
+            Ok(text) => text,
+            Err(e) => {
+                return Err(Unreachable {
+                    url: url.to_string(),
+                    reason: format!("cannot read its `nix-cache-info`: {e:#}"),
+                }
+                .into())
+            }
+        };
+        let text = text
             .with_context(|| format!("binary cache `{url}` has no `nix-cache-info`"))
             .hint(
                 "check the substituter URL; a binary cache has a `nix-cache-info` file at its root",

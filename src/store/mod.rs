@@ -78,6 +78,8 @@ pub struct RealizeReport {
     pub nar_bytes: u64,
     /// Whether fetched paths were also registered with a Nix installation sharing the root.
     pub registered_with_nix: bool,
+    /// Configured caches that could not be reached and were skipped.
+    pub unreachable_caches: Vec<cache::Unreachable>,
 }
 
 /// Where realization happens for the current settings.
@@ -257,6 +259,7 @@ impl Store {
                 planned.values().map(|f| f.info.nar_size).sum(),
             );
             report.fetched = fetch::fetch_all(self, &subs, &planned, self.options.jobs, progress)?;
+            report.unreachable_caches = subs.unreachable.clone();
             report.nar_bytes = report
                 .fetched
                 .iter()
@@ -283,15 +286,39 @@ impl Store {
             .hint("keys look like `name:base64`, e.g. the one in cache.nixos.org's documentation")
             .bad_input()?;
         let mut caches = Vec::new();
+        let mut unreachable = Vec::new();
         for url in &self.substituters {
-            caches.push(BinaryCache::open(
-                url,
-                &self.options.http,
-                Some(&self.cache_dir),
-            )?);
+            match BinaryCache::open(url, &self.options.http, Some(&self.cache_dir)) {
+                Ok(cache) => caches.push(cache),
+                // Skipped like Nix skips a cache it cannot reach: the others may have
+                // everything. A cache that answers wrongly (bad URL, other StoreDir) still
+                // stops the install, since that is a mistake to fix, not an outage.
+                Err(e) => match e.downcast::<cache::Unreachable>() {
+                    Ok(u) => unreachable.push(u),
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        if caches.is_empty() {
+            if let Some(first) = unreachable.first() {
+                let all: Vec<String> = unreachable.iter().map(|u| u.to_string()).collect();
+                return Err(anyhow!("{}", all.join("; ")))
+                    .context(format!(
+                        "no binary cache could be reached (the first was `{}`)",
+                        first.url
+                    ))
+                    .hint(
+                        "check the network and the substituter URLs \
+                         (--substituters / DEVENV_SUBSTITUTERS / \"substituters\" in config.json)",
+                    );
+            }
         }
         caches.sort_by_key(|c| c.priority);
-        Ok(substitute::Substituters { caches, keys })
+        Ok(substitute::Substituters {
+            caches,
+            keys,
+            unreachable,
+        })
     }
 
     /// Remove temp dirs left by killed processes (those whose path lock is free).

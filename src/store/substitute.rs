@@ -39,6 +39,8 @@ pub struct Found {
 pub struct MissingPaths {
     pub paths: Vec<String>,
     pub caches: Vec<String>,
+    /// Configured caches that were skipped because they could not be reached.
+    pub unreachable: Vec<super::cache::Unreachable>,
 }
 
 impl std::fmt::Display for MissingPaths {
@@ -53,7 +55,11 @@ impl std::fmt::Display for MissingPaths {
                 self.caches.join(", ")
             },
             self.paths.join(", ")
-        )
+        )?;
+        for u in &self.unreachable {
+            write!(f, "; skipped {u}")?;
+        }
+        Ok(())
     }
 }
 
@@ -63,6 +69,8 @@ impl std::error::Error for MissingPaths {}
 pub struct Substituters {
     pub caches: Vec<BinaryCache>,
     pub keys: TrustedKeys,
+    /// Configured caches that could not be reached, skipped.
+    pub unreachable: Vec<super::cache::Unreachable>,
 }
 
 impl Substituters {
@@ -189,6 +197,7 @@ pub fn plan(
         return Err(MissingPaths {
             paths: missing,
             caches: subs.caches.iter().map(|c| c.url.clone()).collect(),
+            unreachable: subs.unreachable.clone(),
         }
         .into());
     }
