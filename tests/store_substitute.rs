@@ -844,3 +844,28 @@ fn skips_an_unreachable_cache_and_says_so() {
         "{entries:?} {rows:?}"
     );
 }
+
+/// A reference no cache has, found while its referrers are already downloading: the install
+/// fails naming it, and the referrers, which can never be valid without it, are not left
+/// behind (no directory, no row).
+#[test]
+fn a_missing_reference_found_late_leaves_nothing_behind() {
+    let probe = TestContext::new();
+    let cache = copy_cache(&shared().fixture.cache, &probe);
+    std::fs::remove_file(nixfix::narinfo_file(&cache, &lib())).unwrap();
+    let server = Server::serve_dir(&cache);
+    let cx = world(&["fixapp"], &server.url());
+    let out = cx
+        .cmd()
+        .env("PATH", "/nonexistent")
+        .args(["install", "--frozen"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&lib()), "{err}");
+    assert!(err.contains("in none of the binary caches"), "{err}");
+    let (entries, rows) = nixfix::store_contents(&cx.store_root);
+    assert!(entries.is_empty(), "left in the store: {entries:?}");
+    assert!(rows.is_empty(), "registered: {rows:?}");
+}

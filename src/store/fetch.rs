@@ -1,9 +1,10 @@
-//! Fetching a planned closure: which path is downloaded when, and when it becomes valid.
+//! Fetching a closure: which path is looked up, downloaded and made valid when.
 //!
-//! Downloading and registering are ordered differently on purpose. Every planned path is
-//! downloaded, decompressed, verified and renamed into place as soon as a worker is free — a
-//! referrer does not wait for its references, so a deep closure keeps every core busy from the
-//! first second. Validity is where order matters: a committer thread makes placed paths durable
+//! Lookups, downloads and registration overlap, and are ordered differently on purpose. A
+//! planner thread walks the closure through narinfo `References`, a wave of lookups at a time;
+//! every path it finds is downloaded, decompressed, verified and renamed into place as soon as a
+//! worker is free — a referrer does not wait for its references, and downloads do not wait for
+//! the walk to finish, so a deep closure keeps every core busy from the first wave. Validity is where order matters: a committer thread makes placed paths durable
 //! with one `syncfs` per batch and registers each only after all its references are registered,
 //! so the database never lists a path whose closure is incomplete. A placed path that is not yet
 //! registered keeps its path lock and counts as a leftover that the next run replaces, so a crash
@@ -18,9 +19,12 @@ use anyhow::{anyhow, Context as _, Result};
 
 use super::cache::BinaryCache;
 use super::db::PathInfo;
-use super::substitute::{remove_tree, tmp_path, unpack_verified, Found, Substituters};
+use super::substitute::{
+    parallel_map, remove_tree, tmp_path, unpack_verified, Found, Substituters,
+};
 use super::{locks, Progress, Store};
 use crate::nixfmt::narinfo::NarInfo;
+use crate::nixfmt::store_path::StorePath;
 
 /// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says: an xz
 /// decoder for Nix's default preset holds an 8 MiB dictionary, so four keep peak memory well
@@ -37,178 +41,248 @@ const MAX_UNREGISTERED: usize = 256;
 /// downloads.
 const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Fetch every planned path, `jobs` at a time, registering references before referrers.
-/// Returns the paths this process fetched (others may have been fetched meanwhile by another
-/// process).
-pub fn fetch_all(
+/// What [`fetch_closure`] did.
+pub struct Fetched {
+    /// Paths this process fetched, sorted (others may have been fetched meanwhile by another
+    /// process).
+    pub paths: Vec<String>,
+    /// Sum of their NAR sizes.
+    pub nar_bytes: u64,
+}
+
+/// Make `wanted` and their closures valid: look the paths up in the caches (the closure comes
+/// from narinfo `References`, stopping at paths already valid) and fetch them, `jobs` lookups
+/// at a time and at most [`MAX_PARALLEL_UNPACKS`] NARs at once. Lookups and downloads overlap:
+/// a path is downloaded as soon as its narinfo is verified, while the lookups of its
+/// references go on. Fails with [`MissingPaths`](super::MissingPaths) when no cache has some
+/// path of the closure.
+pub fn fetch_closure(
     store: &Store,
     subs: &Substituters,
-    planned: &std::collections::BTreeMap<String, Found>,
+    wanted: &[StorePath],
     jobs: usize,
     progress: &dyn Progress,
-) -> Result<Vec<String>> {
-    // References among the planned paths only; everything else is valid already.
-    let refs: HashMap<&str, Vec<&str>> = planned
-        .iter()
-        .map(|(path, f)| {
-            let within: Vec<&str> = f
-                .info
-                .references
-                .iter()
-                .filter_map(|r| planned.get_key_value(&r.to_absolute()))
-                .map(|(k, _)| k.as_str())
-                .filter(|k| *k != path)
-                .collect();
-            (path.as_str(), within)
-        })
-        .collect();
-    let queue = download_order(planned, &refs)?;
-    let rank: HashMap<&str, usize> = queue.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let sched = Mutex::new(Sched {
-        queue,
-        running: 0,
-        placed: Vec::new(),
-        unregistered: 0,
-        valid: HashSet::new(),
-        valid_events: 0,
-        remaining: planned.len(),
-        errors: Vec::new(),
-        fetched: Vec::new(),
-        rank,
-    });
+) -> Result<Fetched> {
+    let sched = Mutex::new(Sched::default());
     let cond = Condvar::new();
     std::thread::scope(|s| {
-        s.spawn(|| commit_loop(store, &sched, &cond, &refs, progress));
-        let workers = jobs
-            .clamp(1, MAX_PARALLEL_UNPACKS)
-            .min(planned.len().max(1));
-        for _ in 0..workers {
-            s.spawn(|| worker_loop(store, subs, planned, &sched, &cond, progress));
+        s.spawn(|| plan_loop(store, subs, wanted, jobs, &sched, &cond, progress));
+        s.spawn(|| commit_loop(store, &sched, &cond, progress));
+        for _ in 0..jobs.clamp(1, MAX_PARALLEL_UNPACKS) {
+            s.spawn(|| worker_loop(store, subs, &sched, &cond, progress));
         }
     });
     let mut g = sched.into_inner().expect("scheduler lock");
-    // When several paths fail, report the one a user would fix first: the earliest in
-    // references-first order (often the reference that broke its referrers too).
-    if let Some((_, e)) = g.errors.drain(..).min_by_key(|(rank, _)| *rank) {
+    if let Some(missing) = g.missing.take() {
+        return Err(missing.into());
+    }
+    // When several paths fail, report the one a user would fix first (see `Sched::fail`).
+    if let Some((_, e)) = g.errors.drain(..).min_by_key(|(key, _)| *key) {
         return Err(e);
     }
     g.fetched.sort();
-    Ok(g.fetched)
+    let nar_bytes = g.fetched.iter().map(|p| g.found[p].info.nar_size).sum();
+    Ok(Fetched {
+        paths: g.fetched,
+        nar_bytes,
+    })
 }
 
-/// Shared state of one `fetch_all`, behind a mutex with one condition variable.
-struct Sched<'a> {
-    /// Paths nobody has started, references before referrers.
-    queue: VecDeque<&'a str>,
+/// Shared state of one [`fetch_closure`], behind a mutex with one condition variable.
+#[derive(Default)]
+struct Sched {
+    /// Verified narinfos of the paths to fetch.
+    found: HashMap<String, Found>,
+    /// For each path in `found`: its references that were not valid when it was found (they
+    /// are fetched too, and must be registered first).
+    refs: HashMap<String, Vec<String>>,
+    /// Each path's position in the order paths were discovered.
+    rank: HashMap<String, usize>,
+    /// Whether the lookups are over (nothing more will be added to `queue`).
+    planned: bool,
+    /// Paths found but not started, in the order to start them.
+    queue: VecDeque<String>,
     /// Paths a worker is fetching.
     running: usize,
     /// Paths renamed into place since the committer last looked.
-    placed: Vec<(&'a str, Placed)>,
+    placed: Vec<(String, Placed)>,
     /// Paths placed but not registered (including those in `placed`).
     unregistered: usize,
-    /// Planned paths that are valid now: registered by us, or found valid (another process).
-    valid: HashSet<&'a str>,
+    /// Found paths that are valid now: registered by us, or found valid (another process).
+    valid: HashSet<String>,
     /// Bumped whenever a worker finds a path valid without placing it, so the committer can
     /// register referrers that were waiting for it.
     valid_events: u64,
-    /// Planned paths not valid yet.
+    /// Found paths not valid yet.
     remaining: usize,
-    /// Failures, each with the position in `rank` of the path it concerns.
+    /// Paths no cache has (set when the lookups are over).
+    missing: Option<super::MissingPaths>,
+    /// Failures with their sort keys (lowest reported; see `fail`).
     errors: Vec<(usize, anyhow::Error)>,
     fetched: Vec<String>,
-    /// Each path's position in download order.
-    rank: HashMap<&'a str, usize>,
 }
 
-impl<'a> Sched<'a> {
-    fn fail(&mut self, path: &'a str, e: anyhow::Error) {
-        let rank = self.rank[path];
-        self.errors.push((rank, e));
+impl Sched {
+    /// Record a failure of `path`. Its sort key puts paths found later first: the walk finds
+    /// references after their referrers, so the failure reported is the deepest one, the
+    /// cause rather than what it stopped.
+    fn fail(&mut self, path: &str, e: anyhow::Error) {
+        let key = self
+            .rank
+            .get(path)
+            .map_or(usize::MAX, |r| usize::MAX - 1 - r);
+        self.errors.push((key, e));
+    }
+
+    fn failed(&self) -> bool {
+        !self.errors.is_empty() || self.missing.is_some()
     }
 }
 
-/// The order workers take paths in: references before referrers (so registration can follow
-/// closely behind), and among paths that became ready together, the largest first (so the
-/// slowest downloads are not left for last). A reference cycle among narinfos is an error.
-fn download_order<'a>(
-    planned: &'a std::collections::BTreeMap<String, Found>,
-    refs: &HashMap<&'a str, Vec<&'a str>>,
-) -> Result<VecDeque<&'a str>> {
-    let mut waiting_on: HashMap<&str, usize> = refs.iter().map(|(p, r)| (*p, r.len())).collect();
-    let mut referrers: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (p, rs) in refs {
-        for r in rs {
-            referrers.entry(*r).or_default().push(*p);
+/// The planner: breadth-first over narinfo `References`, one wave of lookups at a time; each
+/// wave's paths are handed to the workers at once (largest first, so the slowest downloads are
+/// not left for last).
+fn plan_loop(
+    store: &Store,
+    subs: &Substituters,
+    wanted: &[StorePath],
+    jobs: usize,
+    sched: &Mutex<Sched>,
+    cond: &Condvar,
+    progress: &dyn Progress,
+) {
+    let result = plan_waves(store, subs, wanted, jobs, sched, cond, progress);
+    let mut g = sched.lock().expect("scheduler lock");
+    g.planned = true;
+    match result {
+        Ok(missing) if !missing.is_empty() => {
+            g.missing = Some(super::MissingPaths {
+                paths: missing,
+                caches: subs.caches.iter().map(|c| c.url.clone()).collect(),
+                unreachable: subs.unreachable.clone(),
+            })
+        }
+        Ok(_) => {}
+        // A refused or failed lookup is the cause to report, before any fetch failure it led to.
+        Err((_, e)) => g.errors.insert(0, (0, e)),
+    }
+    cond.notify_all();
+}
+
+/// The waves of [`plan_loop`]; returns the paths no cache has, sorted, or the first failure.
+fn plan_waves(
+    store: &Store,
+    subs: &Substituters,
+    wanted: &[StorePath],
+    jobs: usize,
+    sched: &Mutex<Sched>,
+    cond: &Condvar,
+    progress: &dyn Progress,
+) -> std::result::Result<Vec<String>, (String, anyhow::Error)> {
+    let mut missing = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    // Seen and not valid: to be fetched (or missing).
+    let mut pending: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<StorePath> = Vec::new();
+    let mut rank = 0usize;
+    let (mut total_paths, mut total_bytes) = (0usize, 0u64);
+    for p in wanted {
+        let abs = p.to_absolute();
+        if !seen.insert(abs.clone()) {
+            continue;
+        }
+        // A Nix sharing the root may have it already: adopt instead of downloading.
+        let valid = store
+            .is_valid(&abs)
+            .and_then(|v| Ok(v || super::nix::adopt_closure(store, &abs)?))
+            .map_err(|e| (abs.clone(), e))?;
+        if !valid {
+            pending.insert(abs);
+            frontier.push(p.clone());
         }
     }
-    let by_size = |wave: &mut Vec<&'a str>| {
-        wave.sort_by(|a, b| {
-            let (sa, sb) = (planned[*a].info.nar_size, planned[*b].info.nar_size);
-            sb.cmp(&sa).then(a.cmp(b))
-        })
-    };
-    let mut wave: Vec<&str> = waiting_on
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(p, _)| *p)
-        .collect();
-    let mut order = VecDeque::with_capacity(planned.len());
-    while !wave.is_empty() {
-        by_size(&mut wave);
+    while !frontier.is_empty() {
+        if sched.lock().expect("scheduler lock").failed() {
+            break;
+        }
+        let results = parallel_map(&frontier, jobs, |p| subs.query(p));
         let mut next = Vec::new();
-        for p in &wave {
-            for r in referrers.get(p).into_iter().flatten() {
-                let n = waiting_on.get_mut(r).expect("planned referrer");
-                *n -= 1;
-                if *n == 0 {
-                    next.push(*r);
+        let mut wave = Vec::new();
+        for (p, r) in frontier.iter().zip(results) {
+            let abs = p.to_absolute();
+            let found = match r {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    missing.push(abs);
+                    continue;
+                }
+                Err(e) => return Err((abs, e)),
+            };
+            let mut refs = Vec::new();
+            for r in &found.info.references {
+                let r_abs = r.to_absolute();
+                if r_abs == abs {
+                    continue;
+                }
+                if seen.insert(r_abs.clone()) {
+                    let valid = store.is_valid(&r_abs).map_err(|e| (r_abs.clone(), e))?;
+                    if !valid {
+                        pending.insert(r_abs.clone());
+                        next.push(r.clone());
+                    }
+                }
+                if pending.contains(&r_abs) {
+                    refs.push(r_abs);
                 }
             }
+            wave.push((abs, found, refs));
         }
-        order.extend(wave);
-        wave = next;
+        wave.sort_by(|a, b| (b.1.info.nar_size, &a.0).cmp(&(a.1.info.nar_size, &b.0)));
+        total_paths += wave.len();
+        total_bytes += wave.iter().map(|w| w.1.info.nar_size).sum::<u64>();
+        progress.planned(total_paths, total_bytes);
+        let mut g = sched.lock().expect("scheduler lock");
+        for (abs, found, refs) in wave {
+            g.rank.insert(abs.clone(), rank);
+            rank += 1;
+            g.found.insert(abs.clone(), found);
+            g.refs.insert(abs.clone(), refs);
+            g.queue.push_back(abs);
+            g.remaining += 1;
+        }
+        drop(g);
+        cond.notify_all();
+        frontier = next;
     }
-    if order.len() != planned.len() {
-        let mut cyclic: Vec<&str> = waiting_on
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(p, _)| *p)
-            .collect();
-        cyclic.sort();
-        return Err(anyhow!(
-            "the narinfo references form a cycle among: {}",
-            cyclic.join(", ")
-        ));
-    }
-    Ok(order)
+    missing.sort();
+    Ok(missing)
 }
 
 /// A worker: take the next path, fetch it, hand it to the committer.
-fn worker_loop<'a>(
+fn worker_loop(
     store: &Store,
     subs: &Substituters,
-    planned: &'a std::collections::BTreeMap<String, Found>,
-    sched: &Mutex<Sched<'a>>,
+    sched: &Mutex<Sched>,
     cond: &Condvar,
     progress: &dyn Progress,
 ) {
     loop {
-        let path = {
+        let (path, found) = {
             let mut g = sched.lock().expect("scheduler lock");
             loop {
-                if !g.errors.is_empty() || g.queue.is_empty() {
+                if g.failed() || (g.planned && g.queue.is_empty()) {
                     cond.notify_all();
                     return;
                 }
-                if g.unregistered < MAX_UNREGISTERED {
+                if !g.queue.is_empty() && g.unregistered < MAX_UNREGISTERED {
                     let p = g.queue.pop_front().expect("non-empty queue");
                     g.running += 1;
-                    break p;
+                    let found = g.found[&p].clone();
+                    break (p, found);
                 }
                 g = cond.wait(g).expect("scheduler lock");
             }
         };
-        let found = &planned[path];
         let result = fetch_one(store, &subs.caches[found.cache], &found.info, progress);
         let mut g = sched.lock().expect("scheduler lock");
         g.running -= 1;
@@ -222,7 +296,7 @@ fn worker_loop<'a>(
                 g.remaining -= 1;
                 g.valid_events += 1;
             }
-            Err(e) => g.fail(path, e),
+            Err(e) => g.fail(&path, e),
         }
         cond.notify_all();
     }
@@ -230,22 +304,16 @@ fn worker_loop<'a>(
 
 /// The committer: make placed paths durable (one `syncfs` per batch) and register each once its
 /// references are valid. On failure elsewhere, remove what can no longer be registered.
-fn commit_loop<'a>(
-    store: &Store,
-    sched: &Mutex<Sched<'a>>,
-    cond: &Condvar,
-    refs: &HashMap<&'a str, Vec<&'a str>>,
-    progress: &dyn Progress,
-) {
+fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &dyn Progress) {
     // Durable, waiting for a reference to become valid.
-    let mut waiting: Vec<(&'a str, Placed)> = Vec::new();
+    let mut waiting: Vec<(String, Placed)> = Vec::new();
     let mut seen_events = 0;
     let mut last_sync: Option<std::time::Instant> = None;
     loop {
         let batch = {
             let mut g = sched.lock().expect("scheduler lock");
             loop {
-                let failed = !g.errors.is_empty();
+                let failed = g.failed();
                 if failed && g.running == 0 {
                     // Nothing more will arrive; what is placed cannot all be registered safely
                     // in order any more, so it goes, as a crash would have left it to go.
@@ -254,18 +322,18 @@ fn commit_loop<'a>(
                     drop(g);
                     dropped.append(&mut waiting);
                     for (path, placed) in dropped {
-                        let _ = remove_tree(&store.layout.real_path(path));
+                        let _ = remove_tree(&store.layout.real_path(&path));
                         drop(placed.lock);
                     }
                     cond.notify_all();
                     return;
                 }
-                if g.remaining == 0 {
+                if g.planned && g.remaining == 0 {
                     cond.notify_all();
                     return;
                 }
                 if !failed && (!g.placed.is_empty() || g.valid_events != seen_events) {
-                    let arriving = !g.queue.is_empty() || g.running > 0;
+                    let arriving = !g.planned || !g.queue.is_empty() || g.running > 0;
                     let since = last_sync.map_or(SYNC_INTERVAL, |t| t.elapsed());
                     if g.placed.is_empty()
                         || !arriving
@@ -282,18 +350,20 @@ fn commit_loop<'a>(
                     continue;
                 }
                 if !failed
+                    && g.planned
                     && g.queue.is_empty()
                     && g.running == 0
                     && g.placed.is_empty()
                     && !waiting.is_empty()
                 {
                     // Everything is placed and nothing can be registered: impossible unless
-                    // the narinfos are inconsistent, but never hang on it.
-                    let path = waiting[0].0;
+                    // the narinfos are inconsistent (a reference cycle), but never hang on it.
+                    let path = waiting[0].0.clone();
                     g.fail(
-                        path,
+                        &path,
                         anyhow!(
-                            "`{path}` cannot be registered: a reference of it was never fetched"
+                            "`{path}` cannot be registered: its references never became valid \
+                             (do the narinfo references form a cycle?)"
                         ),
                     );
                     continue;
@@ -306,7 +376,8 @@ fn commit_loop<'a>(
             let synced = store.sync.sync(&store.layout.store_dir());
             if let Err(e) = synced {
                 let mut g = sched.lock().expect("scheduler lock");
-                g.fail(batch[0].0, e);
+                let path = batch[0].0.clone();
+                g.fail(&path, e);
                 // Back into `placed`, so the failure branch above removes them.
                 g.placed.extend(batch);
                 cond.notify_all();
@@ -314,26 +385,25 @@ fn commit_loop<'a>(
             }
             waiting.extend(batch);
         }
-        register_ready(store, sched, cond, refs, &mut waiting, progress);
+        register_ready(store, sched, cond, &mut waiting, progress);
     }
 }
 
 /// Register every waiting path whose references are all valid, repeatedly (a registration can
 /// make a waiting referrer ready).
-fn register_ready<'a>(
+fn register_ready(
     store: &Store,
-    sched: &Mutex<Sched<'a>>,
+    sched: &Mutex<Sched>,
     cond: &Condvar,
-    refs: &HashMap<&'a str, Vec<&'a str>>,
-    waiting: &mut Vec<(&'a str, Placed)>,
+    waiting: &mut Vec<(String, Placed)>,
     progress: &dyn Progress,
 ) {
     loop {
-        let ready: Vec<(&'a str, Placed)> = {
+        let ready: Vec<(String, Placed)> = {
             let g = sched.lock().expect("scheduler lock");
             let (ready, rest) = std::mem::take(waiting)
                 .into_iter()
-                .partition(|(p, _)| refs[p].iter().all(|r| g.valid.contains(r)));
+                .partition(|(p, _)| g.refs[p].iter().all(|r| g.valid.contains(r)));
             *waiting = rest;
             ready
         };
@@ -344,7 +414,7 @@ fn register_ready<'a>(
         for (path, placed) in ready {
             let r = store.register(&placed.info);
             if r.is_err() {
-                let _ = remove_tree(&store.layout.real_path(path));
+                let _ = remove_tree(&store.layout.real_path(&path));
             }
             // The path lock is released only now that the path is registered (or removed).
             drop(placed.lock);
@@ -355,16 +425,16 @@ fn register_ready<'a>(
             g.unregistered -= 1;
             match r {
                 Ok(()) => {
-                    g.valid.insert(path);
+                    progress.finished(&path);
                     g.remaining -= 1;
-                    g.fetched.push(path.to_string());
-                    progress.finished(path);
+                    g.fetched.push(path.clone());
+                    g.valid.insert(path);
                 }
-                Err(e) => g.fail(path, e),
+                Err(e) => g.fail(&path, e),
             }
         }
         cond.notify_all();
-        if !g.errors.is_empty() {
+        if g.failed() {
             return;
         }
     }

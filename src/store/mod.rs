@@ -253,19 +253,10 @@ impl Store {
         if !all_valid {
             self.clean_stale_tmp();
             let subs = self.substituters()?;
-            let planned = substitute::plan(self, &subs, &wanted, self.options.jobs)?;
-            progress.planned(
-                planned.len(),
-                planned.values().map(|f| f.info.nar_size).sum(),
-            );
-            report.fetched = fetch::fetch_all(self, &subs, &planned, self.options.jobs, progress)?;
+            let fetched = fetch::fetch_closure(self, &subs, &wanted, self.options.jobs, progress)?;
+            report.fetched = fetched.paths;
+            report.nar_bytes = fetched.nar_bytes;
             report.unreachable_caches = subs.unreachable.clone();
-            report.nar_bytes = report
-                .fetched
-                .iter()
-                .filter_map(|p| planned.get(p))
-                .map(|f| f.info.nar_size)
-                .sum();
         }
         report.registered_with_nix = nix::register_with_nix(self, paths)?;
         if let Some((name, link)) = root {

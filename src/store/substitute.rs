@@ -9,7 +9,6 @@
 //! independent of NAR size: nothing is buffered whole. References are realized before their
 //! referrers; independent paths are fetched in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
@@ -150,62 +149,12 @@ impl Substituters {
     }
 }
 
-/// Compute which of `wanted` (and their references) must be fetched: the closure over narinfo
-/// `References`, stopping at paths already valid (their closure is valid by construction).
-/// Lookups run `jobs` at a time.
-pub fn plan(
-    store: &Store,
-    subs: &Substituters,
-    wanted: &[StorePath],
-    jobs: usize,
-) -> Result<BTreeMap<String, Found>> {
-    let mut found: BTreeMap<String, Found> = BTreeMap::new();
-    let mut missing = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut frontier: Vec<StorePath> = Vec::new();
-    for p in wanted {
-        let abs = p.to_absolute();
-        // A Nix sharing the root may have it already: adopt instead of downloading.
-        if seen.insert(abs.clone())
-            && !store.is_valid(&abs)?
-            && !super::nix::adopt_closure(store, &abs)?
-        {
-            frontier.push(p.clone());
-        }
-    }
-    while !frontier.is_empty() {
-        let results = parallel_map(&frontier, jobs, |p| subs.query(p));
-        let mut next = Vec::new();
-        for (p, r) in frontier.iter().zip(results) {
-            match r? {
-                None => missing.push(p.to_absolute()),
-                Some(f) => {
-                    for r in &f.info.references {
-                        let abs = r.to_absolute();
-                        if seen.insert(abs.clone()) && !store.is_valid(&abs)? {
-                            next.push(r.clone());
-                        }
-                    }
-                    found.insert(p.to_absolute(), f);
-                }
-            }
-        }
-        frontier = next;
-    }
-    if !missing.is_empty() {
-        missing.sort();
-        return Err(MissingPaths {
-            paths: missing,
-            caches: subs.caches.iter().map(|c| c.url.clone()).collect(),
-            unreachable: subs.unreachable.clone(),
-        }
-        .into());
-    }
-    Ok(found)
-}
-
 /// Run `f` over `items` with at most `jobs` threads, keeping the order of results.
-fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(super) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|s| {
