@@ -457,6 +457,15 @@ fn a_killed_build_continues_where_it_stopped() {
         !out.join("index.json").exists(),
         "killed before writing the index"
     );
+    // A new index's package files are built in `.build/` and appear in one rename at the end:
+    // nothing half-built is where it would be served.
+    assert!(!out.join("packages").exists());
+    let staged: Vec<_> = std::fs::read_dir(out.join(".build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-packages-"))
+        .collect();
+    assert_eq!(staged.len(), 1, "{staged:?}");
     let done_before = finished(&out);
 
     let stderr = ok(build(
@@ -475,6 +484,12 @@ fn a_killed_build_continues_where_it_stopped() {
         .filter(|n| n.starts_with("export-") || n.starts_with(".tmp-"))
         .collect();
     assert_eq!(leftovers, Vec::<String>::new());
+    // Readable by everyone who serves or copies the index, like a directory made the usual way.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let usual = ctx.root().join("usual");
+    std::fs::create_dir(&usual).unwrap();
+    assert_eq!(mode(&out.join("packages")), mode(&usual));
+    assert_eq!(mode(&out.join("packages/ansible.json")), 0o644);
 
     let fresh = ctx.root().join("fresh");
     ok(build(

@@ -107,15 +107,15 @@ pub struct Summary {
     pub files_written: usize,
 }
 
-/// Remove exported trees and half-written files an interrupted build left behind. Safe under the
-/// index lock: no other build is running.
+/// Remove exported trees, half-written files and a half-built `packages/` an interrupted build
+/// left behind. Safe under the index lock: no other build is running.
 fn remove_leftovers(build_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(build_dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("export-") {
+        if name.starts_with("export-") || name.starts_with(".tmp-packages-") {
             let _ = std::fs::remove_dir_all(entry.path());
         } else if name.starts_with(".tmp-") {
             let _ = std::fs::remove_file(entry.path());
@@ -208,12 +208,14 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     // channel caps the evaluations waiting in memory.
     let (finished, outcomes) = std::sync::mpsc::sync_channel::<Outcome>(jobs);
     let mut packages = std::mem::take(&mut index.packages);
+    let mut staging = write::Staging::new(&opts.out)?;
     let merged = std::thread::scope(|scope| {
         let (work, build_dir, scratch, fatal, slots) =
             (&work, &build_dir, scratch.path(), &fatal, &slots);
         let (exported, evaluator, resumed) = (&exported, &evaluator, &resumed);
-        let packages = &mut packages;
-        let bookkeeper = scope.spawn(move || bookkeep(build_dir, packages, outcomes, fatal));
+        let (packages, staging) = (&mut packages, &mut staging);
+        let bookkeeper =
+            scope.spawn(move || bookkeep(build_dir, packages, staging, outcomes, fatal));
         scope.spawn(move || {
             for (i, (rev, todo)) in work.iter().enumerate() {
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
@@ -292,17 +294,19 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     }
     index.systems = systems;
     let changed: Vec<String> = merged.changed.into_iter().collect();
-    summary.files_written = write::store(&opts.out, &index, Some(&changed))?;
+    summary.files_written = write::store(&opts.out, &index, Some(&changed), staging)?;
     summary.packages = index.packages.len();
     Ok(summary)
 }
 
-/// The bookkeeping thread: keep each fresh evaluation under `.build/` and merge every evaluation
-/// into `packages` as it arrives (merging does not depend on the order). Drains `outcomes` to the
-/// end even after an error (recorded in `fatal`), so no evaluator waits on it forever.
+/// The bookkeeping thread: keep each fresh evaluation under `.build/`, merge every evaluation
+/// into `packages` as it arrives (merging does not depend on the order) and create the files of
+/// new packages in `staging`. Drains `outcomes` to the end even after an error (recorded in
+/// `fatal`), so no evaluator waits on it forever.
 fn bookkeep(
     build_dir: &Path,
     packages: &mut Packages,
+    staging: &mut Option<write::Staging>,
     outcomes: std::sync::mpsc::Receiver<Outcome>,
     fatal: &Mutex<Option<anyhow::Error>>,
 ) -> Merged {
@@ -319,9 +323,14 @@ fn bookkeep(
                         continue;
                     }
                 }
-                merged
-                    .changed
-                    .extend(merge::merge_result(packages, &result));
+                let touched = merge::merge_result(packages, &result);
+                if let Some(staging) = staging.as_mut() {
+                    if let Err(e) = staging.create(&touched) {
+                        fatal.lock().expect("fatal").get_or_insert(e);
+                        continue;
+                    }
+                }
+                merged.changed.extend(touched);
                 merged.evaluated += 1;
                 merged.failed_attributes += result.failed.len();
             }
