@@ -5,7 +5,8 @@
 # Uses the fixture nixpkgs repository with PKGS extra packages per revision, and the REVS clean
 # revisions that follow its five fixture revisions (those contain packages that throw or abort on
 # purpose; a plain nix-env loop cannot index them at all, so they would not compare like for like).
-# Prints the best of RUNS wall-clock times and the ratios (targets: <= 1.2 serial, < 1.0 with -j2).
+# Prints the best of RUNS wall-clock times and the ratios (targets: <= 1.2 serial, < 1.0 with -j2),
+# and the load average at the start of each round.
 #
 #   bench/index_build.sh            # REVS=20 PKGS=1500 RUNS=3 SYSTEMS=x86_64-linux,aarch64-darwin
 set -euo pipefail
@@ -55,12 +56,23 @@ ours_once() { # jobs
   echo "$(now) - $t0" | bc
 }
 
-loop_t=$(for _ in $(seq "$RUNS"); do loop_once; done | best)
-serial_t=$(for _ in $(seq "$RUNS"); do ours_once 1; done | best)
-par_t=$(for _ in $(seq "$RUNS"); do ours_once 2; done | best)
+# Rounds of one run each, interleaved, so a change in the machine's load during the benchmark
+# hits all three alike instead of whichever happened to run then.
+loads=()
+loop_ts=() serial_ts=() par_ts=()
+for _ in $(seq "$RUNS"); do
+  loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+  loop_ts+=("$(loop_once)")
+  serial_ts+=("$(ours_once 1)")
+  par_ts+=("$(ours_once 2)")
+done
+loop_t=$(printf '%s\n' "${loop_ts[@]}" | best)
+serial_t=$(printf '%s\n' "${serial_ts[@]}" | best)
+par_t=$(printf '%s\n' "${par_ts[@]}" | best)
 
 printf 'index build over %d revisions x %d systems (%d packages per revision), best of %d\n' \
   "${#revs[@]}" "${#systems[@]}" "$((PKGS + 3))" "$RUNS"
+printf 'load average at the start of each round: %s\n' "${loads[*]}"
 printf '%-34s %8.3fs %6s\n' "nix-env shell loop" "$loop_t" "1.00x"
 printf '%-34s %8.3fs %5.2fx\n' "devenv index build --jobs 1" "$serial_t" "$(echo "$serial_t / $loop_t" | bc -l)"
 printf '%-34s %8.3fs %5.2fx\n' "devenv index build --jobs 2" "$par_t" "$(echo "$par_t / $loop_t" | bc -l)"

@@ -438,7 +438,7 @@ fn a_killed_build_continues_where_it_stopped() {
                         .file_name()
                         .to_string_lossy()
                         .into_owned();
-                    name.len() > 40 && name.ends_with(".json")
+                    name.len() > 40 && name.ends_with(".json.zst")
                 })
                 .count()
             })
@@ -457,6 +457,15 @@ fn a_killed_build_continues_where_it_stopped() {
         !out.join("index.json").exists(),
         "killed before writing the index"
     );
+    // A new index's package files are built in `.build/` and appear in one rename at the end:
+    // nothing half-built is where it would be served.
+    assert!(!out.join("packages").exists());
+    let staged: Vec<_> = std::fs::read_dir(out.join(".build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-packages-"))
+        .collect();
+    assert_eq!(staged.len(), 1, "{staged:?}");
     let done_before = finished(&out);
 
     let stderr = ok(build(
@@ -475,6 +484,12 @@ fn a_killed_build_continues_where_it_stopped() {
         .filter(|n| n.starts_with("export-") || n.starts_with(".tmp-"))
         .collect();
     assert_eq!(leftovers, Vec::<String>::new());
+    // Readable by everyone who serves or copies the index, like a directory made the usual way.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let usual = ctx.root().join("usual");
+    std::fs::create_dir(&usual).unwrap();
+    assert_eq!(mode(&out.join("packages")), mode(&usual));
+    assert_eq!(mode(&out.join("packages/ansible.json")), 0o644);
 
     let fresh = ctx.root().join("fresh");
     ok(build(
@@ -484,6 +499,90 @@ fn a_killed_build_continues_where_it_stopped() {
         &["--revs", &all, "--rev", &revs[0]],
     ));
     assert_eq!(files(&out), files(&fresh));
+}
+
+#[test]
+fn a_cut_short_or_garbled_kept_evaluation_is_evaluated_again() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let whole = ctx.root().join("whole");
+    ok(build(
+        &ctx,
+        &repo,
+        &whole,
+        &["--rev", &revs[3], "--rev", &revs[1]],
+    ));
+
+    // What a crash or a bad disk could leave: one kept evaluation cut short, one with a byte
+    // changed, two intact.
+    let damaged = ctx.root().join("damaged");
+    std::fs::create_dir_all(damaged.join(".build")).unwrap();
+    let kept = |rev: &str, system: &str| format!("{rev}-{system}.json.zst");
+    for rev in [&revs[3], &revs[1]] {
+        for system in SYSTEMS.split(',') {
+            let name = kept(rev, system);
+            let from = whole.join(".build").join(&name);
+            assert!(from.is_file(), "{name} is kept");
+            std::fs::copy(&from, damaged.join(".build").join(&name)).unwrap();
+        }
+    }
+    let cut = damaged.join(".build").join(kept(&revs[3], "x86_64-linux"));
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let garbled = damaged
+        .join(".build")
+        .join(kept(&revs[1], "aarch64-darwin"));
+    let mut bytes = std::fs::read(&garbled).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&garbled, &bytes).unwrap();
+
+    // Without an evaluator the damaged ones cannot be redone: the build stops instead of
+    // trusting them, and records nothing.
+    let r = build(
+        &ctx,
+        &repo,
+        &damaged,
+        &[
+            "--rev",
+            &revs[3],
+            "--rev",
+            &revs[1],
+            "--nix-env",
+            "/nonexistent/nix-env",
+        ],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("could not run the Nix evaluator"),
+        "{stderr}"
+    );
+    assert!(!damaged.join("index.json").exists());
+
+    // With one, the intact ones are resumed, the damaged ones evaluated again, and the index is
+    // the same as the undamaged build's.
+    let stderr = ok(build(
+        &ctx,
+        &repo,
+        &damaged,
+        &["--rev", &revs[3], "--rev", &revs[1]],
+    ));
+    assert!(
+        stderr.contains("2 evaluation(s) run, 2 resumed"),
+        "{stderr}"
+    );
+    assert_eq!(files(&whole), files(&damaged));
+    for rev in [&revs[3], &revs[1]] {
+        for system in SYSTEMS.split(',') {
+            assert_eq!(
+                std::fs::read(damaged.join(".build").join(kept(rev, system))).unwrap(),
+                std::fs::read(whole.join(".build").join(kept(rev, system))).unwrap(),
+                "{rev} {system} is kept again, whole"
+            );
+        }
+    }
 }
 
 #[test]

@@ -39,7 +39,8 @@ struct BuildArgs {
     /// Systems to evaluate for, comma-separated (default: this machine's).
     #[arg(long, value_delimiter = ',', value_name = "SYSTEMS")]
     systems: Vec<String>,
-    /// Revisions to evaluate at the same time.
+    /// Evaluator processes (revisions) to run at the same time. Checking out and bookkeeping run
+    /// on threads of their own beside them.
     #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
     jobs: usize,
     /// The nix-env program to evaluate with.

@@ -4,8 +4,10 @@
 //! The build is incremental and resumable. `index.json` records the revisions and systems already
 //! merged; those are skipped. Each (revision, system) evaluation is kept under `<out>/.build/` as
 //! soon as it finishes, so a build interrupted half-way evaluates only what is left when rerun.
-//! Revisions are evaluated in parallel (`jobs` threads); merging is deterministic and independent
-//! of the order evaluations finish in, so the output is byte-identical for the same inputs.
+//! Revisions are evaluated in parallel (`jobs` evaluator processes). Around them, one thread checks
+//! revisions out ahead and one keeps and merges each evaluation as it finishes; merging is
+//! deterministic and independent of the order evaluations finish in, so the output is
+//! byte-identical for the same inputs.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,8 @@ use anyhow::Context;
 
 use super::build::eval::{EvalResult, Evaluator, WRAPPER};
 use super::build::git::{self, Revision};
-use super::build::{merge, write};
+use super::build::merge::{self, Packages};
+use super::build::{kept, write};
 use crate::diagnostic::ResultExt;
 use crate::fsutil;
 
@@ -25,7 +28,25 @@ use crate::fsutil;
 const SYSTEMS_PER_RUN: usize = 2;
 
 /// An evaluation's result, or (rev, system, error) when the package set did not evaluate.
-type Outcome = Result<EvalResult, (String, String, String)>;
+type Outcome = Result<Finished, (String, String, String)>;
+
+/// A finished evaluation on its way to the bookkeeping thread.
+struct Finished {
+    result: EvalResult,
+    /// Evaluated now, so not kept yet (a resumed one is read from where it is kept).
+    fresh: bool,
+}
+
+/// What the bookkeeping thread made of the outcomes.
+#[derive(Default)]
+struct Merged {
+    /// Names whose package files changed.
+    changed: BTreeSet<String>,
+    evaluated: usize,
+    failed_attributes: usize,
+    failed_evaluations: Vec<(String, String, String)>,
+    failed_revs: BTreeSet<String>,
+}
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -86,44 +107,20 @@ pub struct Summary {
     pub files_written: usize,
 }
 
-fn cache_path(build_dir: &Path, rev: &str, system: &str) -> PathBuf {
-    build_dir.join(format!("{rev}-{system}.json"))
-}
-
-fn read_cached(path: &Path) -> Option<EvalResult> {
-    let text = std::fs::read(path).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
-/// Remove exported trees and half-written files an interrupted build left behind. Safe under the
-/// index lock: no other build is running.
+/// Remove exported trees, half-written files and a half-built `packages/` an interrupted build
+/// left behind. Safe under the index lock: no other build is running.
 fn remove_leftovers(build_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(build_dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("export-") {
+        if name.starts_with("export-") || name.starts_with(".tmp-packages-") {
             let _ = std::fs::remove_dir_all(entry.path());
         } else if name.starts_with(".tmp-") {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-/// Keep a finished evaluation for a rerun. Not fsynced: a file lost or cut short by a crash fails
-/// to parse and is evaluated again, so durability would only cost time.
-fn save_cached(path: &Path, result: &EvalResult) -> anyhow::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    let mut bytes = serde_json::to_vec(result)?;
-    bytes.push(b'\n');
-    tmp.write_all(&bytes)?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("could not write {}", path.display()))?;
-    Ok(())
 }
 
 /// Build or extend the index at `opts.out`.
@@ -189,7 +186,6 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         .prefix("export-")
         .tempdir_in(&build_dir)?;
 
-    let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let resumed = AtomicUsize::new(0);
     let fatal: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     // One thread checks revisions out in order, a few ahead of the evaluators, so checking out
@@ -206,10 +202,20 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     for n in 0..slots.len() {
         free_slot.send(n).expect("slot channel");
     }
-    std::thread::scope(|scope| {
+    // Evaluators hand what they finish to one bookkeeping thread, which keeps it for a rerun and
+    // merges it while the next evaluation runs. `jobs` counts evaluator processes, the expensive
+    // part; checking out and bookkeeping are threads of their own whatever `jobs` is. A bounded
+    // channel caps the evaluations waiting in memory.
+    let (finished, outcomes) = std::sync::mpsc::sync_channel::<Outcome>(jobs);
+    let mut packages = std::mem::take(&mut index.packages);
+    let mut staging = write::Staging::new(&opts.out)?;
+    let merged = std::thread::scope(|scope| {
         let (work, build_dir, scratch, fatal, slots) =
             (&work, &build_dir, scratch.path(), &fatal, &slots);
-        let (exported, evaluator, resumed, outcomes) = (&exported, &evaluator, &resumed, &outcomes);
+        let (exported, evaluator, resumed) = (&exported, &evaluator, &resumed);
+        let (packages, staging) = (&mut packages, &mut staging);
+        let bookkeeper =
+            scope.spawn(move || bookkeep(build_dir, packages, staging, outcomes, fatal));
         scope.spawn(move || {
             for (i, (rev, todo)) in work.iter().enumerate() {
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
@@ -217,7 +223,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                 }
                 let needs_tree = todo
                     .iter()
-                    .any(|s| !cache_path(build_dir, &rev.rev, s).exists());
+                    .any(|s| !kept::path(build_dir, &rev.rev, s).exists());
                 let slot = if needs_tree {
                     let Ok(n) = free_slots.recv() else { break };
                     if let Err(e) = git::checkout(&opts.nixpkgs, &rev.rev, &slots[n]) {
@@ -234,7 +240,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
             }
         });
         for _ in 0..jobs {
-            let free_slot = free_slot.clone();
+            let (free_slot, finished) = (free_slot.clone(), finished.clone());
             scope.spawn(move || loop {
                 let next = exported.lock().expect("channel").recv();
                 let Ok((i, slot)) = next else { break };
@@ -243,14 +249,17 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                 // never waits forever.
                 if !fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
                     let (rev, todo) = &work[i];
+                    let send = |outcome: Outcome| {
+                        // The bookkeeper drains until every evaluator is gone, so this only
+                        // fails if it panicked, which the scope reports.
+                        let _ = finished.send(outcome);
+                    };
                     let result = evaluate_revision(
                         opts, evaluator, build_dir, scratch, rev, todo, tree, reporter, resumed,
+                        &send,
                     );
-                    match result {
-                        Ok(list) => outcomes.lock().expect("outcomes").extend(list),
-                        Err(e) => {
-                            fatal.lock().expect("fatal").get_or_insert(e);
-                        }
+                    if let Err(e) = result {
+                        fatal.lock().expect("fatal").get_or_insert(e);
                     }
                 }
                 if let Some(n) = slot {
@@ -258,45 +267,80 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                 }
             });
         }
-        drop(free_slot);
+        drop((free_slot, finished));
+        bookkeeper.join().expect("bookkeeping thread")
     });
+    index.packages = packages;
     if let Some(e) = fatal.into_inner().expect("fatal") {
         return Err(e);
     }
 
+    let mut failed_evaluations = merged.failed_evaluations;
+    failed_evaluations.sort();
     let mut summary = Summary {
         already_indexed,
         resumed: resumed.into_inner(),
+        evaluated: merged.evaluated,
+        failed_attributes: merged.failed_attributes,
+        failed_evaluations,
         ..Summary::default()
     };
-    let mut results = Vec::new();
-    let mut failed_revs = BTreeSet::new();
-    for outcome in outcomes.into_inner().expect("outcomes") {
-        match outcome {
-            Ok(r) => {
-                summary.failed_attributes += r.failed.len();
-                results.push(r);
-            }
-            Err((rev, system, error)) => {
-                failed_revs.insert(rev.clone());
-                summary.failed_evaluations.push((rev, system, error));
-            }
-        }
-    }
-    summary.failed_evaluations.sort();
-    summary.evaluated = results.len();
     // A revision is recorded only when every system evaluated; its partial results still merge,
     // and merging them again on a later run changes nothing.
-    let changed = merge::merge_results(&mut index.packages, &results);
     for (r, _) in &work {
-        if !failed_revs.contains(&r.rev) {
+        if !merged.failed_revs.contains(&r.rev) {
             index.revisions.insert(r.rev.clone());
         }
     }
     index.systems = systems;
-    summary.files_written = write::store(&opts.out, &index, Some(&changed))?;
+    let changed: Vec<String> = merged.changed.into_iter().collect();
+    summary.files_written = write::store(&opts.out, &index, Some(&changed), staging)?;
     summary.packages = index.packages.len();
     Ok(summary)
+}
+
+/// The bookkeeping thread: keep each fresh evaluation under `.build/`, merge every evaluation
+/// into `packages` as it arrives (merging does not depend on the order) and create the files of
+/// new packages in `staging`. Drains `outcomes` to the end even after an error (recorded in
+/// `fatal`), so no evaluator waits on it forever.
+fn bookkeep(
+    build_dir: &Path,
+    packages: &mut Packages,
+    staging: &mut Option<write::Staging>,
+    outcomes: std::sync::mpsc::Receiver<Outcome>,
+    fatal: &Mutex<Option<anyhow::Error>>,
+) -> Merged {
+    let mut merged = Merged::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(Finished { result, fresh }) => {
+                if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    continue;
+                }
+                if fresh {
+                    if let Err(e) = kept::save(build_dir, &result) {
+                        fatal.lock().expect("fatal").get_or_insert(e);
+                        continue;
+                    }
+                }
+                let touched = merge::merge_result(packages, &result);
+                if let Some(staging) = staging.as_mut() {
+                    if let Err(e) = staging.create(&touched) {
+                        fatal.lock().expect("fatal").get_or_insert(e);
+                        continue;
+                    }
+                }
+                merged.changed.extend(touched);
+                merged.evaluated += 1;
+                merged.failed_attributes += result.failed.len();
+            }
+            Err((rev, system, error)) => {
+                merged.failed_revs.insert(rev.clone());
+                merged.failed_evaluations.push((rev, system, error));
+            }
+        }
+    }
+    merged
 }
 
 /// Fail early, with a hint, when the evaluator cannot run at all.
@@ -317,9 +361,10 @@ fn check_nix_env(program: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Evaluate one revision for each system in `todo`, reusing finished evaluations; `tree` is the
-/// revision checked out ahead of time (exported here, and removed after, when a kept evaluation
-/// turned out unreadable).
+/// Evaluate one revision for each system in `todo`, reusing kept evaluations, and `send` each
+/// outcome as it is known; `tree` is the revision checked out ahead of time (when it is `None`
+/// the revision is exported here, and removed after, because a kept evaluation turned out
+/// unreadable).
 #[allow(clippy::too_many_arguments)]
 fn evaluate_revision(
     opts: &BuildOptions,
@@ -331,28 +376,31 @@ fn evaluate_revision(
     tree: Option<PathBuf>,
     reporter: &dyn Reporter,
     resumed: &AtomicUsize,
-) -> anyhow::Result<Vec<Outcome>> {
-    let mut out = Vec::new();
+    send: &dyn Fn(Outcome),
+) -> anyhow::Result<()> {
     let mut exported_here: Option<PathBuf> = None;
     let mut pending = Vec::new();
     for system in todo {
-        let cache = cache_path(build_dir, &rev.rev, system);
-        if let Some(cached) = read_cached(&cache) {
-            resumed.fetch_add(1, Ordering::SeqCst);
-            reporter.event(Event::Evaluated {
-                rev: rev.rev.clone(),
-                system: system.clone(),
-                packages: cached.packages.len(),
-                failed: cached.failed.clone(),
-                resumed: true,
-            });
-            out.push(Ok(cached));
-        } else {
-            pending.push(system.clone());
+        match kept::read(&kept::path(build_dir, &rev.rev, system), &rev.rev, system) {
+            Some(result) => {
+                resumed.fetch_add(1, Ordering::SeqCst);
+                reporter.event(Event::Evaluated {
+                    rev: rev.rev.clone(),
+                    system: system.clone(),
+                    packages: result.packages.len(),
+                    failed: result.failed.clone(),
+                    resumed: true,
+                });
+                send(Ok(Finished {
+                    result,
+                    fresh: false,
+                }));
+            }
+            None => pending.push(system.clone()),
         }
     }
     if pending.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     let dir = match tree {
         Some(d) => d,
@@ -362,8 +410,7 @@ fn evaluate_revision(
             d
         }
     };
-    let finished = |result: EvalResult, out: &mut Vec<Outcome>| -> anyhow::Result<()> {
-        save_cached(&cache_path(build_dir, &rev.rev, &result.system), &result)?;
+    let finished = |result: EvalResult| {
         reporter.event(Event::Evaluated {
             rev: rev.rev.clone(),
             system: result.system.clone(),
@@ -371,17 +418,17 @@ fn evaluate_revision(
             failed: result.failed.clone(),
             resumed: false,
         });
-        out.push(Ok(result));
-        Ok(())
+        send(Ok(Finished {
+            result,
+            fresh: true,
+        }));
     };
     for group in pending.chunks(SYSTEMS_PER_RUN) {
         if group.len() > 1 {
             if let Ok(Some(results)) =
                 evaluator.evaluate_many(&dir, &rev.rev, &rev.last_modified, group)
             {
-                for result in results {
-                    finished(result, &mut out)?;
-                }
+                results.into_iter().for_each(finished);
                 continue;
             }
         }
@@ -389,7 +436,7 @@ fn evaluate_revision(
         // several failed as a whole (an `abort` is then isolated per system).
         for system in group {
             match evaluator.evaluate(&dir, &rev.rev, &rev.last_modified, system) {
-                Ok(result) => finished(result, &mut out)?,
+                Ok(result) => finished(result),
                 Err(e) => {
                     // Checked only now, to spare every build an extra process: when nix-env
                     // cannot run at all, no revision can evaluate, so stop with that as the reason.
@@ -400,7 +447,7 @@ fn evaluate_revision(
                         system: system.clone(),
                         error: error.clone(),
                     });
-                    out.push(Err((rev.rev.clone(), system.clone(), error)));
+                    send(Err((rev.rev.clone(), system.clone(), error)));
                 }
             }
         }
@@ -408,5 +455,5 @@ fn evaluate_revision(
     if let Some(d) = exported_here {
         let _ = std::fs::remove_dir_all(d);
     }
-    Ok(out)
+    Ok(())
 }

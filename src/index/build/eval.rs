@@ -50,7 +50,9 @@ pub struct EvalPackage {
     pub license: Vec<String>,
 }
 
-/// What nix-env prints per attribute (only the fields used).
+/// What nix-env prints per attribute (only the fields used). Everything else, most of `meta` in
+/// nixpkgs (`platforms`, `maintainers`, `position`, …), is skipped while parsing, never built
+/// into values: parsing the listing is work the evaluator loop this replaces does not do.
 #[derive(Debug, Deserialize)]
 struct NixEnvItem {
     #[serde(default)]
@@ -62,13 +64,63 @@ struct NixEnvItem {
     #[serde(default)]
     outputs: BTreeMap<String, Option<String>>,
     #[serde(default)]
-    meta: serde_json::Map<String, serde_json::Value>,
+    meta: NixEnvMeta,
 }
 
-/// One nix-env listing: the items by attribute path and the attributes the wrapper left out, or
-/// why the listing as a whole failed.
+/// The `meta` fields the index keeps. They stay loosely typed: nixpkgs has strings, lists and
+/// attribute sets in each of them, and an unexpected shape must not cost the whole listing.
+#[derive(Debug, Default, Deserialize)]
+struct NixEnvMeta {
+    #[serde(default)]
+    description: Option<serde_json::Value>,
+    #[serde(default)]
+    homepage: Option<serde_json::Value>,
+    #[serde(default)]
+    license: Option<serde_json::Value>,
+    #[serde(rename = "outputsToInstall", default)]
+    outputs_to_install: Option<serde_json::Value>,
+}
+
+/// One nix-env listing: the packages (`attr_path` as listed) and the attributes the wrapper left
+/// out, or why the listing as a whole failed.
 /// Skipped attributes are `(system, attribute)`.
-type Listing = Result<(BTreeMap<String, NixEnvItem>, Vec<(String, String)>), String>;
+type Listing = Result<(Vec<EvalPackage>, Vec<(String, String)>), String>;
+
+/// nix-env's JSON listing, reduced to index packages item by item as it is read, so neither the
+/// whole text nor its items are ever held at once.
+struct Listed(Vec<EvalPackage>);
+
+impl<'de> Deserialize<'de> for Listed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> serde::de::Visitor<'de> for Items {
+            type Value = Listed;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of attribute paths")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Listed, A::Error> {
+                let mut packages = Vec::new();
+                while let Some((attr_path, item)) = map.next_entry::<String, NixEnvItem>()? {
+                    packages.extend(package(attr_path, item));
+                }
+                Ok(Listed(packages))
+            }
+        }
+        deserializer.deserialize_map(Items)
+    }
+}
+
+/// Parse a listing as nix-env prints it. nix-env prints while it still evaluates, so parsing
+/// the pipe as it fills runs alongside the evaluator instead of after it.
+fn parse_listing(reader: impl std::io::Read) -> serde_json::Result<Vec<EvalPackage>> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let Listed(packages) = Listed::deserialize(&mut de)?;
+    de.end()?;
+    Ok(packages)
+}
 
 /// What one evaluator run lists: one system (attribute paths as in the package set) or several
 /// (attribute paths prefixed with `<system>.`).
@@ -122,22 +174,45 @@ impl Evaluator {
         target: Target<'_>,
         only: Option<&Path>,
     ) -> anyhow::Result<Listing> {
-        let out = self
+        use std::io::Read;
+        let mut child = self
             .command(tree, target, only)
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .with_context(|| format!("could not run {}", self.nix_env))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            bail!("{} has no output pipes", self.nix_env);
+        };
+        let (parsed, stderr, status) = std::thread::scope(|scope| {
+            // stderr is read on its own so that neither pipe fills up and stalls nix-env.
+            let errors = scope.spawn(move || {
+                let mut text = Vec::new();
+                stderr.read_to_end(&mut text).map(|_| text)
+            });
+            let mut stdout = std::io::BufReader::with_capacity(1 << 16, stdout);
+            let parsed = parse_listing(&mut stdout);
+            // A listing cut short (an `abort`) or followed by junk leaves output unread: drain
+            // it, or nix-env would wait on a full pipe forever.
+            let drained = std::io::copy(&mut stdout, &mut std::io::sink());
+            let errors = errors.join().expect("stderr reader");
+            let status = child.wait();
+            (parsed, errors, drained.and(status))
+        });
+        let status = status.with_context(|| format!("could not run {}", self.nix_env))?;
+        let stderr = stderr.with_context(|| format!("could not read from {}", self.nix_env))?;
+        let stderr = String::from_utf8_lossy(&stderr);
         let skipped = stderr
             .lines()
             .filter_map(|l| l.strip_prefix(SKIP_PREFIX))
             .filter_map(|l| l.split_once(' '))
             .map(|(system, attr)| (system.to_owned(), attr.to_owned()))
             .collect();
-        if !out.status.success() {
+        if !status.success() {
             return Ok(Err(stderr.trim().to_owned()));
         }
-        match serde_json::from_slice(&out.stdout) {
-            Ok(items) => Ok(Ok((items, skipped))),
+        match parsed {
+            Ok(packages) => Ok(Ok((packages, skipped))),
             Err(e) => Ok(Err(format!("nix-env printed invalid JSON ({e})"))),
         }
     }
@@ -177,7 +252,7 @@ impl Evaluator {
         system: &str,
         names: &[String],
         scratch: &Path,
-        items: &mut BTreeMap<String, NixEnvItem>,
+        items: &mut Vec<EvalPackage>,
         failed: &mut Vec<String>,
     ) -> anyhow::Result<()> {
         if names.is_empty() {
@@ -214,7 +289,7 @@ impl Evaluator {
             Err(_whole_listing_failed) => {
                 let names = self.attr_names(tree, system)?;
                 let scratch = tempfile::tempdir()?;
-                let mut items = BTreeMap::new();
+                let mut items = Vec::new();
                 let mut failed = Vec::new();
                 self.bisect(
                     tree,
@@ -243,16 +318,17 @@ impl Evaluator {
         let Ok((items, skipped)) = self.list(tree, Target::Many(systems), None)? else {
             return Ok(None);
         };
-        let mut by_system: BTreeMap<&str, (BTreeMap<String, NixEnvItem>, Vec<String>)> = systems
+        let mut by_system: BTreeMap<&str, (Vec<EvalPackage>, Vec<String>)> = systems
             .iter()
             .map(|s| (s.as_str(), Default::default()))
             .collect();
-        for (path, item) in items {
-            let Some((system, attr)) = path.split_once('.') else {
+        for mut package in items {
+            let Some((system, attr)) = package.attr_path.split_once('.') else {
                 continue;
             };
             if let Some((items, _)) = by_system.get_mut(system) {
-                items.insert(attr.to_owned(), item);
+                package.attr_path = attr.to_owned();
+                items.push(package);
             }
         }
         for (system, attr) in skipped {
@@ -276,14 +352,11 @@ fn result(
     rev: &str,
     last_modified: &str,
     system: &str,
-    items: BTreeMap<String, NixEnvItem>,
+    mut packages: Vec<EvalPackage>,
     mut failed: Vec<String>,
 ) -> EvalResult {
-    let mut packages: Vec<EvalPackage> = items
-        .into_iter()
-        .filter_map(|(attr_path, item)| package(attr_path, item))
-        .collect();
     packages.sort_by(|a, b| a.attr_path.cmp(&b.attr_path));
+    packages.dedup_by(|a, b| a.attr_path == b.attr_path);
     failed.dedup();
     EvalResult {
         rev: rev.to_owned(),
@@ -300,10 +373,10 @@ fn package(attr_path: String, item: NixEnvItem) -> Option<EvalPackage> {
     if item.version.is_empty() || item.pname.is_empty() {
         return None;
     }
-    let to_install: Vec<String> = item
-        .meta
-        .get("outputsToInstall")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    let meta = item.meta;
+    let to_install: Vec<String> = meta
+        .outputs_to_install
+        .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_else(|| vec![item.output_name.clone()]);
     let mut outputs: Vec<Output> = item
         .outputs
@@ -322,8 +395,8 @@ fn package(attr_path: String, item: NixEnvItem) -> Option<EvalPackage> {
     }
     // Default outputs first: a consumer taking `outputs[0]` gets what `nix-env -i` would install.
     outputs.sort_by(|a, b| (!a.default, &a.name).cmp(&(!b.default, &b.name)));
-    let text = |key: &str| match item.meta.get(key) {
-        Some(serde_json::Value::String(s)) => s.clone(),
+    let text = |value: Option<serde_json::Value>| match value {
+        Some(serde_json::Value::String(s)) => s,
         Some(serde_json::Value::Array(list)) => list
             .first()
             .and_then(|v| v.as_str())
@@ -336,9 +409,9 @@ fn package(attr_path: String, item: NixEnvItem) -> Option<EvalPackage> {
         name: item.pname,
         version: item.version,
         outputs,
-        summary: text("description"),
-        homepage: text("homepage"),
-        license: licenses(item.meta.get("license")),
+        summary: text(meta.description),
+        homepage: text(meta.homepage),
+        license: licenses(meta.license.as_ref()),
     })
 }
 
@@ -410,5 +483,46 @@ mod tests {
             item(serde_json::json!({"pname": "y", "version": "", "outputs": {"out": "/nix/store/c-y"}}))
         )
         .is_none());
+    }
+
+    #[test]
+    fn a_listing_parses_with_the_meta_fields_the_index_does_not_keep() {
+        // Shaped like real nixpkgs output: large `meta` fields of every JSON type, and a
+        // description that is not a string (kept as an empty summary, not a failed listing).
+        let listing = br#"{
+          "git": {"name": "git-2.44.0", "pname": "git", "version": "2.44.0", "system": "x86_64-linux",
+            "outputName": "out", "outputs": {"doc": "/nix/store/d-git-doc", "out": "/nix/store/o-git"},
+            "meta": {"available": true, "broken": false, "position": "pkgs/git/default.nix:1",
+              "platforms": ["x86_64-linux", "aarch64-linux"], "maintainers": [{"name": "A", "github": "a", "githubId": 1}],
+              "description": "Distributed \"version\" control", "homepage": "https://git-scm.com/",
+              "license": {"spdxId": "GPL-2.0-only", "free": true}, "outputsToInstall": ["out"],
+              "timeout": 3600.5, "nested": {"deeper": [[1, null], {"x": "y"}]}}},
+          "odd": {"pname": "odd", "version": "1", "outputName": "out",
+            "outputs": {"out": "/nix/store/o-odd"}, "meta": {"description": 42, "license": null}}
+        }"#;
+        let items: BTreeMap<String, NixEnvItem> = serde_json::from_slice(listing).unwrap();
+        let git = package("git".into(), items.into_iter().next().unwrap().1).unwrap();
+        assert_eq!(git.summary, "Distributed \"version\" control");
+        assert_eq!(git.homepage, "https://git-scm.com/");
+        assert_eq!(git.license, vec!["GPL-2.0-only"]);
+        let defaults: Vec<_> = git
+            .outputs
+            .iter()
+            .map(|o| (o.name.as_str(), o.default))
+            .collect();
+        assert_eq!(defaults, vec![("out", true), ("doc", false)]);
+
+        let items: BTreeMap<String, NixEnvItem> = serde_json::from_slice(listing).unwrap();
+        let odd = package("odd".into(), items.into_iter().nth(1).unwrap().1).unwrap();
+        assert_eq!((odd.summary.as_str(), odd.license.len()), ("", 0));
+
+        // Read as a stream, the listing gives the same packages; cut short or followed by
+        // anything, it is an error, never a shorter listing.
+        let streamed = parse_listing(&listing[..]).unwrap();
+        assert_eq!(streamed, vec![git, odd]);
+        for len in 0..listing.len() - 1 {
+            assert!(parse_listing(&listing[..len]).is_err(), "cut at {len}");
+        }
+        assert!(parse_listing(&[&listing[..], b" {}"].concat()[..]).is_err());
     }
 }

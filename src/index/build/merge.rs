@@ -26,111 +26,124 @@ pub type Packages = BTreeMap<String, PackageFile>;
 
 /// Merge evaluation results into `packages`; returns the names whose files changed.
 pub fn merge_results(packages: &mut Packages, results: &[EvalResult]) -> Vec<String> {
-    let mut ordered: Vec<&EvalResult> = results.iter().collect();
-    ordered.sort_by(|a, b| (&a.rev, &a.system).cmp(&(&b.rev, &b.system)));
     let mut touched = Vec::new();
-    for result in ordered {
-        // Within one revision several attributes may carry the same name and version
-        // (`python3`, `python311`): keep the preferred one.
-        let mut chosen: BTreeMap<(&str, &str), &super::eval::EvalPackage> = BTreeMap::new();
-        for p in &result.packages {
-            let key = (p.name.as_str(), p.version.as_str());
-            match chosen.get(&key) {
-                Some(current)
-                    if attr_rank(&current.attr_path, &p.name)
-                        <= attr_rank(&p.attr_path, &p.name) => {}
-                _ => {
-                    chosen.insert(key, p);
-                }
-            }
-        }
-        for ((name, version), p) in chosen {
-            let mut systems = BTreeMap::new();
-            systems.insert(
-                result.system.clone(),
-                SystemOutputs {
-                    outputs: p.outputs.clone(),
-                },
-            );
-            let entry = VersionEntry {
-                version: version.to_owned(),
-                attr_path: p.attr_path.clone(),
-                rev: result.rev.clone(),
-                last_modified: result.last_modified.clone(),
-                systems,
-            };
-            let meta = Meta {
-                summary: p.summary.clone(),
-                homepage: p.homepage.clone(),
-                license: p.license.clone(),
-            };
-            let file = packages
-                .entry(name.to_owned())
-                .or_insert_with(|| PackageFile {
-                    name: name.to_owned(),
-                    ..PackageFile::default()
-                });
-            if merge_entry(file, entry, &meta) {
-                touched.push(name.to_owned());
-            }
-        }
+    for result in results {
+        touched.extend(merge_result(packages, result));
     }
     touched.sort();
     touched.dedup();
     touched
 }
 
+/// Merge one evaluation into `packages`; returns the names whose files changed, sorted. The
+/// outcome does not depend on the order evaluations are merged in, so a build merges each one as
+/// it finishes.
+pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String> {
+    // Within one revision several attributes may carry the same name and version
+    // (`python3`, `python311`): keep the preferred one.
+    let mut chosen: BTreeMap<(&str, &str), &super::eval::EvalPackage> = BTreeMap::new();
+    for p in &result.packages {
+        let key = (p.name.as_str(), p.version.as_str());
+        match chosen.get(&key) {
+            Some(current)
+                if attr_rank(&current.attr_path, &p.name) <= attr_rank(&p.attr_path, &p.name) => {}
+            _ => {
+                chosen.insert(key, p);
+            }
+        }
+    }
+    let mut touched = Vec::new();
+    for ((name, version), p) in chosen {
+        let mut systems = BTreeMap::new();
+        systems.insert(
+            result.system.clone(),
+            SystemOutputs {
+                outputs: p.outputs.clone(),
+            },
+        );
+        let entry = VersionEntry {
+            version: version.to_owned(),
+            attr_path: p.attr_path.clone(),
+            rev: result.rev.clone(),
+            last_modified: result.last_modified.clone(),
+            systems,
+        };
+        let meta = Meta {
+            summary: p.summary.clone(),
+            homepage: p.homepage.clone(),
+            license: p.license.clone(),
+        };
+        let file = packages
+            .entry(name.to_owned())
+            .or_insert_with(|| PackageFile {
+                name: name.to_owned(),
+                ..PackageFile::default()
+            });
+        if merge_entry(file, entry, &meta) {
+            touched.push(name.to_owned());
+        }
+    }
+    touched.dedup();
+    touched
+}
+
 /// Merge one candidate entry into a package file; returns whether the file changed.
+///
+/// Every choice is a maximum or minimum over what has been merged (the newest entry per version,
+/// the preferred attribute, the smallest metadata among equally new entries), so merging the
+/// same candidates in any order gives the same file.
 pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta) -> bool {
-    let before = file.clone();
-    let newest_before = file
-        .versions
-        .iter()
-        .map(recency)
-        .max()
-        .map(|(d, r)| (d.to_owned(), r.to_owned()));
-    let cand_recency = (candidate.last_modified.clone(), candidate.rev.clone());
+    let cand = recency(&candidate);
+    let is_newest = file.versions.iter().all(|v| recency(v) <= cand);
+    let ties_newest = file.versions.iter().any(|v| recency(v) == cand);
+    let mut changed = false;
+    // Metadata first, while `candidate` is whole. Equal recency with different metadata (two
+    // attributes or two systems of one revision): keep the smaller, whatever came first.
+    if is_newest {
+        let current = (&file.summary, &file.homepage, &file.license);
+        let offered = (&meta.summary, &meta.homepage, &meta.license);
+        if offered != current && (!ties_newest || offered < current) {
+            file.summary = meta.summary.clone();
+            file.homepage = meta.homepage.clone();
+            file.license = meta.license.clone();
+            changed = true;
+        }
+    }
     match file
         .versions
         .iter_mut()
         .find(|v| v.version == candidate.version)
     {
-        None => file.versions.push(candidate),
+        None => {
+            file.versions.push(candidate);
+            file.versions.sort_by(|a, b| {
+                compare_versions(&b.version, &a.version).then_with(|| a.version.cmp(&b.version))
+            });
+            changed = true;
+        }
         Some(existing) => match recency(&candidate).cmp(&recency(existing)) {
-            Ordering::Greater => *existing = candidate,
+            Ordering::Greater => {
+                *existing = candidate;
+                changed = true;
+            }
             Ordering::Less => {}
             Ordering::Equal => {
                 if attr_rank(&candidate.attr_path, &file.name)
                     < attr_rank(&existing.attr_path, &file.name)
                 {
                     existing.attr_path = candidate.attr_path;
+                    changed = true;
                 }
-                existing.systems.extend(candidate.systems);
+                for (system, outputs) in candidate.systems {
+                    if existing.systems.get(&system) != Some(&outputs) {
+                        existing.systems.insert(system, outputs);
+                        changed = true;
+                    }
+                }
             }
         },
     }
-    let is_newest = match &newest_before {
-        None => true,
-        Some(n) => cand_recency >= *n,
-    };
-    if is_newest
-        && (file.summary != meta.summary
-            || file.homepage != meta.homepage
-            || file.license != meta.license)
-    {
-        // Equal recency with different metadata (two attributes in one revision): keep the
-        // smaller summary so the outcome does not depend on merge order.
-        let equal = newest_before.as_ref() == Some(&cand_recency);
-        if !equal || meta.summary < file.summary {
-            file.summary = meta.summary.clone();
-            file.homepage = meta.homepage.clone();
-            file.license = meta.license.clone();
-        }
-    }
-    file.versions.sort_by(|a, b| {
-        compare_versions(&b.version, &a.version).then_with(|| a.version.cmp(&b.version))
-    });
-    *file != before
+    changed
 }
 
 fn recency(v: &VersionEntry) -> (&str, &str) {
@@ -169,6 +182,7 @@ mod tests {
     use super::*;
     use crate::index::build::eval::EvalPackage;
     use crate::lock::Output;
+    use proptest::prelude::*;
 
     fn result(rev: &str, date: &str, system: &str, pkgs: &[(&str, &str, &str)]) -> EvalResult {
         EvalResult {
@@ -263,5 +277,114 @@ mod tests {
         }
         let mut again = at_once.clone();
         assert!(merge_results(&mut again, &all).is_empty());
+    }
+
+    /// Evaluations as a build can see them: each (revision, system) at most once, one date per
+    /// revision (dates may tie), attributes unique within an evaluation, and names, versions and
+    /// metadata drawn from small sets so that ties of every kind happen.
+    fn evaluations() -> impl Strategy<Value = Vec<EvalResult>> {
+        let package = (
+            0..3usize,
+            0..2usize,
+            0..3usize,
+            0..2usize,
+            0..2usize,
+            0..2usize,
+        );
+        let one = (
+            0..3usize,
+            0..2usize,
+            proptest::collection::vec(package, 0..5),
+        );
+        (
+            proptest::collection::vec(0..2usize, 3),
+            proptest::collection::vec(one, 0..7),
+        )
+            .prop_map(|(dates, evals)| {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut out = Vec::new();
+                for (rev, system, pkgs) in evals {
+                    if !seen.insert((rev, system)) {
+                        continue;
+                    }
+                    let rev_name = ["a", "b", "c"][rev].repeat(40);
+                    let system_name = ["x86_64-linux", "aarch64-darwin"][system];
+                    let mut attrs = std::collections::BTreeSet::new();
+                    let packages = pkgs
+                        .into_iter()
+                        .filter(|p| attrs.insert(p.0))
+                        .map(|(attr, name, version, summary, homepage, license)| {
+                            let name = ["p", "q"][name];
+                            let attr =
+                                [name.to_owned(), format!("{name}1"), "zz".into()][attr].clone();
+                            let version = ["1", "2", "1.0"][version];
+                            EvalPackage {
+                                outputs: vec![Output {
+                                    name: "out".into(),
+                                    path: format!("/nix/store/{rev}-{system}-{attr}-{version}"),
+                                    default: true,
+                                }],
+                                attr_path: attr,
+                                name: name.into(),
+                                version: version.into(),
+                                summary: ["s", "t"][summary].into(),
+                                homepage: ["h", "i"][homepage].into(),
+                                license: vec![["MIT", "GPL"][license].into()],
+                            }
+                        })
+                        .collect();
+                    out.push(EvalResult {
+                        rev: rev_name,
+                        last_modified: format!("202{}-01-01T00:00:00Z", dates[rev]),
+                        system: system_name.into(),
+                        packages,
+                        failed: vec![],
+                    });
+                }
+                out
+            })
+    }
+
+    /// The evaluations, the same in a random order, and a place to split that order.
+    #[allow(clippy::type_complexity)]
+    fn shuffled(
+        all: Vec<EvalResult>,
+    ) -> (
+        proptest::strategy::Just<Vec<EvalResult>>,
+        proptest::strategy::Shuffle<proptest::strategy::Just<Vec<EvalResult>>>,
+        std::ops::RangeInclusive<usize>,
+    ) {
+        use proptest::prelude::*;
+        let n = all.len();
+        (Just(all.clone()), Just(all).prop_shuffle(), 0..=n)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn merging_one_by_one_in_any_order_gives_the_same_files(
+            (all, shuffled, split) in evaluations().prop_flat_map(shuffled)
+        ) {
+            let mut at_once = Packages::new();
+            merge_results(&mut at_once, &all);
+            let mut one_by_one = Packages::new();
+            let (first, second) = shuffled.split_at(split);
+            for result in second {
+                merge_result(&mut one_by_one, result);
+            }
+            // The first part as a later run: merged into files loaded back from disk.
+            let mut reloaded: Packages = one_by_one
+                .iter()
+                .map(|(k, v)| {
+                    let text = serde_json::to_string(v).unwrap();
+                    (k.clone(), serde_json::from_str(&text).unwrap())
+                })
+                .collect();
+            for result in first {
+                merge_result(&mut reloaded, result);
+            }
+            proptest::prop_assert_eq!(&reloaded, &at_once);
+            let mut again = at_once.clone();
+            proptest::prop_assert!(merge_results(&mut again, &shuffled).is_empty());
+        }
     }
 }

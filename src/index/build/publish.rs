@@ -273,7 +273,12 @@ fn add_to_index(opts: &PublishOptions, store_path: &str, rev: &str) -> anyhow::R
         license: opts.license.clone(),
     };
     let changed = merge_entry(file, entry, &meta);
-    write::store(&opts.index, &index, Some(std::slice::from_ref(&opts.name)))?;
+    write::store(
+        &opts.index,
+        &index,
+        Some(std::slice::from_ref(&opts.name)),
+        None,
+    )?;
     Ok(changed)
 }
 

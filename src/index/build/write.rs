@@ -2,8 +2,9 @@
 //!
 //! Files are written in a stable form (struct field order, sorted maps, 2-space JSON, trailing
 //! newline) so the same inputs give byte-identical files. Each file is replaced atomically (temp
-//! file + rename) and only when its content changes. Package files are not fsynced one by one (an
-//! index over nixpkgs has tens of thousands); one `syncfs` makes them all durable before
+//! file + rename) and only when its content changes; a new index's `packages/` is built whole in
+//! a [`Staging`] directory and renamed into place at once. Package files are not fsynced one by
+//! one (an index over nixpkgs has tens of thousands); one `syncfs` makes them all durable before
 //! `index.json`, which records the revisions covered, is written last and fsynced. So an
 //! interrupted write, even a power loss, leaves an index whose recorded revisions are all merged.
 
@@ -161,16 +162,96 @@ fn pretty<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A `packages/` directory built from nothing, in `.build/.tmp-packages-<pid>` until it is
+/// complete and then renamed into place at once. Creating a file (allocating its inode) is most
+/// of what writing thousands of small files costs, so each file is created, empty, as soon as its
+/// package is known, while evaluations still run, and only filled at the end. The directory is
+/// under `.build/`, never served, and removed when a build stops before the rename (when it is
+/// dropped, or as a leftover of a killed build on the next run).
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    created: BTreeSet<String>,
+    /// Set once the directory has become `packages/`.
+    moved: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.moved {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Staging {
+    /// A staging directory for `out`, or `None` when `out` already has a `packages/` directory
+    /// (its files are then replaced one by one, only where they change).
+    pub fn new(out: &Path) -> anyhow::Result<Option<Staging>> {
+        if out.join("packages").exists() {
+            return Ok(None);
+        }
+        let dir = out
+            .join(".build")
+            .join(format!(".tmp-packages-{}", std::process::id()));
+        // Created like `packages/` itself would be (the umask decides), since it becomes it.
+        std::fs::create_dir(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+        Ok(Some(Staging {
+            dir,
+            created: BTreeSet::new(),
+            moved: false,
+        }))
+    }
+
+    /// Create the (still empty) files of `names` that do not exist yet. Names that cannot be
+    /// file names are left for [`store`] to refuse.
+    pub fn create(&mut self, names: &[String]) -> anyhow::Result<()> {
+        for name in names {
+            if !valid_name(name) || self.created.contains(name) {
+                continue;
+            }
+            let path = self.dir.join(format!("{name}.json"));
+            open_for_index(&path)
+                .with_context(|| format!("could not create {}", path.display()))?;
+            self.created.insert(name.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Open a file of a staged `packages/`, creating it if needed, readable by everyone: an index is
+/// meant to be served over HTTP or copied to other machines. Not truncated: a staged file is
+/// written once, into the empty file created for it (truncating makes ext4 flush the file).
+fn open_for_index(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    Ok(file)
+}
+
 /// Write the files of `index` whose names are in `changed` (all when `None`), then `names.jsonl`
-/// and `index.json`. Returns how many files changed on disk.
-pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow::Result<usize> {
+/// and `index.json`; with `staging`, into it, which then becomes `packages/`. Returns how many
+/// files changed on disk.
+pub fn store(
+    dir: &Path,
+    index: &IndexDir,
+    changed: Option<&[String]>,
+    staging: Option<Staging>,
+) -> anyhow::Result<usize> {
     let pkg_dir = dir.join("packages");
-    std::fs::create_dir_all(&pkg_dir)
-        .with_context(|| format!("could not create {}", pkg_dir.display()))?;
+    if staging.is_none() {
+        std::fs::create_dir_all(&pkg_dir)
+            .with_context(|| format!("could not create {}", pkg_dir.display()))?;
+    }
     let mut written = 0;
+    // A staged directory starts empty, so it gets every file.
     let names: Vec<&String> = match changed {
-        Some(list) => list.iter().collect(),
-        None => index.packages.keys().collect(),
+        Some(list) if staging.is_none() => list.iter().collect(),
+        _ => index.packages.keys().collect(),
     };
     for name in names {
         let Some(file) = index.packages.get(name) else {
@@ -180,10 +261,38 @@ pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow
             valid_name(name),
             "package name `{name}` cannot be an index file name"
         );
-        let path = pkg_dir.join(format!("{name}.json"));
-        if put(&path, &pretty(file)?, false)? {
-            written += 1;
+        let bytes = pretty(file)?;
+        match &staging {
+            Some(staging) => {
+                use std::io::Write;
+                let path = staging.dir.join(format!("{name}.json"));
+                open_for_index(&path)
+                    .and_then(|mut f| f.write_all(&bytes))
+                    .with_context(|| format!("could not write {}", path.display()))?;
+                written += 1;
+            }
+            None => {
+                if put(&pkg_dir.join(format!("{name}.json")), &bytes, false)? {
+                    written += 1;
+                }
+            }
         }
+    }
+    if let Some(mut staging) = staging {
+        // A file created for a name that has no package after all must not be served empty.
+        for name in &staging.created {
+            if !index.packages.contains_key(name) {
+                let _ = std::fs::remove_file(staging.dir.join(format!("{name}.json")));
+            }
+        }
+        std::fs::rename(&staging.dir, &pkg_dir).with_context(|| {
+            format!(
+                "could not move {} to {}",
+                staging.dir.display(),
+                pkg_dir.display()
+            )
+        })?;
+        staging.moved = true;
     }
     let mut lines = Vec::new();
     for line in name_lines(&index.packages) {
@@ -207,4 +316,90 @@ pub fn store(dir: &Path, index: &IndexDir, changed: Option<&[String]>) -> anyhow
         written += 1;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::format::VersionEntry;
+
+    fn index() -> IndexDir {
+        let mut index = IndexDir::default();
+        index.revisions.insert("a".repeat(40));
+        for name in ["hello", "ansible"] {
+            index.packages.insert(
+                name.into(),
+                PackageFile {
+                    name: name.into(),
+                    summary: format!("{name} summary"),
+                    versions: vec![VersionEntry {
+                        version: "1.0".into(),
+                        attr_path: name.into(),
+                        rev: "a".repeat(40),
+                        last_modified: "2024-06-01T00:00:00Z".into(),
+                        systems: Default::default(),
+                    }],
+                    ..PackageFile::default()
+                },
+            );
+        }
+        index
+    }
+
+    fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file() && !e.path().starts_with(dir.join(".build")))
+            .map(|e| {
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                (rel, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_staged_packages_directory_gives_the_same_files() {
+        let (staged, direct) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir(staged.path().join(".build")).unwrap();
+        let index = index();
+        let mut staging = Staging::new(staged.path())
+            .unwrap()
+            .expect("no packages/ yet");
+        // Created ahead, as a build does while it evaluates; one name ends up without a package.
+        staging
+            .create(&["hello".into(), "gone".into(), "../escape".into()])
+            .unwrap();
+        assert!(!staged.path().join("packages").exists());
+        let written = store(staged.path(), &index, Some(&[]), Some(staging)).unwrap();
+        store(direct.path(), &index, None, None).unwrap();
+        assert_eq!(written, 4, "two packages, names.jsonl, index.json");
+        assert_eq!(contents(staged.path()), contents(direct.path()));
+        assert_eq!(
+            std::fs::read_dir(staged.path().join(".build"))
+                .unwrap()
+                .count(),
+            0
+        );
+        // Once `packages/` exists, files are replaced one by one instead.
+        assert!(Staging::new(staged.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_staging_directory_dropped_before_the_end_is_removed() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir(out.path().join(".build")).unwrap();
+        let mut staging = Staging::new(out.path()).unwrap().unwrap();
+        staging.create(&["hello".into()]).unwrap();
+        drop(staging);
+        assert_eq!(
+            std::fs::read_dir(out.path().join(".build"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(!out.path().join("packages").exists());
+    }
 }
