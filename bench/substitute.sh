@@ -14,6 +14,7 @@
 #   SUBST_BENCH_KB     KiB of random data per path before base64 (default 1750, ~2.3 MB NAR)
 #   SUBST_BENCH_JOBS   devenv --jobs (default 8)
 #   SUBST_BENCH_RUNS   rounds of (xz, zstd) x (devenv, Nix) (default 3)
+#   SUBST_BENCH_NIX_JOBS  --max-jobs for Nix (default: unset, i.e. Nix's own default)
 #   SUBST_BENCH_FS     `loop` (default, as root): stores on a fresh ext4 loop image;
 #                      `dir`: stores in a directory of the checkout's file system
 #   DEVENV             the devenv binary to measure (default: a release build of this checkout)
@@ -164,7 +165,8 @@ run_nix() { # compression dir
   HOME=$2.home XDG_CACHE_HOME=$2.home/.cache NIX_CONFIG= \
     /usr/bin/time -v -o "$2.time" nix-store --store "$2" -r "$env_path" \
     --option substituters "http://127.0.0.1:$port/cache-$1" --option trusted-public-keys "$pk" \
-    --option build-users-group '' --option sandbox false --quiet >/dev/null
+    --option build-users-group '' --option sandbox false ${SUBST_BENCH_NIX_JOBS:+--max-jobs "$SUBST_BENCH_NIX_JOBS"} \
+    --quiet >/dev/null
   python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start"
 }
 
