@@ -11,13 +11,7 @@ use std::path::Path;
 /// Replace `path` with `contents` atomically. The parent directory must exist.
 /// Keeps the permission bits of an existing file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".devenv-tmp-")
-        .tempfile_in(dir)?;
+    let (dir, mut tmp) = temp_sibling(path)?;
     tmp.write_all(contents)?;
     if let Ok(meta) = fs::metadata(path) {
         tmp.as_file().set_permissions(meta.permissions())?;
@@ -43,16 +37,23 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
 /// fetched again and are checked when read (a lost or torn entry after a power failure costs a
 /// refetch, never a wrong answer). Readers never see a partly written file.
 pub fn replace_cache_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let (_, mut tmp) = temp_sibling(path)?;
+    tmp.write_all(contents)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The directory of `path` and a new temporary file in it (same file system, so renaming it
+/// over `path` is atomic).
+fn temp_sibling(path: &Path) -> io::Result<(&Path, tempfile::NamedTempFile)> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".devenv-tmp-")
         .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok((dir, tmp))
 }
 
 /// fsync a directory so a rename inside it is durable.
