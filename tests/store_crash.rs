@@ -136,13 +136,25 @@ fn sigkill_at_random_moments_never_leaves_a_registered_partial_path() {
 fn eight_concurrent_installs_share_one_store_and_fetch_each_path_once() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-concurrent", "zstd");
-    let server = Server::serve_dir(&fixture.cache);
-    server.fault("/nar/", Fault::Stall(Duration::from_millis(100)));
-    let cx = world(&fixture, &server.url());
+    // Each process gets the same cache under a URL of its own (`/p<n>/`, links to one
+    // directory), so the request log tells which process fetched what: a NAR asked for twice
+    // by one process is a retried transfer, by two processes a path fetched twice.
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = Server::serve_dir(&served);
+    for n in 0..8 {
+        std::os::unix::fs::symlink(&fixture.cache, served.join(format!("p{n}"))).unwrap();
+        server.fault(
+            &format!("/p{n}/nar/"),
+            Fault::Stall(Duration::from_millis(100)),
+        );
+    }
+    let cx = world(&fixture, &format!("{}/p0", server.url()));
     let children: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|n| {
             cx.cmd()
-                .args(["install", "--frozen"])
+                .args(["install", "--frozen", "--substituters"])
+                .arg(format!("{}/p{n}", server.url()))
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -159,14 +171,26 @@ fn eight_concurrent_installs_share_one_store_and_fetch_each_path_once() {
     }
     let registered = assert_consistent(&cx.store_root);
     assert_eq!(registered, fixture.all_paths());
-    let mut nars: Vec<String> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.starts_with("/nar/"))
-        .collect();
-    nars.sort();
-    let before = nars.len();
-    nars.dedup();
-    assert_eq!(before, nars.len(), "a NAR was downloaded twice: {nars:?}");
-    assert_eq!(nars.len(), fixture.all_paths().len());
+    // NAR file name → the processes that asked for it.
+    let mut fetchers: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for request in server.requests() {
+        let mut parts = request.trim_start_matches('/').splitn(3, '/');
+        let (Some(process), Some("nar"), Some(file)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        fetchers
+            .entry(file.to_string())
+            .or_default()
+            .insert(process.to_string());
+    }
+    for (nar, processes) in &fetchers {
+        assert_eq!(
+            processes.len(),
+            1,
+            "{nar} was fetched by several processes: {processes:?}"
+        );
+    }
+    assert_eq!(fetchers.len(), fixture.all_paths().len(), "{fetchers:?}");
 }

@@ -88,12 +88,19 @@ impl Db {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create `{}`", parent.display()))?;
         }
+        // Processes opening a new database at the same moment would race to switch it to WAL,
+        // which needs an exclusive lock and fails at once (no busy timeout) for the loser; one
+        // process at a time sets it up.
+        let mut init_lock = path.as_os_str().to_owned();
+        init_lock.push(".init-lock");
+        let _init = super::locks::exclusive(Path::new(&init_lock))?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the store database `{}`", path.display()))?;
         conn.busy_timeout(Duration::from_secs(3600))?;
-        conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.pragma_update(None, "synchronous", "normal")?;
-        conn.pragma_update(None, "foreign_keys", 1)?;
+        conn.pragma_update(None, "journal_mode", "wal")
+            .and_then(|()| conn.pragma_update(None, "synchronous", "normal"))
+            .and_then(|()| conn.pragma_update(None, "foreign_keys", 1))
+            .with_context(|| format!("cannot set up the store database `{}`", path.display()))?;
         // One immediate transaction: it waits (busy timeout) for the write lock up front, where
         // a deferred one could fail at once when another process creates the tables first.
         conn.execute_batch(&format!("begin immediate;\n{SCHEMA}commit;"))
@@ -281,10 +288,10 @@ impl Db {
     }
 
     pub fn remove_root(&mut self, name: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("delete from GcRoots where name = ?1", params![name])?
-            > 0)
+        let tx = self.write_transaction()?;
+        let removed = tx.execute("delete from GcRoots where name = ?1", params![name])?;
+        tx.commit()?;
+        Ok(removed > 0)
     }
 
     /// All roots, sorted by name.
