@@ -52,30 +52,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
-    let to = match args.to.strip_prefix("file://") {
-        Some(p) => PathBuf::from(p),
-        None if args.to.contains("://") => {
-            return Err(anyhow!("cannot push to `{}`", args.to))
-                .hint("push to a directory or a file:// URL, then serve or copy that directory")
-                .bad_input()
-        }
-        None => PathBuf::from(&args.to),
-    };
-    let key = match &args.key {
-        None => None,
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read the secret key file `{}`", file.display()))
-                .bad_input()?;
-            Some(
-                crate::nixfmt::signature::SecretKey::parse(text.trim())
-                    .map_err(|e| anyhow!("{e}"))
-                    .with_context(|| format!("`{}` is not a valid secret key", file.display()))
-                    .hint("create one with `nix-store --generate-binary-cache-key <name> <secret file> <public file>`")
-                    .bad_input()?,
-            )
-        }
-    };
+    let to = crate::store::push::local_cache_dir(&args.to)?;
+    let key = args
+        .key
+        .as_deref()
+        .map(crate::store::push::read_secret_key)
+        .transpose()?;
     let store = Store::open(&ctx.settings)?;
     let paths = if args.paths.is_empty() {
         let cwd = std::env::current_dir()?;

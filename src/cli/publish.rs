@@ -96,14 +96,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             generate_key(ctx, name, &args.key)?;
         }
     }
-    let key_text = std::fs::read_to_string(&args.key)
-        .with_context(|| format!("cannot read the secret key file {}", args.key.display()))
-        .bad_input()?;
-    let key = SecretKey::parse(&key_text)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("{} is not a secret signing key", args.key.display()))
-        .hint("create one with `nix-store --generate-binary-cache-key <name> <secret file> <public file>`")
-        .bad_input()?;
+    let key = crate::store::push::read_secret_key(&args.key)?;
     let systems = if args.systems.is_empty() {
         vec![ctx.settings.system.clone()]
     } else {
@@ -114,7 +107,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         name: args.name,
         version: args.version,
         index: publish::index_dir(&ctx.settings.index)?,
-        cache: publish::cache_dir(&args.cache)?,
+        cache: crate::store::push::local_cache_dir(&args.cache)?,
         key,
         systems,
         summary: args.summary,

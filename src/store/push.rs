@@ -8,11 +8,12 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::Store;
+use crate::diagnostic::ResultExt;
 use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
 use crate::nixfmt::narinfo::NarInfo;
 use crate::nixfmt::signature::SecretKey;
@@ -51,6 +52,35 @@ pub struct PushReport {
 }
 
 /// Write the closure of `paths` into the binary cache directory `to`.
+/// The directory a binary cache is written to, from `dir` or `file://dir` (a query such as
+/// `?compression=xz`, which Nix's store URLs carry, is ignored). Remote URLs are refused: a
+/// cache is written locally, then served or copied.
+pub fn local_cache_dir(arg: &str) -> Result<PathBuf> {
+    if let Some(rest) = arg.strip_prefix("file://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        return Ok(PathBuf::from(path));
+    }
+    if arg.contains("://") {
+        return Err(anyhow!("`{arg}` is not a local binary cache"))
+            .hint("write the cache to a directory (or file://<dir>), then serve or copy that directory")
+            .bad_input();
+    }
+    Ok(PathBuf::from(arg))
+}
+
+/// Read a secret signing key file (`name:base64`, as `nix-store --generate-binary-cache-key`
+/// writes it).
+pub fn read_secret_key(file: &Path) -> Result<SecretKey> {
+    let text = fs::read_to_string(file)
+        .with_context(|| format!("cannot read the secret key file `{}`", file.display()))
+        .bad_input()?;
+    SecretKey::parse(text.trim())
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("`{}` is not a secret signing key", file.display()))
+        .hint("create one with `nix-store --generate-binary-cache-key <name> <secret file> <public file>`")
+        .bad_input()
+}
+
 pub fn push(
     store: &Store,
     paths: &[String],
@@ -180,4 +210,23 @@ fn write_nar(
     let name = format!("{}.nar{}", file_hash.to_nix32(), compression.ext());
     tmp.persist(nar_dir.join(&name)).map_err(|e| e.error)?;
     Ok((name, file_hash, file_size, nar_hash, nar_size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_arguments() {
+        assert_eq!(
+            local_cache_dir("file:///srv/cache").unwrap(),
+            PathBuf::from("/srv/cache")
+        );
+        assert_eq!(
+            local_cache_dir("file:///srv/cache?compression=xz").unwrap(),
+            PathBuf::from("/srv/cache")
+        );
+        assert_eq!(local_cache_dir("cache").unwrap(), PathBuf::from("cache"));
+        assert!(local_cache_dir("https://example.org/cache").is_err());
+    }
 }

@@ -56,20 +56,6 @@ pub struct Published {
     pub index_changed: bool,
 }
 
-/// A `--cache` argument: `file://<dir>` or a plain directory.
-pub fn cache_dir(arg: &str) -> anyhow::Result<PathBuf> {
-    if let Some(rest) = arg.strip_prefix("file://") {
-        let path = rest.split('?').next().unwrap_or(rest);
-        return Ok(PathBuf::from(path));
-    }
-    if arg.contains("://") {
-        return Err(anyhow!("`{arg}` is not a local binary cache"))
-            .hint("publish writes to a directory (or file://<dir>); serve that directory over HTTP")
-            .bad_input();
-    }
-    Ok(PathBuf::from(arg))
-}
-
 /// The date a publish records: `SOURCE_DATE_EPOCH` when set (reproducible builds of an index),
 /// else now.
 pub fn now_rfc3339() -> anyhow::Result<String> {
@@ -280,23 +266,4 @@ fn add_to_index(opts: &PublishOptions, store_path: &str, rev: &str) -> anyhow::R
         None,
     )?;
     Ok(changed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_arguments() {
-        assert_eq!(
-            cache_dir("file:///srv/cache").unwrap(),
-            PathBuf::from("/srv/cache")
-        );
-        assert_eq!(
-            cache_dir("file:///srv/cache?compression=xz").unwrap(),
-            PathBuf::from("/srv/cache")
-        );
-        assert_eq!(cache_dir("cache").unwrap(), PathBuf::from("cache"));
-        assert!(cache_dir("https://example.org/cache").is_err());
-    }
 }
