@@ -66,7 +66,10 @@ pub fn fetch_closure(
     let sched = Mutex::new(Sched::default());
     let cond = Condvar::new();
     std::thread::scope(|s| {
-        s.spawn(|| plan_loop(store, subs, wanted, jobs, &sched, &cond, progress));
+        s.spawn(|| {
+            let planned = plan_waves(store, subs, wanted, jobs, &sched, &cond, progress);
+            finish_planning(&sched, &cond, subs, planned);
+        });
         s.spawn(|| commit_loop(store, &sched, &cond, progress));
         for _ in 0..jobs.clamp(1, MAX_PARALLEL_UNPACKS) {
             s.spawn(|| worker_loop(store, subs, &sched, &cond, progress));
@@ -110,11 +113,6 @@ struct Sched {
     unregistered: usize,
     /// Found paths that are valid now: registered by us, or found valid (another process).
     valid: HashSet<String>,
-    /// Bumped whenever a worker finds a path valid without placing it, so the committer can
-    /// register referrers that were waiting for it.
-    valid_events: u64,
-    /// Found paths not valid yet.
-    remaining: usize,
     /// Paths no cache has (set when the lookups are over).
     missing: Option<super::MissingPaths>,
     /// Failures with their sort keys (lowest reported; see `fail`).
@@ -137,24 +135,23 @@ impl Sched {
     fn failed(&self) -> bool {
         !self.errors.is_empty() || self.missing.is_some()
     }
+
+    /// Found paths not valid yet.
+    fn remaining(&self) -> usize {
+        self.found.len() - self.valid.len()
+    }
 }
 
-/// The planner: breadth-first over narinfo `References`, one wave of lookups at a time; each
-/// wave's paths are handed to the workers at once (largest first, so the slowest downloads are
-/// not left for last).
-fn plan_loop(
-    store: &Store,
-    subs: &Substituters,
-    wanted: &[StorePath],
-    jobs: usize,
+/// Record the outcome of the lookups: the paths no cache has, or the lookup that failed.
+fn finish_planning(
     sched: &Mutex<Sched>,
     cond: &Condvar,
-    progress: &dyn Progress,
+    subs: &Substituters,
+    planned: Result<Vec<String>>,
 ) {
-    let result = plan_waves(store, subs, wanted, jobs, sched, cond, progress);
     let mut g = sched.lock().expect("scheduler lock");
     g.planned = true;
-    match result {
+    match planned {
         Ok(missing) if !missing.is_empty() => {
             g.missing = Some(super::MissingPaths {
                 paths: missing,
@@ -164,12 +161,14 @@ fn plan_loop(
         }
         Ok(_) => {}
         // A refused or failed lookup is the cause to report, before any fetch failure it led to.
-        Err((_, e)) => g.errors.insert(0, (0, e)),
+        Err(e) => g.errors.insert(0, (0, e)),
     }
     cond.notify_all();
 }
 
-/// The waves of [`plan_loop`]; returns the paths no cache has, sorted, or the first failure.
+/// The planner: breadth-first over narinfo `References`, one wave of lookups at a time; each
+/// wave's paths are handed to the workers at once (largest first, so the slowest downloads are
+/// not left for last). Returns the paths no cache has, sorted, or the first failed lookup.
 fn plan_waves(
     store: &Store,
     subs: &Substituters,
@@ -178,7 +177,7 @@ fn plan_waves(
     sched: &Mutex<Sched>,
     cond: &Condvar,
     progress: &dyn Progress,
-) -> std::result::Result<Vec<String>, (String, anyhow::Error)> {
+) -> Result<Vec<String>> {
     let mut missing = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     // Seen and not valid: to be fetched (or missing).
@@ -192,10 +191,7 @@ fn plan_waves(
             continue;
         }
         // A Nix sharing the root may have it already: adopt instead of downloading.
-        let valid = store
-            .is_valid(&abs)
-            .and_then(|v| Ok(v || super::nix::adopt_closure(store, &abs)?))
-            .map_err(|e| (abs.clone(), e))?;
+        let valid = store.is_valid(&abs)? || super::nix::adopt_closure(store, &abs)?;
         if !valid {
             pending.insert(abs);
             frontier.push(p.clone());
@@ -216,7 +212,7 @@ fn plan_waves(
                     missing.push(abs);
                     continue;
                 }
-                Err(e) => return Err((abs, e)),
+                Err(e) => return Err(e),
             };
             let mut refs = Vec::new();
             for r in &found.info.references {
@@ -224,12 +220,9 @@ fn plan_waves(
                 if r_abs == abs {
                     continue;
                 }
-                if seen.insert(r_abs.clone()) {
-                    let valid = store.is_valid(&r_abs).map_err(|e| (r_abs.clone(), e))?;
-                    if !valid {
-                        pending.insert(r_abs.clone());
-                        next.push(r.clone());
-                    }
+                if seen.insert(r_abs.clone()) && !store.is_valid(&r_abs)? {
+                    pending.insert(r_abs.clone());
+                    next.push(r.clone());
                 }
                 if pending.contains(&r_abs) {
                     refs.push(r_abs);
@@ -248,7 +241,6 @@ fn plan_waves(
             g.found.insert(abs.clone(), found);
             g.refs.insert(abs.clone(), refs);
             g.queue.push_back(abs);
-            g.remaining += 1;
         }
         drop(g);
         cond.notify_all();
@@ -293,8 +285,6 @@ fn worker_loop(
             }
             Ok(None) => {
                 g.valid.insert(path);
-                g.remaining -= 1;
-                g.valid_events += 1;
             }
             Err(e) => g.fail(&path, e),
         }
@@ -307,7 +297,9 @@ fn worker_loop(
 fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &dyn Progress) {
     // Durable, waiting for a reference to become valid.
     let mut waiting: Vec<(String, Placed)> = Vec::new();
-    let mut seen_events = 0;
+    // How many paths were valid when the committer last looked: a worker finding a path valid
+    // (another process fetched it) can make a waiting referrer registrable.
+    let mut seen_valid = 0;
     let mut last_sync: Option<std::time::Instant> = None;
     loop {
         let batch = {
@@ -328,11 +320,11 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
                     cond.notify_all();
                     return;
                 }
-                if g.planned && g.remaining == 0 {
+                if g.planned && g.remaining() == 0 {
                     cond.notify_all();
                     return;
                 }
-                if !failed && (!g.placed.is_empty() || g.valid_events != seen_events) {
+                if !failed && (!g.placed.is_empty() || g.valid.len() != seen_valid) {
                     let arriving = !g.planned || !g.queue.is_empty() || g.running > 0;
                     let since = last_sync.map_or(SYNC_INTERVAL, |t| t.elapsed());
                     if g.placed.is_empty()
@@ -340,7 +332,7 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
                         || since >= SYNC_INTERVAL
                         || g.unregistered >= MAX_UNREGISTERED / 2
                     {
-                        seen_events = g.valid_events;
+                        seen_valid = g.valid.len();
                         break std::mem::take(&mut g.placed);
                     }
                     g = cond
@@ -426,7 +418,6 @@ fn register_ready(
             match r {
                 Ok(()) => {
                     progress.finished(&path);
-                    g.remaining -= 1;
                     g.fetched.push(path.clone());
                     g.valid.insert(path);
                 }
