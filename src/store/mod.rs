@@ -100,7 +100,6 @@ pub struct Store {
     trusted_public_keys: Vec<String>,
     cache_dir: PathBuf,
     options: StoreOptions,
-    sync: substitute::GroupSync,
 }
 
 const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
@@ -157,7 +156,6 @@ impl Store {
             trusted_public_keys: settings.trusted_public_keys.clone(),
             cache_dir: settings.dirs.cache.join("narinfo"),
             options,
-            sync: substitute::GroupSync::default(),
         })
     }
 

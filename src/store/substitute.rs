@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -259,58 +259,11 @@ pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
             final_path.display()
         )
     })?;
-    let result = store
-        .sync
-        .sync(&store.layout.store_dir())
-        .and_then(|()| store.register(info));
+    let result = sync_fs(&store.layout.store_dir()).and_then(|()| store.register(info));
     if result.is_err() {
         let _ = remove_tree(&final_path);
     }
     result
-}
-
-/// Group commit for durability: one `syncfs` covers every path renamed before it started, so
-/// workers finishing together share a flush instead of each paying for one.
-#[derive(Default)]
-pub struct GroupSync {
-    state: Mutex<SyncState>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct SyncState {
-    requested: u64,
-    completed: u64,
-    running: bool,
-}
-
-impl GroupSync {
-    /// Return once a `syncfs` of the file system holding `dir` has started after this call.
-    pub fn sync(&self, dir: &Path) -> Result<()> {
-        let mut g = self.state.lock().expect("sync lock");
-        g.requested += 1;
-        let mine = g.requested;
-        loop {
-            if g.completed >= mine {
-                return Ok(());
-            }
-            if g.running {
-                g = self.done.wait(g).expect("sync lock");
-                continue;
-            }
-            g.running = true;
-            let target = g.requested;
-            drop(g);
-            let result = sync_fs(dir);
-            g = self.state.lock().expect("sync lock");
-            g.running = false;
-            if result.is_ok() {
-                g.completed = g.completed.max(target);
-            }
-            self.done.notify_all();
-            result?;
-        }
-    }
 }
 
 /// A fresh temp dir name inside the store for `hash_part` (not created).
@@ -366,7 +319,7 @@ impl<R: Read> Read for VerifyingReader<'_, R> {
 }
 
 /// Make everything on the file system holding `root` durable (`syncfs`).
-fn sync_fs(root: &Path) -> Result<()> {
+pub(super) fn sync_fs(root: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
     let dir = fs::File::open(root).with_context(|| format!("cannot open `{}`", root.display()))?;
     // SAFETY: `dir` is an open file descriptor for the duration of the call.
@@ -449,19 +402,5 @@ mod tests {
             err.to_string().contains("larger than its NarSize 10"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn group_sync_returns_for_every_caller() {
-        let dir = tempfile::tempdir().unwrap();
-        let sync = GroupSync::default();
-        std::thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| sync.sync(dir.path()).unwrap());
-            }
-        });
-        let g = sync.state.lock().unwrap();
-        assert_eq!(g.completed, 8);
-        assert!(!g.running);
     }
 }
