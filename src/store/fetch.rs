@@ -12,15 +12,14 @@
 //! registered are removed before their locks are released.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs;
 use std::sync::{Condvar, Mutex};
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{anyhow, Result};
 
 use super::cache::BinaryCache;
 use super::db::PathInfo;
 use super::substitute::{
-    parallel_map, remove_tree, tmp_path, unpack_verified, Found, Substituters,
+    parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, Substituters,
 };
 use super::{locks, Progress, Store};
 use crate::nixfmt::narinfo::NarInfo;
@@ -474,19 +473,7 @@ fn fetch_one(
             }
         }
     };
-    let final_path = store.layout.real_path(&path);
-    // Renamed before it is durable: until the committer registers it, the path counts as a
-    // leftover that a later run replaces, so a crash in between loses nothing.
-    if let Err(e) = fs::rename(&tmp, &final_path) {
-        let _ = remove_tree(&tmp);
-        return Err(e).with_context(|| {
-            format!(
-                "cannot move `{}` to `{}`",
-                tmp.display(),
-                final_path.display()
-            )
-        });
-    }
+    place(store, &tmp, &path)?;
     Ok(Some(Placed {
         info: path_info(info),
         lock,

@@ -249,21 +249,30 @@ pub(crate) fn unpack_checked(
 
 /// Make a verified temp tree durable, move it to its store path and register it.
 pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
-    let final_path = store.layout.real_path(&info.path);
-    // Renamed before it is durable: until it is registered below, the path counts as a
-    // leftover that the next run replaces, so a crash in between loses nothing.
-    fs::rename(tmp, &final_path).with_context(|| {
-        format!(
-            "cannot move `{}` to `{}`",
-            tmp.display(),
-            final_path.display()
-        )
-    })?;
+    let final_path = place(store, tmp, &info.path)?;
     let result = sync_fs(&store.layout.store_dir()).and_then(|()| store.register(info));
     if result.is_err() {
         let _ = remove_tree(&final_path);
     }
     result
+}
+
+/// Rename a verified temp tree to its store path `path` (removing the tree if that fails).
+/// It is renamed before it is durable: until it is registered, the path counts as a leftover
+/// that a later run replaces, so a crash in between loses nothing.
+pub(super) fn place(store: &Store, tmp: &Path, path: &str) -> Result<std::path::PathBuf> {
+    let final_path = store.layout.real_path(path);
+    if let Err(e) = fs::rename(tmp, &final_path) {
+        let _ = remove_tree(tmp);
+        return Err(e).with_context(|| {
+            format!(
+                "cannot move `{}` to `{}`",
+                tmp.display(),
+                final_path.display()
+            )
+        });
+    }
+    Ok(final_path)
 }
 
 /// A fresh temp dir name inside the store for `hash_part` (not created).
