@@ -90,6 +90,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The systems a command was asked for, or this machine's system when none were given.
+    pub fn systems_or_current(&self, systems: Vec<String>) -> Vec<String> {
+        if systems.is_empty() {
+            vec![self.system.clone()]
+        } else {
+            systems
+        }
+    }
+
     /// Merge overrides over the config file over defaults.
     pub fn resolve(overrides: Overrides, dirs: Dirs) -> Result<Settings> {
         let config = ConfigFile::load(&dirs.config.join("config.json"))?;

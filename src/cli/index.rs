@@ -108,11 +108,7 @@ impl Reporter for Progress<'_> {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let IndexCommand::Build(args) = args.command;
-    let systems = if args.systems.is_empty() {
-        vec![ctx.settings.system.clone()]
-    } else {
-        args.systems
-    };
+    let systems = ctx.settings.systems_or_current(args.systems);
     let opts = BuildOptions {
         nixpkgs: args.nixpkgs,
         ranges: args.revs,

@@ -97,11 +97,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let key = crate::store::push::read_secret_key(&args.key)?;
-    let systems = if args.systems.is_empty() {
-        vec![ctx.settings.system.clone()]
-    } else {
-        args.systems
-    };
+    let systems = ctx.settings.systems_or_current(args.systems);
     let opts = PublishOptions {
         dir: args.dir,
         name: args.name,
