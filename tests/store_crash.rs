@@ -10,29 +10,7 @@ use std::time::Duration;
 
 use common::http::{Fault, Server};
 use common::nixfix::{self, Fixture};
-use common::TestContext;
 use rand::Rng;
-
-fn world(fixture: &Fixture, url: &str) -> TestContext {
-    let cx = TestContext::new();
-    fixture.write_project(
-        &cx.project,
-        &devenv::system::current(),
-        &["fixapp", "fixtool"],
-    );
-    let cfg = cx.home.join(".config/devenv");
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(
-        cfg.join("config.json"),
-        serde_json::json!({
-            "substituters": [url],
-            "trusted_public_keys": [fixture.public_key],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    cx
-}
 
 /// Every registered path is on disk with exactly the registered NAR hash and size, and its
 /// references are registered too. Returns the registered paths.
@@ -94,7 +72,7 @@ fn sigkill_at_random_moments_never_leaves_a_registered_partial_path() {
     let mut rng = rand::thread_rng();
     let mut states = std::collections::BTreeSet::new();
     for trial in 0..24 {
-        let cx = world(&fixture, &server.url());
+        let cx = fixture.world(&server.url(), &["fixapp", "fixtool"]);
         let mut child = cx
             .cmd()
             .args(["install", "--frozen", "--jobs", "2"])
@@ -149,7 +127,7 @@ fn eight_concurrent_installs_share_one_store_and_fetch_each_path_once() {
             Fault::Stall(Duration::from_millis(100)),
         );
     }
-    let cx = world(&fixture, &format!("{}/p0", server.url()));
+    let cx = fixture.world(&format!("{}/p0", server.url()), &["fixapp", "fixtool"]);
     let children: Vec<_> = (0..8)
         .map(|n| {
             cx.cmd()

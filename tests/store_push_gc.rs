@@ -9,23 +9,6 @@ use std::process::Command;
 use common::nixfix::{self, Fixture};
 use common::TestContext;
 
-fn world(fixture: &Fixture, url: &str, packages: &[&str]) -> TestContext {
-    let cx = TestContext::new();
-    fixture.write_project(&cx.project, &devenv::system::current(), packages);
-    let cfg = cx.home.join(".config/devenv");
-    std::fs::create_dir_all(&cfg).unwrap();
-    std::fs::write(
-        cfg.join("config.json"),
-        serde_json::json!({
-            "substituters": [url],
-            "trusted_public_keys": [fixture.public_key],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    cx
-}
-
 fn nix_store(root: &Path) -> Command {
     let mut cmd = Command::new("nix-store");
     cmd.arg("--store")
@@ -50,8 +33,7 @@ fn run_ok(cmd: &mut Command) -> String {
 fn nix_substitutes_from_a_cache_written_by_cache_push() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-push", "xz");
-    let cx = world(
-        &fixture,
+    let cx = fixture.world(
         &format!("file://{}", fixture.cache.display()),
         &["fixapp", "fixtool"],
     );
@@ -116,11 +98,7 @@ fn nix_substitutes_from_a_cache_written_by_cache_push() {
 fn nix_refuses_a_pushed_cache_signed_by_another_key() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-push", "xz");
-    let cx = world(
-        &fixture,
-        &format!("file://{}", fixture.cache.display()),
-        &["fixlib"],
-    );
+    let cx = fixture.world(&format!("file://{}", fixture.cache.display()), &["fixlib"]);
     cx.ok(&["install", "--frozen"]);
     let sk = cx.root().join("sk");
     std::fs::write(
@@ -189,7 +167,7 @@ fn gc_keeps_what_roots_reach_and_deletes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-gc", "zstd");
     let url = format!("file://{}", fixture.cache.display());
-    let cx = world(&fixture, &url, &["fixapp", "fixtool"]);
+    let cx = fixture.world(&url, &["fixapp", "fixtool"]);
     cx.ok(&["install", "--frozen"]);
     let all = fixture.all_paths();
 
@@ -248,11 +226,7 @@ fn gc_keeps_what_roots_reach_and_deletes_the_rest() {
 fn paths_realized_into_a_nix_store_root_are_registered_with_nix() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
-    let cx = world(
-        &fixture,
-        &format!("file://{}", fixture.cache.display()),
-        &["fixapp"],
-    );
+    let cx = fixture.world(&format!("file://{}", fixture.cache.display()), &["fixapp"]);
     // A chroot store Nix itself created at our root.
     run_ok(nix_store(&cx.store_root).arg("--init"));
     cx.ok(&["install", "--frozen"]);
@@ -278,11 +252,7 @@ fn paths_realized_into_a_nix_store_root_are_registered_with_nix() {
 fn nix_gc_keeps_what_devenv_roots_and_devenv_gc_leaves_shared_paths_to_nix() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
-    let cx = world(
-        &fixture,
-        &format!("file://{}", fixture.cache.display()),
-        &["fixlib"],
-    );
+    let cx = fixture.world(&format!("file://{}", fixture.cache.display()), &["fixlib"]);
     run_ok(nix_store(&cx.store_root).arg("--init"));
     cx.ok(&["install", "--frozen"]);
     let lib = fixture.paths["fixlib"].clone();
@@ -310,11 +280,7 @@ fn paths_a_nix_sharing_the_root_already_has_are_adopted_without_a_cache() {
     let empty = dir.path().join("empty-cache");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
-    let cx = world(
-        &fixture,
-        &format!("file://{}", empty.display()),
-        &["fixapp"],
-    );
+    let cx = fixture.world(&format!("file://{}", empty.display()), &["fixapp"]);
     // Nix itself substitutes the closure into the root first.
     run_ok(
         nix_store(&cx.store_root)
@@ -338,11 +304,7 @@ fn paths_a_nix_sharing_the_root_already_has_are_adopted_without_a_cache() {
 fn a_later_install_registers_with_nix_what_an_earlier_one_could_not() {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::build(&dir.path().join("fx"), "store-nixreg", "xz");
-    let cx = world(
-        &fixture,
-        &format!("file://{}", fixture.cache.display()),
-        &["fixapp"],
-    );
+    let cx = fixture.world(&format!("file://{}", fixture.cache.display()), &["fixapp"]);
     cx.ok(&["install", "--frozen"]);
     // Nix arrives afterwards (or the first run was killed before registering with it).
     run_ok(nix_store(&cx.store_root).arg("--init"));

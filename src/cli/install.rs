@@ -178,6 +178,15 @@ pub fn install_with(
             store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), &progress)?
         }
     };
+    if !report.damaged_by_restart.is_empty() {
+        ctx.printer.warn(format!(
+            "{} store path(s) registered just before the last restart had not fully reached the \
+             disk (or refer to one that had not); they were unregistered, and those this project \
+             needs were fetched again: {}",
+            report.damaged_by_restart.len(),
+            report.damaged_by_restart.join(", ")
+        ));
+    }
     for u in &report.unreachable_caches {
         ctx.printer.warn(format!(
             "{u}; skipped it, the other binary caches had everything"

@@ -45,6 +45,10 @@ create table if not exists GcRoots (
     primary key (name, path)
 );
 create index if not exists IndexGcRootsName on GcRoots(name);
+create table if not exists Unflushed (
+    path   text primary key not null,
+    bootId text not null
+);
 "#;
 
 /// Everything recorded about one valid store path.
@@ -74,6 +78,17 @@ pub struct GcRoot {
     pub paths: Vec<String>,
     pub link: Option<PathBuf>,
     pub created: i64,
+}
+
+/// A path registered while its files may not have reached the disk yet (see
+/// `store::durability`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unflushed {
+    pub path: String,
+    /// The kernel boot it was registered in.
+    pub boot_id: String,
+    /// Unix seconds.
+    pub registration_time: i64,
 }
 
 /// An open connection to the metadata database.
@@ -139,6 +154,12 @@ impl Db {
     /// Register a complete path whose references are all valid already (or itself), in one
     /// transaction. Registering an already valid path is a no-op.
     pub fn register(&mut self, info: &PathInfo) -> Result<()> {
+        self.register_in_boot(info, None)
+    }
+
+    /// [`Db::register`], and when `unflushed_in` names a boot, record in the same transaction
+    /// that the path's files may not be on disk yet.
+    pub fn register_in_boot(&mut self, info: &PathInfo, unflushed_in: Option<&str>) -> Result<()> {
         let tx = self.write_transaction()?;
         let exists: Option<i64> = tx
             .query_row(
@@ -187,8 +208,68 @@ impl Db {
                 params![id, ref_id],
             )?;
         }
+        if let Some(boot_id) = unflushed_in {
+            tx.execute(
+                "insert or replace into Unflushed (path, bootId) values (?1, ?2)",
+                params![info.path, boot_id],
+            )?;
+        }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Paths registered without a flush and not settled yet, sorted.
+    pub fn unflushed(&self) -> Result<Vec<Unflushed>> {
+        let mut stmt = self.conn.prepare(
+            "select u.path, u.bootId, v.registrationTime from Unflushed u \
+             join ValidPaths v on v.path = u.path order by u.path",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Unflushed {
+                    path: r.get(0)?,
+                    boot_id: r.get(1)?,
+                    registration_time: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Forget that `paths` may not be on disk (they are now, or were checked).
+    pub fn clear_unflushed(&mut self, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write_transaction()?;
+        for p in paths {
+            tx.execute("delete from Unflushed where path = ?1", params![p])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `paths` and every valid path referring to them, directly or not, sorted.
+    pub fn with_referrers(&self, paths: &[String]) -> Result<Vec<String>> {
+        let mut referrers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (referrer, references) in self.all_edges()? {
+            for reference in references {
+                if reference != referrer {
+                    referrers
+                        .entry(reference)
+                        .or_default()
+                        .insert(referrer.clone());
+                }
+            }
+        }
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut stack: Vec<String> = paths.to_vec();
+        while let Some(p) = stack.pop() {
+            if found.insert(p.clone()) {
+                stack.extend(referrers.get(&p).into_iter().flatten().cloned());
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// All valid paths, sorted.
@@ -247,6 +328,7 @@ impl Db {
         for p in paths {
             tx.execute("delete from ValidPaths where path = ?1", params![p])
                 .with_context(|| format!("cannot unregister `{p}`: still referenced"))?;
+            tx.execute("delete from Unflushed where path = ?1", params![p])?;
         }
         tx.commit()?;
         Ok(())

@@ -3,13 +3,15 @@
 //! Lookups, downloads and registration overlap, and are ordered differently on purpose. A
 //! planner thread walks the closure through narinfo `References`, a wave of lookups at a time;
 //! every path it finds is downloaded, decompressed, verified and renamed into place as soon as a
-//! worker is free — a referrer does not wait for its references, and downloads do not wait for
-//! the walk to finish, so a deep closure keeps every core busy from the first wave. Validity is where order matters: a committer thread makes placed paths durable
-//! with one `syncfs` per batch and registers each only after all its references are registered,
-//! so the database never lists a path whose closure is incomplete. A placed path that is not yet
-//! registered keeps its path lock and counts as a leftover that the next run replaces, so a crash
-//! at any instant leaves nothing half done; when a fetch fails, placed paths that can no longer be
-//! registered are removed before their locks are released.
+//! worker is free — downloads do not wait for the walk to finish, so a deep closure keeps every
+//! core busy from the first wave; workers prefer paths whose references are already under way.
+//! Validity is where order matters: a committer thread registers each placed path only after all
+//! its references are registered, so the database never lists a path whose closure is
+//! incomplete. (Where the boot id is unknown it also flushes placed paths to disk first, one
+//! `syncfs` per batch; see `durability`.) A placed path that is not yet registered keeps its path
+//! lock and counts as a leftover that the next run replaces, so a crash at any instant leaves
+//! nothing half done; when a fetch fails, placed paths that can no longer be registered are
+//! removed before their locks are released.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
@@ -22,19 +24,25 @@ use super::substitute::{
     parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, Substituters,
 };
 use super::{locks, Progress, Store};
-use crate::nixfmt::narinfo::NarInfo;
+use crate::nixfmt::narinfo::{Compression, NarInfo};
 use crate::nixfmt::store_path::StorePath;
 
-/// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says: an xz
-/// decoder for Nix's default preset holds an 8 MiB dictionary, so four keep peak memory well
-/// under 64 MiB, and four streams already saturate a small machine's cores.
-pub const MAX_PARALLEL_UNPACKS: usize = 4;
+/// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says. With
+/// cheap decompression (zstd, none) a stream often waits on the network or the file system, and
+/// six keep a small machine's cores busy where four left a tenth of the time idle; a zstd decoder
+/// at Nix's default level holds a window of at most a few MiB, so six stay well under 64 MiB.
+pub const MAX_PARALLEL_UNPACKS: usize = 6;
+
+/// At most this many of them xz: an xz decoder for Nix's default preset holds an 8 MiB
+/// dictionary, and xz decoding keeps its core busy anyway, so more would only cost memory.
+pub const MAX_PARALLEL_XZ: usize = 4;
 
 /// Workers stop taking new paths while this many are placed but not yet registered, which bounds
 /// the path locks (open files) held when a large reference is slow to arrive.
 const MAX_UNREGISTERED: usize = 256;
 
-/// While paths are still arriving, the committer flushes at most this often. Each `syncfs`
+/// When it must flush (see [`Store::flush_before_registering`]), the committer does so at most
+/// this often while paths are still arriving. Each `syncfs`
 /// commits the file system's journal, which stalls the workers creating files meanwhile, so a
 /// flush per path costs more than the flushing itself; registration is what waits, not the
 /// downloads.
@@ -51,7 +59,8 @@ pub struct Fetched {
 
 /// Make `wanted` and their closures valid: look the paths up in the caches (the closure comes
 /// from narinfo `References`, stopping at paths already valid) and fetch them, `jobs` lookups
-/// at a time and at most [`MAX_PARALLEL_UNPACKS`] NARs at once. Lookups and downloads overlap:
+/// at a time and at most [`MAX_PARALLEL_UNPACKS`] NARs at once ([`MAX_PARALLEL_XZ`] of them xz).
+/// Lookups and downloads overlap:
 /// a path is downloaded as soon as its narinfo is verified, while the lookups of its
 /// references go on. Fails with [`MissingPaths`](super::MissingPaths) when no cache has some
 /// path of the closure.
@@ -106,6 +115,10 @@ struct Sched {
     queue: VecDeque<String>,
     /// Paths a worker is fetching.
     running: usize,
+    /// Paths taken from `queue` (fetching, fetched or found valid).
+    started: HashSet<String>,
+    /// How many of the `running` paths are xz-compressed.
+    running_xz: usize,
     /// Paths renamed into place since the committer last looked.
     placed: Vec<(String, Placed)>,
     /// Paths placed but not registered (including those in `placed`).
@@ -138,6 +151,34 @@ impl Sched {
     /// Found paths not valid yet.
     fn remaining(&self) -> usize {
         self.found.len() - self.valid.len()
+    }
+
+    /// Take the next path to fetch: the first in queue order whose references have all been
+    /// started, else the first; skipping xz paths while [`MAX_PARALLEL_XZ`] run. A referrer
+    /// fetched before its references cannot be registered until they arrive; fetching in this
+    /// order lets registration (and the lock and file handles each placed path holds) keep pace
+    /// with the downloads, as Nix's goal order does.
+    fn take_next(&mut self) -> Option<(String, Found)> {
+        let allowed = |p: &String| {
+            self.running_xz < MAX_PARALLEL_XZ
+                || !matches!(self.found[p].info.compression, Compression::Xz)
+        };
+        let ready = |p: &String| {
+            self.refs[p]
+                .iter()
+                .all(|r| self.started.contains(r) || self.valid.contains(r))
+        };
+        let at = (self.queue.iter())
+            .position(|p| allowed(p) && ready(p))
+            .or_else(|| self.queue.iter().position(allowed))?;
+        let p = self.queue.remove(at).expect("position in the queue");
+        let found = self.found[&p].clone();
+        self.running += 1;
+        if matches!(found.info.compression, Compression::Xz) {
+            self.running_xz += 1;
+        }
+        self.started.insert(p.clone());
+        Some((p, found))
     }
 }
 
@@ -265,11 +306,10 @@ fn worker_loop(
                     cond.notify_all();
                     return;
                 }
-                if !g.queue.is_empty() && g.unregistered < MAX_UNREGISTERED {
-                    let p = g.queue.pop_front().expect("non-empty queue");
-                    g.running += 1;
-                    let found = g.found[&p].clone();
-                    break (p, found);
+                if g.unregistered < MAX_UNREGISTERED {
+                    if let Some(next) = g.take_next() {
+                        break next;
+                    }
                 }
                 g = cond.wait(g).expect("scheduler lock");
             }
@@ -277,6 +317,9 @@ fn worker_loop(
         let result = fetch_one(store, &subs.caches[found.cache], &found.info, progress);
         let mut g = sched.lock().expect("scheduler lock");
         g.running -= 1;
+        if matches!(found.info.compression, Compression::Xz) {
+            g.running_xz -= 1;
+        }
         match result {
             Ok(Some(placed)) => {
                 g.unregistered += 1;
@@ -291,10 +334,12 @@ fn worker_loop(
     }
 }
 
-/// The committer: make placed paths durable (one `syncfs` per batch) and register each once its
-/// references are valid. On failure elsewhere, remove what can no longer be registered.
+/// The committer: register placed paths once their references are valid (flushing them first,
+/// one `syncfs` per batch, where it must). On failure elsewhere, remove what can no longer be
+/// registered.
 fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &dyn Progress) {
-    // Durable, waiting for a reference to become valid.
+    let flushing = store.flush_before_registering();
+    // Placed (and flushed where needed), waiting for a reference to become valid.
     let mut waiting: Vec<(String, Placed)> = Vec::new();
     // How many paths were valid when the committer last looked: a worker finding a path valid
     // (another process fetched it) can make a waiting referrer registrable.
@@ -327,6 +372,7 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
                     let arriving = !g.planned || !g.queue.is_empty() || g.running > 0;
                     let since = last_sync.map_or(SYNC_INTERVAL, |t| t.elapsed());
                     if g.placed.is_empty()
+                        || !flushing
                         || !arriving
                         || since >= SYNC_INTERVAL
                         || g.unregistered >= MAX_UNREGISTERED / 2
@@ -362,7 +408,7 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
                 g = cond.wait(g).expect("scheduler lock");
             }
         };
-        if !batch.is_empty() {
+        if !batch.is_empty() && flushing {
             last_sync = Some(std::time::Instant::now());
             let synced = super::substitute::sync_fs(&store.layout.store_dir());
             if let Err(e) = synced {
@@ -374,8 +420,8 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
                 cond.notify_all();
                 continue;
             }
-            waiting.extend(batch);
         }
+        waiting.extend(batch);
         register_ready(store, sched, cond, &mut waiting, progress);
     }
 }
@@ -403,7 +449,7 @@ fn register_ready(
         }
         let mut results = Vec::with_capacity(ready.len());
         for (path, placed) in ready {
-            let r = store.register(&placed.info);
+            let r = store.register_fetched(&placed.info);
             if r.is_err() {
                 let _ = remove_tree(&store.layout.real_path(&path));
             }
@@ -430,8 +476,7 @@ fn register_ready(
     }
 }
 
-/// A verified path renamed into place, not yet durable nor registered; its path lock is held
-/// until it is.
+/// A verified path renamed into place, not yet registered; its path lock is held until it is.
 struct Placed {
     info: PathInfo,
     lock: locks::Lock,

@@ -6,11 +6,13 @@
 //! keeps them alive. It never prints; progress goes through a [`Progress`] the caller passes.
 //! Submodules: `db` (metadata), `locks` (process safety), `cache` (reading binary caches),
 //! `substitute` (the verified pipeline for one path), `fetch` (scheduling a
-//! closure's downloads and registrations), `push` (writing binary caches), `gc`, `nix` (coexisting
-//! with an installed Nix).
+//! closure's downloads and registrations), `durability` (surviving a power failure without
+//! waiting for the disk), `push` (writing binary caches), `gc`, `nix` (coexisting with an
+//! installed Nix).
 
 pub mod cache;
 pub mod db;
+pub mod durability;
 pub mod fetch;
 pub mod gc;
 pub mod layout;
@@ -80,6 +82,9 @@ pub struct RealizeReport {
     pub registered_with_nix: bool,
     /// Configured caches that could not be reached and were skipped.
     pub unreachable_caches: Vec<cache::Unreachable>,
+    /// Paths registered before a restart whose files did not survive it (with their
+    /// referrers): unregistered, and fetched again if wanted. Sorted.
+    pub damaged_by_restart: Vec<String>,
 }
 
 /// Where realization happens for the current settings.
@@ -100,6 +105,9 @@ pub struct Store {
     trusted_public_keys: Vec<String>,
     cache_dir: PathBuf,
     options: StoreOptions,
+    /// The kernel boot id, when known: fetched paths are then registered without waiting for
+    /// the disk (see `durability`).
+    boot_id: Option<String>,
 }
 
 const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
@@ -156,6 +164,7 @@ impl Store {
             trusted_public_keys: settings.trusted_public_keys.clone(),
             cache_dir: settings.dirs.cache.join("narinfo"),
             options,
+            boot_id: durability::boot_id(),
         })
     }
 
@@ -179,7 +188,24 @@ impl Store {
     }
 
     pub(crate) fn register(&self, info: &PathInfo) -> Result<()> {
-        self.db.lock().expect("db lock").register(info)
+        self.db().register(info)
+    }
+
+    /// Register a fetched path. When the boot id is known its files need not be on disk yet:
+    /// the registration records the boot (see `durability`). Otherwise the caller must have
+    /// flushed them ([`Store::flush_before_registering`]).
+    pub(crate) fn register_fetched(&self, info: &PathInfo) -> Result<()> {
+        self.db().register_in_boot(info, self.boot_id.as_deref())
+    }
+
+    /// Whether fetched paths must be flushed to disk before they are registered: only when the
+    /// boot id is unknown, so a restart could not be noticed afterwards.
+    pub(crate) fn flush_before_registering(&self) -> bool {
+        self.boot_id.is_none()
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Db> {
+        self.db.lock().expect("db lock")
     }
 
     /// The closure of `paths` among valid paths, sorted references-first (a path after
@@ -236,9 +262,12 @@ impl Store {
                     .bad_input()
             })
             .collect::<Result<Vec<_>>>()?;
+        // Before the shared lock: settling takes it exclusively when it has work to do.
+        let settled = durability::settle(self)?;
         let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
         let mut report = RealizeReport {
             requested: paths.len(),
+            damaged_by_restart: settled.invalidated,
             ..Default::default()
         };
         let mut all_valid = true;

@@ -36,6 +36,9 @@ pub fn register_with_nix(store: &Store, paths: &[String]) -> Result<bool> {
     if unknown.is_empty() || which("nix-store").is_none() {
         return Ok(false);
     }
+    // Nix cannot tell after a restart that these were registered before their files reached
+    // the disk, so they must reach it first.
+    super::durability::flush_all(store)?;
     let mut input = String::new();
     for p in unknown {
         let info = store

@@ -1,7 +1,7 @@
 //! Substitution: find store paths in binary caches, compute the closure from narinfo
 //! `References`, and fetch each missing path through one streaming pipeline
 //! download → decompress → sha256 + size → NAR unpack into a temp dir inside the store →
-//! verify NarHash/NarSize → fsync → atomic rename → register.
+//! verify NarHash/NarSize → atomic rename → register (durability: see `durability`).
 //!
 //! The narinfo signature is checked before a byte of the NAR is fetched (the signature covers the
 //! path, NarHash, NarSize and references), and the NAR stream is checked against NarHash and
@@ -247,10 +247,16 @@ pub(crate) fn unpack_checked(
     Ok(())
 }
 
-/// Make a verified temp tree durable, move it to its store path and register it.
+/// Move a verified temp tree to its store path and register it (flushing it first only where
+/// a restart could not be noticed afterwards; see `durability`).
 pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
     let final_path = place(store, tmp, &info.path)?;
-    let result = sync_fs(&store.layout.store_dir()).and_then(|()| store.register(info));
+    let flushed = if store.flush_before_registering() {
+        sync_fs(&store.layout.store_dir())
+    } else {
+        Ok(())
+    };
+    let result = flushed.and_then(|()| store.register_fetched(info));
     if result.is_err() {
         let _ = remove_tree(&final_path);
     }

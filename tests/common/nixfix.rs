@@ -132,6 +132,25 @@ impl Fixture {
         dir.to_path_buf()
     }
 
+    /// A fresh world whose project locks `packages` of this fixture and whose config trusts
+    /// this fixture's key and substitutes from `url` only.
+    pub fn world(&self, url: &str, packages: &[&str]) -> super::TestContext {
+        let cx = super::TestContext::new();
+        self.write_project(&cx.project, &devenv::system::current(), packages);
+        let cfg = cx.home.join(".config/devenv");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(
+            cfg.join("config.json"),
+            serde_json::json!({
+                "substituters": [url],
+                "trusted_public_keys": [self.public_key],
+            })
+            .to_string(),
+        )
+        .unwrap();
+        cx
+    }
+
     /// Every path of the fixture (the full closure), sorted.
     pub fn all_paths(&self) -> Vec<String> {
         let mut v: Vec<String> = self.paths.values().cloned().collect();

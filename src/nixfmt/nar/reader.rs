@@ -25,7 +25,9 @@ use thiserror::Error;
 
 use super::wire::*;
 
-const BUF: usize = 1 << 20;
+/// Read buffer. 128 KiB keeps each chunk in the L2 cache between decompression, hashing and
+/// the write that copies it out.
+const BUF: usize = 1 << 17;
 
 /// Which canonical-form rule a NAR broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
