@@ -15,6 +15,7 @@
 #   SUBST_BENCH_JOBS   devenv --jobs (default 8)
 #   SUBST_BENCH_RUNS   rounds of (xz, zstd) x (devenv, Nix) (default 3)
 #   SUBST_BENCH_NIX_JOBS  --max-jobs for Nix (default: unset, i.e. Nix's own default)
+#   SUBST_BENCH_COMPRESSIONS  which caches to measure (default "xz zstd")
 #   SUBST_BENCH_FS     `loop` (default, as root): stores on a fresh ext4 loop image;
 #                      `dir`: stores in a directory of the checkout's file system
 #   DEVENV             the devenv binary to measure (default: a release build of this checkout)
@@ -172,28 +173,34 @@ run_nix() { # compression dir
 
 # Rounds alternate which tool goes first, so a change in machine load cannot favour one side.
 # Each run gets an empty store of its own and starts after `sync`, so neither pays for the
-# other's writeback.
+# other's writeback, and (as root) with the page cache dropped: each run leaves 500 MB cached
+# twice (in the loop file system and in the image file backing it), and after a dozen runs the
+# later ones spent seconds of system time reclaiming memory, whichever tool they measured.
+settle() {
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+}
 rows=()
 for round in $(seq "$runs"); do
-  for c in xz zstd; do
+  for c in ${SUBST_BENCH_COMPRESSIONS:-xz zstd}; do
     o=$stores/ours-$c-$round
     n=$stores/nix-$c-$round
     if [ $((round % 2)) = 1 ]; then
-      sync; ours=$(run_ours "$c" "$o")
-      sync; theirs=$(run_nix "$c" "$n")
+      settle; ours=$(run_ours "$c" "$o")
+      settle; theirs=$(run_nix "$c" "$n")
     else
-      sync; theirs=$(run_nix "$c" "$n")
-      sync; ours=$(run_ours "$c" "$o")
+      settle; theirs=$(run_nix "$c" "$n")
+      settle; ours=$(run_ours "$c" "$o")
     fi
     rows+=("$round $c $ours $theirs $(peak_kb "$o.time") $(peak_kb "$n.time") $(cpu_s "$o.time") $(cpu_s "$n.time") $(cut -d' ' -f1 /proc/loadavg)")
   done
 done
-last_store=$stores/ours-zstd-$runs
+last_store=$stores/ours-$c-$runs  # the last compression measured
 
 # Second install with everything present, against the process floor.
 sync  # let the writeback of 500 MB settle so it does not land on the no-op runs
 hyperfine -N --warmup 10 --runs 100 --export-json "$scratch/noop.json" \
-  "env -C $project HOME=$last_store.home DEVENV_STORE_ROOT=$last_store DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-zstd DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
+  "env -C $project HOME=$last_store.home DEVENV_STORE_ROOT=$last_store DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-$c DEVENV_TRUSTED_PUBLIC_KEYS=$pk $devenv install --frozen -q" \
   "env -C $project HOME=$last_store.home $devenv --version" >/dev/null 2>&1
 read -r noop floor < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(r[0]['mean'], r[1]['mean'])" "$scratch/noop.json")
 
