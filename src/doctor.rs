@@ -251,40 +251,29 @@ fn nix(probe: &Probe) -> Check {
     }
 }
 
-/// A blocking client with short timeouts; doctor must answer even when the network does not.
-fn client(probe: &Probe) -> Option<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(probe.timeout)
-        .connect_timeout(probe.timeout)
-        .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION"), " doctor"))
-        .build()
-        .ok()
-}
-
-/// GET `url`: the status code, or why there was none.
+/// GET `url` with short timeouts (doctor must answer even when the network does not): the
+/// status code and body, or why there was none.
 fn http_get(probe: &Probe, url: &str) -> Result<(u16, String), String> {
-    let client = client(probe).ok_or_else(|| "cannot start an HTTP client".to_string())?;
-    let response = client
+    let agent = crate::http::agent(
+        probe.timeout,
+        concat!("devenv/", env!("CARGO_PKG_VERSION"), " doctor"),
+    );
+    let response = agent
         .get(url)
-        .send()
+        .call()
         .map_err(|e| describe_http_error(&e, probe.timeout))?;
     let status = response.status().as_u16();
-    let body = response.text().unwrap_or_default();
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut response.into_body().into_reader(), &mut body);
     Ok((status, body))
 }
 
-fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
-    // reqwest's own text is generic ("error sending request"); the innermost cause says why.
-    let mut root: &dyn std::error::Error = e;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    if e.is_timeout() {
-        format!("no answer in time (waited {timeout:?}; DEVENV_HTTP_TIMEOUT sets it)")
-    } else if e.is_connect() {
-        format!("connection failed ({root})")
-    } else {
-        format!("{e} ({root})")
+fn describe_http_error(e: &ureq::Error, timeout: Duration) -> String {
+    match e {
+        ureq::Error::Timeout(_) => {
+            format!("no answer in time (waited {timeout:?}; DEVENV_HTTP_TIMEOUT sets it)")
+        }
+        _ => crate::http::describe(e, timeout),
     }
 }
 

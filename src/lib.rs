@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod doctor;
 pub mod env;
 pub mod fsutil;
+pub mod http;
 pub mod index;
 pub mod lock;
 pub mod manifest;

@@ -7,6 +7,7 @@
 //! recorded once per host, so a team can keep working on a train. Bodies are parsed before they are
 //! cached: a server that sends garbage never poisons the cache.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -75,7 +76,7 @@ struct CacheMeta {
 
 /// A fully read answer.
 struct Reply {
-    status: reqwest::StatusCode,
+    status: ureq::http::StatusCode,
     etag: Option<String>,
     last_modified: Option<String>,
     body: Vec<u8>,
@@ -85,7 +86,7 @@ struct Reply {
 pub struct CachedHttp {
     dir: PathBuf,
     options: HttpOptions,
-    client: OnceLock<reqwest::blocking::Client>,
+    client: OnceLock<ureq::Agent>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -113,17 +114,9 @@ impl CachedHttp {
         }
     }
 
-    fn client(&self) -> Result<&reqwest::blocking::Client> {
-        if let Some(c) = self.client.get() {
-            return Ok(c);
-        }
-        let client = reqwest::blocking::Client::builder()
-            .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(self.options.timeout)
-            .timeout(self.options.timeout)
-            .build()
-            .context("cannot set up the HTTP client")?;
-        Ok(self.client.get_or_init(|| client))
+    fn client(&self) -> &ureq::Agent {
+        self.client
+            .get_or_init(|| crate::http::agent(self.options.timeout, crate::http::USER_AGENT))
     }
 
     /// GET `url` and parse the body as JSON. 404 is [`Fetched::NotFound`]. Invalid JSON is an
@@ -171,7 +164,7 @@ impl CachedHttp {
         };
 
         let status = response.status;
-        if status == reqwest::StatusCode::NOT_MODIFIED {
+        if status == ureq::http::StatusCode::NOT_MODIFIED {
             if let Some(value) = cached() {
                 return Ok(value);
             }
@@ -180,7 +173,7 @@ impl CachedHttp {
             ))
             .hint("delete devenv's index cache directory and try again");
         }
-        if status == reqwest::StatusCode::NOT_FOUND {
+        if status == ureq::http::StatusCode::NOT_FOUND {
             self.store(&meta_path, &body_path, url, None, None, None);
             return Ok(Fetched::NotFound);
         }
@@ -202,30 +195,43 @@ impl CachedHttp {
 
     /// Send with bounded retries on connection failures, timeouts, cut-off bodies and 5xx answers.
     fn send(&self, url: &str, cached: Option<&CacheMeta>) -> Result<Reply> {
-        let client = self.client()?;
+        let client = self.client();
+        let timeout = self.options.timeout;
         let mut attempt = 0;
         loop {
             let mut req = client.get(url);
             if let Some(meta) = cached.filter(|m| !m.not_found) {
                 if let Some(etag) = &meta.etag {
-                    req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+                    req = req.header(ureq::http::header::IF_NONE_MATCH, etag);
                 }
                 if let Some(lm) = &meta.last_modified {
-                    req = req.header(reqwest::header::IF_MODIFIED_SINCE, lm);
+                    req = req.header(ureq::http::header::IF_MODIFIED_SINCE, lm);
                 }
             }
-            let result = req.send().and_then(|r| {
-                let status = r.status();
-                let etag = header(&r, reqwest::header::ETAG);
-                let last_modified = header(&r, reqwest::header::LAST_MODIFIED);
-                let body = r.bytes()?.to_vec();
-                Ok(Reply {
-                    status,
-                    etag,
-                    last_modified,
-                    body,
-                })
-            });
+            let result = match req.call() {
+                Ok(r) => {
+                    let status = r.status();
+                    let etag = header(&r, ureq::http::header::ETAG);
+                    let last_modified = header(&r, ureq::http::header::LAST_MODIFIED);
+                    let mut body = Vec::new();
+                    match r.into_body().into_reader().read_to_end(&mut body) {
+                        Ok(_) => Ok(Reply {
+                            status,
+                            etag,
+                            last_modified,
+                            body,
+                        }),
+                        Err(e) if crate::http::is_timeout(&e) => {
+                            Err(crate::http::describe_read(&e, timeout))
+                        }
+                        Err(e) => Err(format!(
+                            "the response was cut off: {}",
+                            crate::http::chain(&e)
+                        )),
+                    }
+                }
+                Err(e) => Err(crate::http::describe(&e, timeout)),
+            };
             let retryable = match &result {
                 Ok(r) => r.status.is_server_error(),
                 Err(_) => true,
@@ -237,33 +243,13 @@ impl CachedHttp {
                             .hint("the index server has a problem; try again later")
                     }
                     Ok(r) => Ok(r),
-                    Err(e) => Err(anyhow!(self.describe(&e)))
+                    Err(e) => Err(anyhow!(e))
                         .with_context(|| format!("cannot fetch `{url}`"))
                         .hint("check the network, or raise DEVENV_HTTP_TIMEOUT for a slow index"),
                 };
             }
             attempt += 1;
             std::thread::sleep(Duration::from_millis(150 * u64::from(attempt)));
-        }
-    }
-
-    /// One sentence for a transport error instead of reqwest's layered chain.
-    fn describe(&self, e: &reqwest::Error) -> String {
-        let mut root: &dyn std::error::Error = e;
-        while let Some(next) = root.source() {
-            root = next;
-        }
-        if e.is_timeout() {
-            format!(
-                "no answer within {}s (DEVENV_HTTP_TIMEOUT)",
-                self.options.timeout.as_secs_f64()
-            )
-        } else if e.is_connect() {
-            format!("cannot connect: {root}")
-        } else if e.is_body() || e.is_decode() {
-            format!("the response was cut off: {root}")
-        } else {
-            root.to_string()
         }
     }
 
@@ -303,7 +289,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> 
     })
 }
 
-fn header(r: &reqwest::blocking::Response, name: reqwest::header::HeaderName) -> Option<String> {
+fn header(r: &crate::http::Response, name: ureq::http::header::HeaderName) -> Option<String> {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -64,10 +64,7 @@ impl HttpSettings {
 
 enum Location {
     Dir(PathBuf),
-    Http {
-        base: String,
-        client: reqwest::blocking::Client,
-    },
+    Http { base: String, agent: ureq::Agent },
 }
 
 /// A binary cache that could not be reached when opened (connection refused, timeout, server
@@ -119,15 +116,9 @@ impl BinaryCache {
         let location = if let Some(rest) = url.strip_prefix("file://") {
             Location::Dir(PathBuf::from(rest))
         } else if url.starts_with("http://") || url.starts_with("https://") {
-            let client = reqwest::blocking::Client::builder()
-                .connect_timeout(settings.timeout)
-                .timeout(settings.timeout)
-                .user_agent(concat!("devenv/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .context("cannot create an HTTP client")?;
             Location::Http {
                 base: url.trim_end_matches('/').to_string(),
-                client,
+                agent: crate::http::agent(settings.timeout, crate::http::USER_AGENT),
             }
         } else if url.starts_with('/') {
             Location::Dir(PathBuf::from(url))
@@ -233,15 +224,14 @@ impl BinaryCache {
     pub fn open_nar(&self, url_field: &str) -> Result<Download> {
         let failed = Arc::new(AtomicBool::new(false));
         if url_field.starts_with("http://") || url_field.starts_with("https://") {
-            let client = match &self.location {
-                Location::Http { client, .. } => client.clone(),
-                Location::Dir(_) => reqwest::blocking::Client::builder()
-                    .connect_timeout(self.settings.timeout)
-                    .timeout(self.settings.timeout)
-                    .build()?,
+            let agent = match &self.location {
+                Location::Http { agent, .. } => agent.clone(),
+                Location::Dir(_) => {
+                    crate::http::agent(self.settings.timeout, crate::http::USER_AGENT)
+                }
             };
             let resp = self
-                .http_get(&client, url_field)?
+                .http_get(&agent, url_field)?
                 .with_context(|| format!("`{url_field}` is missing (404)"))?;
             return Ok(Download {
                 reader: Box::new(NetReader::new(resp, failed.clone())),
@@ -271,12 +261,12 @@ impl BinaryCache {
                 transport_failed: failed,
             });
         }
-        let Location::Http { base, client } = &self.location else {
+        let Location::Http { base, agent } = &self.location else {
             unreachable!("local locations handled above")
         };
         let url = format!("{base}/{url_field}");
         let resp = self
-            .http_get(client, &url)?
+            .http_get(agent, &url)?
             .with_context(|| format!("`{url}` is missing (404)"))?;
         Ok(Download {
             reader: Box::new(NetReader::new(resp, failed.clone())),
@@ -294,18 +284,18 @@ impl BinaryCache {
                     Err(e) => Err(e).with_context(|| format!("cannot read `{}`", p.display())),
                 }
             }
-            Location::Http { base, client } => {
+            Location::Http { base, agent } => {
                 let url = format!("{base}/{rel}");
                 let mut last = None;
                 for attempt in 0..ATTEMPTS {
                     if attempt > 0 {
                         std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
                     }
-                    let Some(mut resp) = self.http_get(client, &url)? else {
+                    let Some(resp) = self.http_get(agent, &url)? else {
                         return Ok(None);
                     };
                     let mut body = String::new();
-                    match resp.read_to_string(&mut body) {
+                    match NetReader::new(resp, Arc::default()).read_to_string(&mut body) {
                         Ok(_) => return Ok(Some(body)),
                         Err(e) => last = Some(e),
                     }
@@ -317,17 +307,13 @@ impl BinaryCache {
     }
 
     /// GET with retries on transient failures; Ok(None) on 404/403.
-    fn http_get(
-        &self,
-        client: &reqwest::blocking::Client,
-        url: &str,
-    ) -> Result<Option<reqwest::blocking::Response>> {
+    fn http_get(&self, agent: &ureq::Agent, url: &str) -> Result<Option<crate::http::Response>> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
             }
-            match client.get(url).send() {
+            match agent.get(url).call() {
                 Ok(resp) => {
                     let status = resp.status();
                     if status.is_success() {
@@ -341,16 +327,7 @@ impl BinaryCache {
                         break;
                     }
                 }
-                Err(e) => {
-                    last = if e.is_timeout() {
-                        format!(
-                            "no answer within {}s (DEVENV_HTTP_TIMEOUT)",
-                            self.settings.timeout.as_secs_f64()
-                        )
-                    } else {
-                        format!("{e}")
-                    };
-                }
+                Err(e) => last = crate::http::describe(&e, self.settings.timeout),
             }
         }
         Err(anyhow!("{last}")).with_context(|| format!("GET `{url}` failed after retries"))
@@ -360,17 +337,18 @@ impl BinaryCache {
 /// Reads an HTTP body and flags transport failures: read errors, timeouts and bodies shorter
 /// than their Content-Length.
 struct NetReader {
-    resp: reqwest::blocking::Response,
+    body: ureq::BodyReader<'static>,
     expected: Option<u64>,
     seen: u64,
     failed: Arc<AtomicBool>,
 }
 
 impl NetReader {
-    fn new(resp: reqwest::blocking::Response, failed: Arc<AtomicBool>) -> NetReader {
+    fn new(resp: crate::http::Response, failed: Arc<AtomicBool>) -> NetReader {
+        let body = resp.into_body();
         NetReader {
-            expected: resp.content_length(),
-            resp,
+            expected: body.content_length(),
+            body: body.into_reader(),
             seen: 0,
             failed,
         }
@@ -379,7 +357,7 @@ impl NetReader {
 
 impl Read for NetReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.resp.read(buf) {
+        match self.body.read(buf) {
             Ok(0) => {
                 if let Some(exp) = self.expected {
                     if self.seen < exp {
@@ -398,12 +376,11 @@ impl Read for NetReader {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::SeqCst);
-                let mut cause = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    cause.push_str(&format!(": {s}"));
-                    source = s.source();
-                }
+                let cause = if crate::http::is_timeout(&e) {
+                    "the server sent nothing for longer than DEVENV_HTTP_TIMEOUT".to_string()
+                } else {
+                    crate::http::chain(&e)
+                };
                 let what = match self.expected {
                     Some(exp) if self.seen < exp => {
                         format!("download truncated after {} of {exp} bytes", self.seen)
@@ -427,4 +404,54 @@ fn fresh(path: &Path, ttl: Duration) -> bool {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A server that sends the headers and the first 10 of 100 body bytes, then goes silent.
+    fn stalling_server() -> (String, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/nar/x.nar", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+                .unwrap();
+            conn.flush().unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn a_transfer_that_stalls_midway_fails_naming_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
+        let settings = HttpSettings {
+            timeout: Duration::from_millis(300),
+            backoff: Duration::from_millis(1),
+        };
+        let cache = BinaryCache::open(dir.path().to_str().unwrap(), &settings, None).unwrap();
+        let (url, server) = stalling_server();
+        let started = std::time::Instant::now();
+        let mut download = cache.open_nar(&url).unwrap();
+        let err = download.reader.read_to_end(&mut Vec::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("download truncated after 10 of 100 bytes")
+                && text.contains("DEVENV_HTTP_TIMEOUT"),
+            "{text}"
+        );
+        assert!(download.transport_failed.load(Ordering::SeqCst));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        server.join().unwrap();
+    }
 }
