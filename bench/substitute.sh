@@ -152,13 +152,18 @@ peak_kb() { awk '/Maximum resident set size/ {print $6}' "$1"; }
 cpu_s() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[1]):.2f}')" "$1"; }
 
+# Read the clock before starting Python: its start-up would otherwise count as the tool's time.
+seconds_since() {
+  local end; end=$(date +%s.%N)
+  python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$end"
+}
 run_ours() { # compression dir
   mkdir -p "$2.home"
   local start; start=$(date +%s.%N)
   (cd "$project" && HOME=$2.home XDG_CACHE_HOME=$2.home/.cache XDG_CONFIG_HOME=$2.home/.config \
     DEVENV_STORE_ROOT=$2 DEVENV_SUBSTITUTERS=http://127.0.0.1:$port/cache-$1 DEVENV_TRUSTED_PUBLIC_KEYS=$pk \
     /usr/bin/time -v -o "$2.time" "$devenv" install --frozen --jobs "$jobs" -q)
-  python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start"
+  seconds_since "$start"
 }
 run_nix() { # compression dir
   mkdir -p "$2.home"
@@ -168,7 +173,7 @@ run_nix() { # compression dir
     --option substituters "http://127.0.0.1:$port/cache-$1" --option trusted-public-keys "$pk" \
     --option build-users-group '' --option sandbox false ${SUBST_BENCH_NIX_JOBS:+--max-jobs "$SUBST_BENCH_NIX_JOBS"} \
     --quiet >/dev/null
-  python3 -c "import time,sys; print(time.time() - float(sys.argv[1]))" "$start"
+  seconds_since "$start"
 }
 
 # Rounds alternate which tool goes first, so a change in machine load cannot favour one side.
