@@ -236,6 +236,17 @@ impl Db {
         Ok(rows)
     }
 
+    /// Whether some unflushed row is from a boot other than `boot` (any boot, when None) or
+    /// registered at or before `registered_by`: a cheap check run by every install.
+    pub fn any_unflushed_due(&self, boot: Option<&str>, registered_by: i64) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "select exists (select 1 from Unflushed u join ValidPaths v on v.path = u.path \
+             where ?1 is null or u.bootId != ?1 or v.registrationTime <= ?2)",
+            params![boot, registered_by],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Forget that `paths` may not be on disk (they are now, or were checked).
     pub fn clear_unflushed(&mut self, paths: &[String]) -> Result<()> {
         if paths.is_empty() {

@@ -54,13 +54,12 @@ pub struct Settled {
 /// is nothing to do: one query. Takes the GC lock exclusively while it works, so no install is
 /// registering paths meanwhile.
 pub fn settle(store: &Store) -> Result<Settled> {
-    let now = db::now_secs();
     let current = store.boot_id.as_deref();
+    let settle_by = db::now_secs() - SETTLE_AFTER.as_secs() as i64;
     let due = |row: &db::Unflushed| {
-        Some(row.boot_id.as_str()) != current
-            || now - row.registration_time >= SETTLE_AFTER.as_secs() as i64
+        Some(row.boot_id.as_str()) != current || row.registration_time <= settle_by
     };
-    if !store.db().unflushed()?.iter().any(due) {
+    if !store.db().any_unflushed_due(current, settle_by)? {
         return Ok(Settled::default());
     }
     let _gc = locks::exclusive(&store.state_dir.join("gc.lock"))?;
