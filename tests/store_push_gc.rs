@@ -246,6 +246,13 @@ fn paths_realized_into_a_nix_store_root_are_registered_with_nix() {
     let ours = nixfix::narinfo_field(&nixfix::narinfo_file(&fixture.cache, app), "NarHash");
     let theirs = run_ok(nix_store(&cx.store_root).args(["-q", "--hash", app]));
     assert_eq!(theirs.trim(), ours);
+    // Nix cannot re-check them after a restart, so they were flushed to disk before it was told:
+    // nothing is left marked as possibly not on disk.
+    let db = rusqlite::Connection::open(cx.store_root.join("nix/var/devenv/db.sqlite")).unwrap();
+    let unflushed: i64 = db
+        .query_row("select count(*) from Unflushed", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(unflushed, 0);
 }
 
 #[test]

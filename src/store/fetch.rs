@@ -29,7 +29,7 @@ use crate::nixfmt::store_path::StorePath;
 
 /// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says. With
 /// cheap decompression (zstd, none) a stream often waits on the network or the file system, and
-/// six keep a small machine's cores busy where four left a tenth of the time idle; a zstd decoder
+/// six keep a small machine's cores busy where four left some of the time idle; a zstd decoder
 /// at Nix's default level holds a window of at most a few MiB, so six stay well under 64 MiB.
 pub const MAX_PARALLEL_UNPACKS: usize = 6;
 
@@ -42,10 +42,9 @@ pub const MAX_PARALLEL_XZ: usize = 4;
 const MAX_UNREGISTERED: usize = 256;
 
 /// When it must flush (see [`Store::flush_before_registering`]), the committer does so at most
-/// this often while paths are still arriving. Each `syncfs`
-/// commits the file system's journal, which stalls the workers creating files meanwhile, so a
-/// flush per path costs more than the flushing itself; registration is what waits, not the
-/// downloads.
+/// this often while paths are still arriving. Each `syncfs` commits the file system's journal,
+/// which stalls the workers creating files meanwhile, so a flush per path costs more than the
+/// flushing itself; registration is what waits, not the downloads.
 const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What [`fetch_closure`] did.
