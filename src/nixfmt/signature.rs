@@ -116,7 +116,12 @@ impl SecretKey {
     /// writes). Trailing whitespace is tolerated, since key files often end in a newline.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
         let s = s.trim();
-        let shown = format!("{}:…", s.split(':').next().unwrap_or(""));
+        // Never echo key material: only the name, and nothing at all when there is no `:`
+        // to tell the name from the rest.
+        let shown = match s.split_once(':') {
+            Some((name, _)) => format!("{name}:…"),
+            None => "…".to_owned(),
+        };
         let (name, bytes) = split::<64>("secret key", s, &shown)?;
         let key = SigningKey::from_keypair_bytes(&bytes).map_err(|_| KeyError::Mismatch {
             name: name.to_owned(),
@@ -339,6 +344,12 @@ mod tests {
             !err.contains("AAAA"),
             "secret material must not be echoed: {err}"
         );
+        // Without a `:` there is no name to show, and the whole text may be the secret.
+        let err = SecretKey::parse("6UI9w9bbqI+8SJtWtgU+FF2051Bam")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("6UI9w9"), "secret material echoed: {err}");
+        assert!(err.contains("`<name>:<base64>`"), "{err}");
         // A secret key whose public half was tampered with.
         let mut bytes = B64.decode(TEST_SK.split_once(':').unwrap().1).unwrap();
         bytes[40] ^= 1;

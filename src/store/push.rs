@@ -73,6 +73,7 @@ pub fn local_cache_dir(arg: &str) -> Result<PathBuf> {
 pub fn read_secret_key(file: &Path) -> Result<SecretKey> {
     let text = fs::read_to_string(file)
         .with_context(|| format!("cannot read the secret key file `{}`", file.display()))
+        .hint("check the path; a key pair is made with `nix-store --generate-binary-cache-key <name> <secret file> <public file>`")
         .bad_input()?;
     SecretKey::parse(text.trim())
         .map_err(|e| anyhow!("{e}"))
