@@ -220,12 +220,29 @@ impl Db {
 
     /// Paths registered without a flush and not settled yet, sorted.
     pub fn unflushed(&self) -> Result<Vec<Unflushed>> {
-        let mut stmt = self.conn.prepare(
+        self.unflushed_where("1", [])
+    }
+
+    /// The unflushed rows due for settling: from a boot other than `boot` (any boot, when None)
+    /// or registered at or before `registered_by`. One query, run by every install.
+    pub fn unflushed_due(&self, boot: Option<&str>, registered_by: i64) -> Result<Vec<Unflushed>> {
+        self.unflushed_where(
+            "?1 is null or u.bootId != ?1 or v.registrationTime <= ?2",
+            params![boot, registered_by],
+        )
+    }
+
+    fn unflushed_where(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<Unflushed>> {
+        let mut stmt = self.conn.prepare(&format!(
             "select u.path, u.bootId, v.registrationTime from Unflushed u \
-             join ValidPaths v on v.path = u.path order by u.path",
-        )?;
+             join ValidPaths v on v.path = u.path where {condition} order by u.path"
+        ))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(values, |r| {
                 Ok(Unflushed {
                     path: r.get(0)?,
                     boot_id: r.get(1)?,
@@ -234,17 +251,6 @@ impl Db {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
-    }
-
-    /// Whether some unflushed row is from a boot other than `boot` (any boot, when None) or
-    /// registered at or before `registered_by`: a cheap check run by every install.
-    pub fn any_unflushed_due(&self, boot: Option<&str>, registered_by: i64) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "select exists (select 1 from Unflushed u join ValidPaths v on v.path = u.path \
-             where ?1 is null or u.bootId != ?1 or v.registrationTime <= ?2)",
-            params![boot, registered_by],
-            |r| r.get(0),
-        )?)
     }
 
     /// Forget that `paths` may not be on disk (they are now, or were checked).

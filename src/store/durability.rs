@@ -16,8 +16,6 @@
 //! written them back on its own, so it is quick) and they are dropped. Where the boot id cannot
 //! be read, fetched paths are flushed before they are registered instead.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use super::{db, locks, substitute, Store};
@@ -56,15 +54,12 @@ pub struct Settled {
 pub fn settle(store: &Store) -> Result<Settled> {
     let current = store.boot_id.as_deref();
     let settle_by = db::now_secs() - SETTLE_AFTER.as_secs() as i64;
-    let due = |row: &db::Unflushed| {
-        Some(row.boot_id.as_str()) != current || row.registration_time <= settle_by
-    };
-    if !store.db().any_unflushed_due(current, settle_by)? {
+    if store.db().unflushed_due(current, settle_by)?.is_empty() {
         return Ok(Settled::default());
     }
     let _gc = locks::exclusive(&store.state_dir.join("gc.lock"))?;
     // Another process may have settled them while this one waited for the lock.
-    let rows: Vec<db::Unflushed> = store.db().unflushed()?.into_iter().filter(due).collect();
+    let rows = store.db().unflushed_due(current, settle_by)?;
     let (this_boot, earlier): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .partition(|r| Some(r.boot_id.as_str()) == current);
@@ -100,7 +95,7 @@ fn survived(store: &Store, path: &str) -> Result<bool> {
         return Ok(true);
     };
     let real = store.layout.real_path(path);
-    match crate::nixfmt::nar::writer::dump_hash(Path::new(&real)) {
+    match crate::nixfmt::nar::writer::dump_hash(&real) {
         Ok((hash, size)) => {
             Ok(format!("sha256:{}", hash.to_hex()) == info.nar_hash_hex && size == info.nar_size)
         }
