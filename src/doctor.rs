@@ -256,7 +256,7 @@ fn nix(probe: &Probe) -> Check {
 fn http_get(probe: &Probe, url: &str) -> Result<(u16, String), String> {
     let agent = crate::http::agent(
         probe.timeout,
-        concat!("devenv/", env!("CARGO_PKG_VERSION"), " doctor"),
+        &format!("{} doctor", crate::http::USER_AGENT),
     );
     let response = agent
         .get(url)

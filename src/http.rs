@@ -4,7 +4,7 @@
 //! `ureq` reads the socket on the calling thread. A NAR stream therefore flows from the socket
 //! through the decompressor and the hasher into files on one worker thread; a blocking
 //! `reqwest` client relays every chunk through its runtime thread instead, which on a small
-//! machine cost a tenth of an install's CPU and its buffers a fifth of the memory.
+//! machine cost about 5% of an install's CPU, and its buffers 9 MiB of memory with six streams.
 
 use std::io;
 use std::time::Duration;
@@ -44,17 +44,18 @@ pub fn describe(e: &ureq::Error, timeout: Duration) -> String {
     }
 }
 
-/// [`describe`] for an error met while reading a response body.
+/// [`describe`] for an error met while reading a response body: a timeout names
+/// `DEVENV_HTTP_TIMEOUT`, anything else means the body was cut off.
 pub fn describe_read(e: &io::Error, timeout: Duration) -> String {
     if is_timeout(e) {
         timed_out(timeout)
     } else {
-        chain(e)
+        format!("the response was cut off: {}", chain(e))
     }
 }
 
 /// Whether a body read failed because the server sent nothing for the timeout.
-pub fn is_timeout(e: &io::Error) -> bool {
+fn is_timeout(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::TimedOut
         || e.get_ref()
             .and_then(|inner| inner.downcast_ref::<ureq::Error>())
@@ -79,7 +80,7 @@ fn is_connect_error(e: &io::Error) -> bool {
 }
 
 /// The error and its causes, `: `-joined, without repeating a cause already in the text.
-pub fn chain(e: &dyn std::error::Error) -> String {
+fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -221,13 +221,7 @@ impl CachedHttp {
                             last_modified,
                             body,
                         }),
-                        Err(e) if crate::http::is_timeout(&e) => {
-                            Err(crate::http::describe_read(&e, timeout))
-                        }
-                        Err(e) => Err(format!(
-                            "the response was cut off: {}",
-                            crate::http::chain(&e)
-                        )),
+                        Err(e) => Err(crate::http::describe_read(&e, timeout)),
                     }
                 }
                 Err(e) => Err(crate::http::describe(&e, timeout)),

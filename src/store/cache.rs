@@ -223,53 +223,47 @@ impl BinaryCache {
     /// Start downloading `url_field` (the narinfo's `URL`, relative to the cache or absolute).
     pub fn open_nar(&self, url_field: &str) -> Result<Download> {
         let failed = Arc::new(AtomicBool::new(false));
-        if url_field.starts_with("http://") || url_field.starts_with("https://") {
-            let agent = match &self.location {
-                Location::Http { agent, .. } => agent.clone(),
-                Location::Dir(_) => {
-                    crate::http::agent(self.settings.timeout, crate::http::USER_AGENT)
-                }
+        let absolute = url_field.starts_with("http://") || url_field.starts_with("https://");
+        if !absolute {
+            // A remote cache does not get to make us read local files, and no cache may point
+            // outside itself with `..` (the hash check would refuse the bytes anyway).
+            if url_field.split('/').any(|c| c == "..")
+                || (url_field.starts_with("file://")
+                    && matches!(self.location, Location::Http { .. }))
+            {
+                bail!(
+                    "the narinfo's URL `{url_field}` points outside the binary cache `{}`",
+                    self.url
+                );
+            }
+            let local = match (&self.location, url_field.strip_prefix("file://")) {
+                (_, Some(abs)) => Some(PathBuf::from(abs)),
+                (Location::Dir(d), None) => Some(d.join(url_field)),
+                (Location::Http { .. }, None) => None,
             };
-            let resp = self
-                .http_get(&agent, url_field)?
-                .with_context(|| format!("`{url_field}` is missing (404)"))?;
-            return Ok(Download {
-                reader: Box::new(NetReader::new(resp, failed.clone())),
-                transport_failed: failed,
-            });
+            if let Some(path) = local {
+                let f = fs::File::open(&path)
+                    .with_context(|| format!("cannot open NAR `{}`", path.display()))?;
+                return Ok(Download {
+                    reader: Box::new(io::BufReader::with_capacity(256 * 1024, f)),
+                    transport_failed: failed,
+                });
+            }
         }
-        // A remote cache does not get to make us read local files, and no cache may point
-        // outside itself with `..` (the hash check would refuse the bytes anyway).
-        if url_field.split('/').any(|c| c == "..")
-            || (url_field.starts_with("file://") && matches!(self.location, Location::Http { .. }))
-        {
-            bail!(
-                "the narinfo's URL `{url_field}` points outside the binary cache `{}`",
-                self.url
-            );
-        }
-        let local = match (&self.location, url_field.strip_prefix("file://")) {
-            (_, Some(abs)) => Some(PathBuf::from(abs)),
-            (Location::Dir(d), None) => Some(d.join(url_field)),
-            (Location::Http { .. }, None) => None,
+        let (agent, url) = match &self.location {
+            Location::Http { agent, .. } if absolute => (agent.clone(), url_field.to_string()),
+            Location::Http { agent, base } => (agent.clone(), format!("{base}/{url_field}")),
+            // A directory cache whose narinfo points at an absolute http(s) URL.
+            Location::Dir(_) => (
+                crate::http::agent(self.settings.timeout, crate::http::USER_AGENT),
+                url_field.to_string(),
+            ),
         };
-        if let Some(path) = local {
-            let f = fs::File::open(&path)
-                .with_context(|| format!("cannot open NAR `{}`", path.display()))?;
-            return Ok(Download {
-                reader: Box::new(io::BufReader::with_capacity(256 * 1024, f)),
-                transport_failed: failed,
-            });
-        }
-        let Location::Http { base, agent } = &self.location else {
-            unreachable!("local locations handled above")
-        };
-        let url = format!("{base}/{url_field}");
         let resp = self
-            .http_get(agent, &url)?
+            .http_get(&agent, &url)?
             .with_context(|| format!("`{url}` is missing (404)"))?;
         Ok(Download {
-            reader: Box::new(NetReader::new(resp, failed.clone())),
+            reader: Box::new(NetReader::new(resp, failed.clone(), self.settings.timeout)),
             transport_failed: failed,
         })
     }
@@ -295,7 +289,8 @@ impl BinaryCache {
                         return Ok(None);
                     };
                     let mut body = String::new();
-                    match NetReader::new(resp, Arc::default()).read_to_string(&mut body) {
+                    let mut reader = NetReader::new(resp, Arc::default(), self.settings.timeout);
+                    match reader.read_to_string(&mut body) {
                         Ok(_) => return Ok(Some(body)),
                         Err(e) => last = Some(e),
                     }
@@ -341,16 +336,19 @@ struct NetReader {
     expected: Option<u64>,
     seen: u64,
     failed: Arc<AtomicBool>,
+    /// The client's timeout, for the message when a read times out.
+    timeout: Duration,
 }
 
 impl NetReader {
-    fn new(resp: crate::http::Response, failed: Arc<AtomicBool>) -> NetReader {
+    fn new(resp: crate::http::Response, failed: Arc<AtomicBool>, timeout: Duration) -> NetReader {
         let body = resp.into_body();
         NetReader {
             expected: body.content_length(),
             body: body.into_reader(),
             seen: 0,
             failed,
+            timeout,
         }
     }
 }
@@ -376,11 +374,7 @@ impl Read for NetReader {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::SeqCst);
-                let cause = if crate::http::is_timeout(&e) {
-                    "the server sent nothing for longer than DEVENV_HTTP_TIMEOUT".to_string()
-                } else {
-                    crate::http::chain(&e)
-                };
+                let cause = crate::http::describe_read(&e, self.timeout);
                 let what = match self.expected {
                     Some(exp) if self.seen < exp => {
                         format!("download truncated after {} of {exp} bytes", self.seen)

@@ -51,7 +51,6 @@ pub struct PushReport {
     pub file_bytes: u64,
 }
 
-/// Write the closure of `paths` into the binary cache directory `to`.
 /// The directory a binary cache is written to, from `dir` or `file://dir` (a query such as
 /// `?compression=xz`, which Nix's store URLs carry, is ignored). Remote URLs are refused: a
 /// cache is written locally, then served or copied.
@@ -82,6 +81,7 @@ pub fn read_secret_key(file: &Path) -> Result<SecretKey> {
         .bad_input()
 }
 
+/// Write the closure of `paths` into the binary cache directory `to`.
 pub fn push(
     store: &Store,
     paths: &[String],
