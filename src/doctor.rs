@@ -14,8 +14,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::Serialize;
 
+use crate::app::{Inputs, Project};
 use crate::context::Settings;
-use crate::project::Project;
 use crate::shell::trust::{Trust, TrustStore};
 use crate::store::layout::can_create;
 
@@ -584,24 +584,24 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
     };
     let manifest_path = p.manifest_path();
     let root = shell_words::quote(&p.root.to_string_lossy()).into_owned();
-    // Trust is bound to the canonical path and the manifest's bytes, exactly as `devenv allow`
-    // records it.
-    let (canonical, manifest) = match (p.root.canonicalize(), std::fs::read(&manifest_path)) {
-        (Ok(c), Ok(m)) => (c, m),
-        (_, Err(e)) | (Err(e), _) => {
+    // Trust is bound to the canonical path and the bytes of manifest and lock, exactly as
+    // `devenv allow` records it.
+    let trust = Inputs::read(&p).and_then(|inputs| {
+        let root = p.canonical_root()?;
+        Ok(TrustStore::new(&settings.dirs.data).status(&root, &inputs.trust_content()))
+    });
+    let trust = match trust {
+        Ok(t) => t,
+        Err(e) => {
             return Check::new(
                 "project",
                 Status::Fail,
-                format!(
-                    "project {}: {}: {e}",
-                    p.root.display(),
-                    manifest_path.display()
-                ),
+                format!("project {}: {e:#}", p.root.display()),
             )
         }
     };
     let summary = |state: &str| format!("project {} is {state}", p.root.display());
-    match TrustStore::new(&settings.dirs.data).status(&canonical, &manifest) {
+    match trust {
         Trust::Allowed => Check::new(
             "project",
             Status::Ok,
@@ -610,7 +610,7 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
         Trust::NotAllowed => Check::new(
             "project",
             Status::Warn,
-            summary("not allowed (new, or its manifest changed since `devenv allow`)"),
+            summary("not allowed (new, or its manifest or lock changed since `devenv allow`)"),
         )
         .detail(format!(
             "read {} before allowing it: its init_hook runs in your shell",

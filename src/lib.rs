@@ -2,10 +2,12 @@
 //!
 //! This file is the table of contents. Data flows
 //! `manifest` → `index` (resolve) → `lock` → `store` (realize) → `profile` → `env` → `shell`;
-//! each module owns one step, and `cli` only strings them together. Only `cli` prints: stdout carries
-//! data (hook output is `eval`ed by shells), messages and progress go to stderr.
+//! each domain module owns one step, `app` strings them together for every command, and `cli`
+//! only parses arguments and prints. stdout carries data (hook output is `eval`ed by shells) and
+//! only `cli` writes it; messages and progress go to stderr through `printer`.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod app;
 pub mod cli;
 pub mod completion;
 pub mod context;
@@ -18,8 +20,8 @@ pub mod index;
 pub mod lock;
 pub mod manifest;
 pub mod nixfmt;
+pub mod printer;
 pub mod profile;
-pub mod project;
 pub mod shell;
 pub mod store;
 pub mod system;

@@ -167,8 +167,8 @@ fn set_e_shell_survives_failing_devenv_and_missing_binary() {
         "proj",
         r#"{"env": {"FOO": "1"}, "shell": {"init_hook": ["false"]}}"#,
     );
-    w.allow(&p);
     std::fs::write(p.join("devenv.lock"), "not json").unwrap();
+    w.allow(&p);
     let (out, _) = w.ok(
         "bash",
         r#"set -eu
@@ -292,14 +292,18 @@ fn devbox_projects_activate_from_devbox_json() {
     let (out, _) = w.ok(
         "bash",
         r#"cd "$ROOT/dbx"; prompt; echo "FROM_DEVBOX=${FROM_DEVBOX-unset}"; prompt
-printf '{"env": {"FROM_DEVBOX": "changed"}}' > devbox.lock; prompt; echo "after lock edit FROM_DEVBOX=$FROM_DEVBOX"
+printf '{"lockfile_version": "1", "packages": {}}' > devbox.lock; prompt; echo "after lock edit FROM_DEVBOX=${FROM_DEVBOX-unset}"
+"$ROOT/wrap/devenv" allow; prompt; echo "allowed again FROM_DEVBOX=${FROM_DEVBOX-unset}"
 "#,
     );
     assert!(out.contains("devbox hook\nFROM_DEVBOX=yes\n"), "{out}");
-    assert_eq!(
-        out.matches("devbox hook").count(),
-        2,
-        "a lock change reloads: {out}"
+    assert!(
+        out.contains("after lock edit FROM_DEVBOX=unset\n"),
+        "a hand edit of the lock blocks activation until allowed: {out}"
     );
-    assert_eq!(w.export_calls(), 2);
+    assert!(
+        out.contains("devbox hook\nallowed again FROM_DEVBOX=yes\n"),
+        "{out}"
+    );
+    assert_eq!(w.export_calls(), 3, "enter, lock edit, allow");
 }

@@ -7,15 +7,13 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context as _, Result};
 use serde_json::json;
 
-use super::packages::{
-    carry_trust, find_project, flush_warnings, lock_project, open_index, parse_constraint,
-    read_files, unknown_package, write_both,
-};
 use super::Ctx;
+use crate::app::activate::logical_cwd;
+use crate::app::packages::{self, parse_constraint};
+use crate::app::{self, Inputs, Project};
 use crate::diagnostic::ResultExt;
 use crate::index::resolve;
-use crate::index::Index;
-use crate::lock::{Lockfile, MergeOutcome};
+use crate::lock::MergeOutcome;
 use crate::manifest::PackageSpec;
 
 /// Add packages to devenv.json, lock them for every system, and install them.
@@ -43,11 +41,6 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = find_project(ctx, true)?;
-    let _guard = lock_project(ctx, &project)?;
-    let manifest_path = project.manifest_path();
-    let lock_path = project.lock_path();
-
     let mut specs = Vec::new();
     for arg in &args.packages {
         let (name, version) = crate::manifest::parse_package_arg(arg)?;
@@ -69,42 +62,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             .bad_input()?;
         specs.push(spec);
     }
-
-    let (loaded, lock) = read_files(ctx, &project)?;
-    let mut lock = lock.unwrap_or_else(Lockfile::new);
-
-    // Resolve everything before touching a file: one failure leaves the project as it was.
-    let index = open_index(ctx)?;
-    let resolved = resolve_all(ctx, index.as_ref(), &mut specs);
-    flush_warnings(ctx, index.as_ref());
-    let resolved = resolved?;
-
-    let mut text = loaded.text.clone();
-    let mut wanted: Vec<PackageSpec> = loaded.manifest.packages.clone();
-    for spec in &specs {
-        text = crate::manifest::edit::add_package(&text, spec)
-            .with_context(|| format!("cannot edit `{}`", manifest_path.display()))?;
-        match wanted.iter_mut().find(|p| p.name == spec.name) {
-            Some(existing) => *existing = spec.clone(),
-            None => wanted.push(spec.clone()),
-        }
+    let project = Project::open(&logical_cwd()?)?.writable()?;
+    let held = project.lock_for_writing(|| ctx.printer.info(super::WAITING))?;
+    let inputs = Inputs::read(&project)?;
+    let pick = |name: &str, similar: &[String]| prompt_for_name(ctx, name, similar);
+    let (inputs, report) = packages::add(ctx, &project, &held, &inputs, &mut specs, &pick)?;
+    let lock = inputs.lock()?.expect("add writes the lock");
+    for (spec, _, _) in &report {
+        warn_missing_systems(ctx, spec, &lock.packages[&spec.lock_key()]);
     }
-    let mut report = Vec::new();
-    for (spec, fresh) in specs.iter().zip(resolved) {
-        let key = spec.lock_key();
-        let locked = fresh.to_locked(index.id());
-        let change = lock.merge(&key, locked);
-        let entry = &lock.packages[&key];
-        warn_missing_systems(ctx, spec, entry);
-        report.push((spec.clone(), entry.version.clone(), change));
-    }
-    // A replaced package (`jq@1.6` → `jq@1.7`) leaves its old key behind; drop it.
-    let keys: Vec<String> = wanted.iter().map(PackageSpec::lock_key).collect();
-    lock.packages.retain(|k, _| keys.contains(k));
-
-    write_both(&manifest_path, &text, &lock_path, &lock)?;
-    carry_trust(ctx, &project, &loaded.text, &text)?;
-
     if ctx.printer.json {
         let list: Vec<_> = report
             .iter()
@@ -126,38 +92,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         ));
     }
     if !args.no_install {
-        super::install::install_project(ctx, &project)?;
+        app::install_written(ctx, &project, &held, inputs)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolve every spec; an unknown name offers the closest names (interactively when possible,
-/// else as a hint) and may be replaced by the user's pick.
-fn resolve_all(
-    ctx: &Ctx,
-    index: &dyn Index,
-    specs: &mut [PackageSpec],
-) -> Result<Vec<crate::index::Resolved>> {
-    let mut out = Vec::new();
-    for spec in specs.iter_mut() {
-        let constraint = parse_constraint(&spec.name, &spec.version)?;
-        let mut found = resolve::resolve_spec(index, spec, &constraint)?;
-        if found.is_none() {
-            let similar = index.similar_names(&spec.name).unwrap_or_default();
-            if let Some(choice) = prompt_for_name(ctx, &spec.name, &similar) {
-                spec.name = choice;
-                found = resolve::resolve_spec(index, spec, &constraint)?;
-            }
-        }
-        match found {
-            Some(r) => {
-                resolve::check_usable(spec, &r)?;
-                out.push(r)
-            }
-            None => return Err(unknown_package(index, &spec.name)),
-        }
-    }
-    Ok(out)
 }
 
 /// Offer the closest names when both stdin and stderr are terminals; `None` = no pick.

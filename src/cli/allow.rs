@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::Ctx;
-use crate::diagnostic::ResultExt as _;
-use crate::project::Project;
-use crate::shell::trust::TrustStore;
+use crate::app::activate::logical_cwd;
+use crate::app::{trust, Inputs, Project};
 
-/// Allow automatic activation of a project (bound to its path and manifest content).
+/// Allow automatic activation of a project (bound to its path and the content of its manifest and lock).
 #[derive(Debug, clap::Args)]
 pub struct AllowArgs {
     /// The project directory (default: the project around the current directory).
@@ -24,53 +23,31 @@ pub struct DenyArgs {
     pub dir: Option<PathBuf>,
 }
 
-fn locate(dir: Option<PathBuf>) -> Result<(Project, PathBuf)> {
+fn locate(dir: Option<PathBuf>) -> Result<Project> {
     let start = match dir {
         Some(d) => d,
-        None => super::export::logical_cwd()?,
+        None => logical_cwd()?,
     };
-    let project = Project::find(&start)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no devenv.json or devbox.json in `{}` or any directory above it",
-                start.display()
-            )
-        })
-        .hint("run `devenv init` to create a project, or pass its directory")
-        .bad_input()?;
-    let canonical = project
-        .root
-        .canonicalize()
-        .with_context(|| format!("cannot resolve `{}`", project.root.display()))?;
-    Ok((project, canonical))
+    Project::open(&start)
 }
 
 pub fn run_allow(ctx: &Ctx, args: AllowArgs) -> Result<ExitCode> {
-    let (project, canonical) = locate(args.dir)?;
-    let manifest = std::fs::read(project.manifest_path()).with_context(|| {
-        format!(
-            "could not read the manifest `{}`",
-            project.manifest_path().display()
-        )
-    })?;
-    TrustStore::new(&ctx.settings.dirs.data)
-        .allow(&canonical, &manifest)
-        .context("could not record the allowance")?;
+    let project = locate(args.dir)?;
+    let inputs = Inputs::read(&project)?;
+    trust::allow(ctx, &project, &inputs)?;
     ctx.printer.info(format!(
-        "allowed `{}` to activate automatically (until its manifest changes)",
-        canonical.display()
+        "allowed `{}` to activate automatically (until its manifest or lock changes)",
+        project.canonical_root()?.display()
     ));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_deny(ctx: &Ctx, args: DenyArgs) -> Result<ExitCode> {
-    let (_, canonical) = locate(args.dir)?;
-    TrustStore::new(&ctx.settings.dirs.data)
-        .deny(&canonical)
-        .context("could not record the denial")?;
+    let project = locate(args.dir)?;
+    trust::deny(ctx, &project)?;
     ctx.printer.info(format!(
         "denied automatic activation of `{}`",
-        canonical.display()
+        project.canonical_root()?.display()
     ));
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context as _};
 use super::Ctx;
 use crate::diagnostic::ResultExt;
 use crate::store::push::PushCompression;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 
 /// Write store paths as a signed binary cache.
 #[derive(Debug, clap::Args)]
@@ -60,18 +60,19 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let store = Store::open(&ctx.settings)?;
     let paths = if args.paths.is_empty() {
-        let cwd = std::env::current_dir()?;
-        let project = crate::project::Project::find(&cwd)
-            .ok_or_else(|| {
-                anyhow!(
-                    "no store paths given and no devenv.json in `{}` or any parent",
-                    cwd.display()
-                )
-            })
-            .hint("pass store paths, or run this inside a project")
-            .bad_input()?;
-        let installed = super::install::install_project(ctx, &project)?;
+        let project = crate::app::Project::open(&crate::app::activate::logical_cwd()?)
+            .hint("pass store paths, or run this inside a project")?;
+        let inputs = crate::app::Inputs::read(&project)?;
+        let installed = crate::app::install(
+            ctx,
+            &project,
+            inputs,
+            crate::app::LockMode::Write(None),
+            crate::app::BuildPolicy::Never,
+            StoreOptions::default(),
+        )?;
         installed
+            .packages
             .into_iter()
             .flat_map(|p| p.outputs.into_iter().map(|o| o.logical))
             .collect()

@@ -31,7 +31,7 @@ eval \"$(devenv shellenv --shell bash --init-hook)\"\n";
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let What::Direnv { force } = args.what;
-    let project = super::run::require_project()?;
+    let project = crate::app::Project::open(&crate::app::activate::logical_cwd()?)?;
     let path = project.root.join(".envrc");
     if path.exists() && !force {
         return Err(anyhow::anyhow!("`{}` already exists", path.display()))

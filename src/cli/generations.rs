@@ -12,7 +12,7 @@ use crate::profile::Profile;
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
-    let project = super::run::require_project()?;
+    let project = crate::app::Project::open(&crate::app::activate::logical_cwd()?)?;
     let g = Profile::for_project(&ctx.settings.dirs.data, &project.root).load()?;
     if ctx.printer.json {
         let list: Vec<serde_json::Value> = g

@@ -19,15 +19,15 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let (name, version) = crate::manifest::parse_package_arg(&args.package)?;
-    let constraint = super::packages::parse_constraint(&name, &version)?;
-    let index = super::packages::open_index(ctx)?;
+    let constraint = crate::app::packages::parse_constraint(&name, &version)?;
+    let index = crate::app::packages::open_index(ctx)?;
     let found = index.package(&name);
     let found = match found {
         Ok(Some(pkg)) => Ok(pkg),
-        Ok(None) => Err(super::packages::unknown_package(index.as_ref(), &name)),
+        Ok(None) => Err(crate::app::packages::unknown_package(index.as_ref(), &name)),
         Err(e) => Err(e),
     };
-    super::packages::flush_warnings(ctx, index.as_ref());
+    crate::app::packages::flush_warnings(ctx, index.as_ref());
     let pkg = found?;
     let mut versions: Vec<&VersionEntry> = pkg
         .versions

@@ -7,18 +7,21 @@ use console::style;
 use serde_json::json;
 
 use super::Ctx;
+use crate::app::activate::logical_cwd;
+use crate::app::{Inputs, Project};
 
 /// List the project's packages and their locked versions.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
-    let project = super::packages::find_project(ctx, false)?;
-    let loaded = crate::manifest::load(&project.manifest_path())?;
+    let project = Project::open(&logical_cwd()?)?;
+    let inputs = Inputs::read(&project)?;
+    let loaded = inputs.manifest()?;
     for w in &loaded.warnings {
         ctx.printer.warn(w);
     }
-    let lock = crate::lock::read_project(&project)?;
+    let lock = inputs.lock()?;
     let rows: Vec<(String, String, String, Option<String>)> = loaded
         .manifest
         .packages

@@ -28,8 +28,6 @@ mod info;
 mod init;
 pub mod install;
 mod list;
-mod packages;
-mod printer;
 mod publish;
 mod rm;
 mod rollback;
@@ -39,7 +37,7 @@ mod shell;
 mod shellenv;
 mod update;
 
-pub use printer::Printer;
+pub use crate::printer::Printer;
 
 /// Reproducible per-project tools, pinned to exact nixpkgs versions, without installing Nix.
 #[derive(Debug, Parser)]
@@ -121,10 +119,7 @@ pub enum Command {
 }
 
 /// What every command gets: resolved settings and the printer.
-pub struct Ctx {
-    pub settings: Settings,
-    pub printer: Printer,
-}
+pub use crate::app::Context as Ctx;
 
 /// Parse arguments, run the command, render any error. Returns the process exit code.
 pub fn main() -> ExitCode {
@@ -190,6 +185,9 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
     }
 }
+
+/// What a command says while another devenv process holds the project's write lock.
+const WAITING: &str = "waiting for another devenv command in this project to finish";
 
 /// Write `text` to stdout, ignoring a closed pipe (`devenv list | head`).
 pub fn print_data(text: &str) {

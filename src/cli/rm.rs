@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::Result;
 
 use super::Ctx;
-use crate::diagnostic::ResultExt;
-use crate::manifest::PackageSpec;
+use crate::app::activate::logical_cwd;
+use crate::app::{self, packages, Inputs, Project};
 
 /// Remove packages from devenv.json and the lock, then update the environment.
 #[derive(Debug, clap::Args)]
@@ -20,51 +20,19 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = super::packages::find_project(ctx, true)?;
-    let _guard = super::packages::lock_project(ctx, &project)?;
-    let manifest_path = project.manifest_path();
-    let lock_path = project.lock_path();
-    let (loaded, lock) = super::packages::read_files(ctx, &project)?;
-
-    let mut text = loaded.text.clone();
-    let mut remaining: Vec<PackageSpec> = loaded.manifest.packages.clone();
-    let mut removed = Vec::new();
+    let mut names = Vec::new();
     for arg in &args.packages {
-        let (name, _) = crate::manifest::parse_package_arg(arg)?;
-        let edited = crate::manifest::edit::remove_package(&text, &name)
-            .with_context(|| format!("cannot edit `{}`", manifest_path.display()))?;
-        match edited {
-            Some(t) => text = t,
-            None => {
-                let names: Vec<&str> = remaining.iter().map(|p| p.name.as_str()).collect();
-                return Err(anyhow!(
-                    "`{name}` is not a package of `{}`",
-                    manifest_path.display()
-                ))
-                .hint(if names.is_empty() {
-                    "the manifest has no packages".to_string()
-                } else {
-                    format!("its packages are: {}", names.join(", "))
-                })
-                .bad_input();
-            }
-        }
-        remaining.retain(|p| p.name != name);
-        removed.push(name);
+        names.push(crate::manifest::parse_package_arg(arg)?.0);
     }
-
-    crate::manifest::write(&manifest_path, &text)?;
-    super::packages::carry_trust(ctx, &project, &loaded.text, &text)?;
-    if let Some(mut lock) = lock {
-        let keys: Vec<String> = remaining.iter().map(PackageSpec::lock_key).collect();
-        lock.packages.retain(|k, _| keys.contains(k));
-        crate::lock::write(&lock_path, &lock)?;
-    }
+    let project = Project::open(&logical_cwd()?)?.writable()?;
+    let held = project.lock_for_writing(|| ctx.printer.info(super::WAITING))?;
+    let inputs = Inputs::read(&project)?;
+    let (inputs, removed) = packages::remove(ctx, &project, &held, &inputs, &names)?;
     for name in &removed {
         ctx.printer.info(format!("removed {name}"));
     }
     if !args.no_install {
-        super::install::install_project(ctx, &project)?;
+        app::install_written(ctx, &project, &held, inputs)?;
     }
     Ok(ExitCode::SUCCESS)
 }

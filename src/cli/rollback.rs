@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::export::Inputs;
 use super::Ctx;
+use crate::app::activate::logical_cwd;
+use crate::app::{Inputs, Project};
 use crate::env::EnvCache;
-use crate::profile::{project_key, Profile};
+use crate::profile::Profile;
 
 /// Switch the project's environment back to an earlier generation.
 #[derive(Debug, clap::Args)]
@@ -18,11 +19,11 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = super::run::require_project()?;
+    let project = Project::open(&logical_cwd()?)?;
     let inputs = Inputs::read(&project)?;
     let profile = Profile::for_project(&ctx.settings.dirs.data, &project.root);
     let n = profile.rollback(args.generation, &inputs.hash())?;
-    EnvCache::new(&ctx.settings.dirs.state).invalidate(&project_key(&project.root));
+    EnvCache::new(&ctx.settings.dirs.state).invalidate(&project.key());
     ctx.printer.info(format!(
         "switched to generation {n}; shells follow at their next prompt"
     ));

@@ -10,10 +10,10 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result};
 
-use super::export::{current_env, logical_cwd, pristine, Inputs};
 use super::Ctx;
+use crate::app::activate::{self, current_env, logical_cwd, pristine};
+use crate::app::{Inputs, Project};
 use crate::diagnostic::ResultExt as _;
-use crate::project::Project;
 
 /// Run a manifest script or any command in the project's environment.
 #[derive(Debug, clap::Args)]
@@ -23,23 +23,9 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// The project around the current directory, or a clear error.
-pub(crate) fn require_project() -> Result<Project> {
-    let cwd = logical_cwd()?;
-    Project::find(&cwd)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no devenv.json or devbox.json in `{}` or any directory above it",
-                cwd.display()
-            )
-        })
-        .hint("run `devenv init` to create a project here")
-        .bad_input()
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = require_project()?;
-    let (spec, _) = super::export::prepare(ctx, &project, Inputs::read(&project)?)?;
+    let project = Project::open(&logical_cwd()?)?;
+    let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
     let (env, _) = spec.apply(&project.root, pristine(&current));
     let (name, rest) = args.command.split_first().expect("clap requires one");

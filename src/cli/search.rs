@@ -26,9 +26,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             .hint("try `devenv search python`")
             .bad_input();
     }
-    let index = super::packages::open_index(ctx)?;
+    let index = crate::app::packages::open_index(ctx)?;
     let hits = index.search(query.trim(), args.limit);
-    super::packages::flush_warnings(ctx, index.as_ref());
+    crate::app::packages::flush_warnings(ctx, index.as_ref());
     let hits = hits?;
     if ctx.printer.json {
         super::print_data(&format!("{}\n", serde_json::to_string_pretty(&hits)?));

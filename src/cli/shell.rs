@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use notify::Watcher as _;
 
-use super::export::Inputs;
 use super::Ctx;
+use crate::app::activate::{self, logical_cwd};
+use crate::app::{Inputs, Project};
 use crate::diagnostic::{Report, ResultExt as _};
-use crate::project::Project;
 use crate::shell::{quote, Shell, SHELL_VAR};
 
 /// Start your shell with the project's environment.
@@ -32,8 +32,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
         .hint("type `exit` to leave it first; inside it, `cd` activates other projects")
         .bad_input();
     }
-    let project = super::run::require_project()?;
-    super::export::prepare(ctx, &project, Inputs::read(&project)?)?;
+    let project = Project::open(&logical_cwd()?)?;
+    activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let program = std::env::var("SHELL").unwrap_or_else(|_| "bash".to_string());
     let shell = Shell::from_program(&program).unwrap_or(Shell::Bash);
     let program = if Shell::from_program(&program).is_some() {
@@ -160,7 +160,7 @@ fn spawn_watcher(ctx: &Ctx, project: &Project) -> Option<notify::RecommendedWatc
             std::thread::sleep(Duration::from_millis(200));
             while rx.try_recv().is_ok() {}
             let result = Inputs::read(&project)
-                .and_then(|inputs| super::export::prepare(&ctx, &project, inputs));
+                .and_then(|inputs| activate::environment(&ctx, &project, inputs));
             if let Err(err) = result {
                 ctx.printer.error(&Report::from_error(&err));
             }

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::export::{current_env, pristine, Inputs};
 use super::Ctx;
+use crate::app::activate::{self, current_env, logical_cwd, pristine};
+use crate::app::{Inputs, Project};
 use crate::shell::Shell;
 
 /// Print the project's environment as shell exports.
@@ -30,8 +31,8 @@ pub(crate) fn user_shell() -> Shell {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let shell = args.shell.unwrap_or_else(user_shell);
-    let project = super::run::require_project()?;
-    let (spec, _) = super::export::prepare(ctx, &project, Inputs::read(&project)?)?;
+    let project = Project::open(&logical_cwd()?)?;
+    let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
     let (env, _) = spec.apply(&project.root, pristine(&current));
     let mut code = shell.transition(&current, &env);

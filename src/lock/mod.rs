@@ -150,12 +150,20 @@ fn read_text(path: &Path) -> anyhow::Result<Option<String>> {
         .map(Some)
 }
 
-/// The lock of a project: `devenv.lock`, or for a Devbox project its `devbox.lock` read with
-/// [`read_devbox`]. `Ok(None)` when there is none yet. (The same as `read(&project.lock_path())`.)
-pub fn read_project(project: &crate::project::Project) -> anyhow::Result<Option<Lockfile>> {
-    match project.flavor {
-        crate::project::Flavor::Devenv => read(&project.lock_path()),
-        crate::project::Flavor::Devbox => read_devbox(&project.lock_path()),
+/// Parse lock bytes as read from a project: `devenv.lock`, or Devbox's lock read with
+/// [`devbox::parse_devbox`]. `file` names the file in messages.
+pub fn parse_bytes(
+    bytes: &[u8],
+    file: &str,
+    dialect: crate::manifest::Dialect,
+) -> anyhow::Result<Lockfile> {
+    let text = crate::manifest::utf8(bytes.to_vec(), file)
+        .with_context(|| format!("`{file}` is not a valid lock file"))
+        .hint("restore the lock from version control or delete it and run `devenv update`")
+        .bad_input()?;
+    match dialect {
+        crate::manifest::Dialect::Devenv => parse(&text, file),
+        crate::manifest::Dialect::Devbox => devbox::parse_devbox(&text, file),
     }
 }
 

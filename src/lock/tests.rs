@@ -436,34 +436,16 @@ fn devbox_lock_keeps_store_paths() {
 }
 
 #[test]
-fn read_project_follows_the_flavor() {
-    use crate::project::Project;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("devbox.json"), "{}").unwrap();
-    let project = Project::at(dir.path()).unwrap();
-    assert_eq!(read_project(&project).unwrap(), None);
-    std::fs::write(
-        dir.path().join("devbox.lock"),
-        r#"{"lockfile_version": "1", "packages": {"hello": {"source": "nixpkg"}}}"#,
-    )
-    .unwrap();
-    let lock = read_project(&project).unwrap().unwrap();
+fn parse_bytes_follows_the_dialect() {
+    use crate::manifest::Dialect;
+    let devbox = br#"{"lockfile_version": "1", "packages": {"hello": {"source": "nixpkg"}}}"#;
+    let lock = parse_bytes(devbox, "devbox.lock", Dialect::Devbox).unwrap();
     assert_eq!(lock.packages.keys().collect::<Vec<_>>(), ["hello@latest"]);
-    assert_eq!(read(&project.lock_path()).unwrap(), Some(lock.clone()));
-
-    std::fs::write(dir.path().join("devenv.json"), "{}").unwrap();
-    let project = Project::at(dir.path()).unwrap();
-    assert_eq!(
-        read_project(&project).unwrap(),
-        None,
-        "devenv.lock does not exist yet"
-    );
-    write(
-        &dir.path().join(FILE_NAME),
-        &lock_with(&[("a@1", pkg("1", &["x86_64-linux"]))]),
-    )
-    .unwrap();
-    assert_eq!(read_project(&project).unwrap().unwrap().packages.len(), 1);
+    let ours = render(&lock_with(&[("a@1", pkg("1", &["x86_64-linux"]))]));
+    let lock = parse_bytes(ours.as_bytes(), FILE_NAME, Dialect::Devenv).unwrap();
+    assert_eq!(lock.packages.len(), 1);
+    let report = Report::from_error(&parse_bytes(b"\xff", FILE_NAME, Dialect::Devenv).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
 }
 
 #[test]

@@ -359,13 +359,13 @@ impl Store {
     }
 
     /// Make root `name` hold exactly `paths` (which should be valid); used for profile
-    /// generations and projects.
-    pub fn add_gc_root(&self, name: &str, paths: &[String]) -> Result<()> {
+    /// generations and projects. A root tied to a file (`link`) dies with that file.
+    pub fn add_gc_root(&self, name: &str, paths: &[String], link: Option<&Path>) -> Result<()> {
         let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
         self.db
             .lock()
             .expect("db lock")
-            .set_root(name, paths, None)?;
+            .set_root(name, paths, link)?;
         nix::sync_nix_roots(self)
     }
 

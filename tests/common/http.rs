@@ -20,6 +20,34 @@ pub enum Fault {
     Truncate(usize),
     /// Wait this long before answering.
     Stall(Duration),
+    /// Hold the request until the test opens the gate, then answer normally.
+    Gate(Arc<Gate>),
+}
+
+/// A gate requests wait at ([`Fault::Gate`]): lets a test act at an exact point of a download.
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    /// Let every waiting and later request through.
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -89,6 +117,19 @@ impl Server {
         self.state.lock().unwrap().faults.clear();
     }
 
+    /// Wait (up to a minute) until a request whose path starts with `prefix` has arrived.
+    pub fn wait_for_request(&self, prefix: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.requests().iter().any(|r| r.starts_with(prefix)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no request for {prefix} arrived; requests: {:?}",
+                self.requests()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The paths requested so far, in order.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
@@ -137,6 +178,9 @@ fn handle(mut req: tiny_http::Request, root: &Path, state: &Mutex<State>) {
     let _ = req.as_reader().read_to_end(&mut body);
     if let Some(Fault::Stall(d)) = &fault {
         std::thread::sleep(*d);
+    }
+    if let Some(Fault::Gate(gate)) = &fault {
+        gate.wait();
     }
     match fault {
         Some(Fault::Status(code)) => {

@@ -1,0 +1,206 @@
+//! A project's inputs: the manifest and lock bytes, read once per command.
+//!
+//! Everything a command checks (trust, freshness) and everything it uses (the environment it
+//! exports, the hooks it runs, the paths it installs) comes from one [`Inputs`] value, never from
+//! a second read of the files: a file changed in between is seen by the next command, not mixed
+//! into this one. Reads are bounded, so a huge file is refused before it is held in memory.
+
+use std::cell::OnceCell;
+use std::io::Read as _;
+use std::path::Path;
+
+use anyhow::{anyhow, Context as _, Result};
+use filetime::FileTime;
+use sha2::{Digest, Sha256};
+
+use super::project::Project;
+use crate::diagnostic::ResultExt as _;
+use crate::lock::Lockfile;
+use crate::manifest::{Dialect, LoadedManifest};
+
+/// The largest manifest or lock devenv reads. Real ones are a few KiB; a Devbox lock of a large
+/// project is a few hundred.
+pub const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The manifest and lock of a project as read at one moment.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub dialect: Dialect,
+    manifest_name: String,
+    lock_name: String,
+    pub manifest: Vec<u8>,
+    /// `None` when the project has no lock yet.
+    pub lock: Option<Vec<u8>>,
+    /// The newest mtime of the two files, taken before reading them: a change after the read
+    /// makes a file newer than any stamp recorded for these inputs.
+    pub mtime: FileTime,
+    parsed_manifest: OnceCell<LoadedManifest>,
+    parsed_lock: OnceCell<Option<Lockfile>>,
+}
+
+impl Inputs {
+    /// Read the project's manifest and lock (each at most [`MAX_INPUT_BYTES`]).
+    pub fn read(project: &Project) -> Result<Inputs> {
+        let mpath = project.manifest_path();
+        let lpath = project.lock_path();
+        let mtime_of = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| FileTime::from_last_modification_time(&m))
+                .ok()
+        };
+        let mtime = [mtime_of(&mpath), mtime_of(&lpath)]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or_else(FileTime::zero);
+        let manifest = read_bounded(&mpath)
+            .with_context(|| format!("could not read the manifest `{}`", mpath.display()))?
+            .ok_or_else(|| anyhow!("the manifest `{}` does not exist", mpath.display()))?;
+        let lock = read_bounded(&lpath)
+            .with_context(|| format!("could not read the lock `{}`", lpath.display()))?;
+        Ok(Inputs {
+            dialect: project.dialect,
+            manifest_name: mpath.display().to_string(),
+            lock_name: lpath.display().to_string(),
+            manifest,
+            lock,
+            mtime,
+            parsed_manifest: OnceCell::new(),
+            parsed_lock: OnceCell::new(),
+        })
+    }
+
+    /// Inputs a command is about to write: they replace what was read, keeping the names.
+    pub fn replaced(&self, manifest: Vec<u8>, lock: Option<Vec<u8>>) -> Inputs {
+        Inputs {
+            dialect: self.dialect,
+            manifest_name: self.manifest_name.clone(),
+            lock_name: self.lock_name.clone(),
+            manifest,
+            lock,
+            mtime: self.mtime,
+            parsed_manifest: OnceCell::new(),
+            parsed_lock: OnceCell::new(),
+        }
+    }
+
+    /// The parsed manifest (parsed once, on first use).
+    pub fn manifest(&self) -> Result<&LoadedManifest> {
+        if let Some(m) = self.parsed_manifest.get() {
+            return Ok(m);
+        }
+        let text = crate::manifest::utf8(self.manifest.clone(), &self.manifest_name)
+            .with_context(|| format!("`{}` is not a valid manifest", self.manifest_name))
+            .hint("save the file as UTF-8")
+            .bad_input()?;
+        let (manifest, warnings) =
+            crate::manifest::parse(&text, &self.manifest_name, self.dialect)?;
+        Ok(self.parsed_manifest.get_or_init(|| LoadedManifest {
+            manifest,
+            text,
+            warnings,
+        }))
+    }
+
+    /// The parsed lock, `None` when there is none (parsed once, on first use).
+    pub fn lock(&self) -> Result<Option<&Lockfile>> {
+        if let Some(l) = self.parsed_lock.get() {
+            return Ok(l.as_ref());
+        }
+        let parsed = match &self.lock {
+            None => None,
+            Some(bytes) => Some(crate::lock::parse_bytes(
+                bytes,
+                &self.lock_name,
+                self.dialect,
+            )?),
+        };
+        Ok(self.parsed_lock.get_or_init(|| parsed).as_ref())
+    }
+
+    /// The path of the manifest, for messages.
+    pub fn manifest_name(&self) -> &str {
+        &self.manifest_name
+    }
+
+    /// The path of the lock, for messages.
+    pub fn lock_name(&self) -> &str {
+        &self.lock_name
+    }
+
+    /// Short hash of manifest and lock (keys the environment cache and activation stamps).
+    pub fn hash(&self) -> String {
+        crate::env::inputs_hash(&self.manifest, self.lock.as_deref())
+    }
+
+    /// What an allowance is bound to: the full SHA-256 of the manifest and of the lock (or of
+    /// its absence). A hand edit of either file needs `devenv allow` again.
+    pub fn trust_content(&self) -> Vec<u8> {
+        let hex = |b: &[u8]| -> String {
+            Sha256::digest(b)
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect()
+        };
+        let lock = self.lock.as_deref().map(hex);
+        format!(
+            "manifest sha256:{}\nlock {}\n",
+            hex(&self.manifest),
+            lock.map(|h| format!("sha256:{h}"))
+                .unwrap_or_else(|| "none".to_string())
+        )
+        .into_bytes()
+    }
+}
+
+/// A file's bytes, `None` when it does not exist; refused past [`MAX_INPUT_BYTES`].
+fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(anyhow!(
+            "`{}` is larger than {} MiB, the most devenv reads",
+            path.display(),
+            MAX_INPUT_BYTES / (1024 * 1024)
+        ))
+        .hint("a manifest or lock is a few KiB; restore the file from version control")
+        .bad_input();
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(dir: &Path) -> Project {
+        Project::at(dir).unwrap()
+    }
+
+    #[test]
+    fn trust_content_binds_manifest_and_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("devenv.json"), "{}").unwrap();
+        let a = Inputs::read(&project(tmp.path())).unwrap();
+        std::fs::write(tmp.path().join("devenv.lock"), "x").unwrap();
+        let b = Inputs::read(&project(tmp.path())).unwrap();
+        assert_ne!(a.trust_content(), b.trust_content());
+        std::fs::write(tmp.path().join("devenv.lock"), "y").unwrap();
+        let c = Inputs::read(&project(tmp.path())).unwrap();
+        assert_ne!(b.trust_content(), c.trust_content());
+    }
+
+    #[test]
+    fn a_huge_manifest_is_refused_before_reading_it_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(tmp.path().join("devenv.json")).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let err = Inputs::read(&project(tmp.path())).unwrap_err();
+        assert!(format!("{err:#}").contains("larger than 8 MiB"), "{err:#}");
+    }
+}

@@ -1,0 +1,94 @@
+//! The application layer: what a command does, between parsing its arguments (`cli`) and the
+//! domain modules that each own one job.
+//!
+//! Every command that touches a project goes the same way:
+//! [`Project::open`] → [`Inputs::read`] (manifest and lock, read once) → [`trust`] (may these
+//! inputs act without being asked?) → [`lock::ensure`] with a [`LockMode`] (write, frozen, check)
+//! → [`realize()`] (the store) → [`activate`] (profile generation, GC root, cached environment).
+//! Whatever is exported or executed comes from the same [`Inputs`] value whose hashes were
+//! checked; nothing here reads the files a second time, prints to stdout, or calls a command.
+
+use crate::context::Settings;
+use crate::printer::Printer;
+
+pub mod activate;
+pub mod inputs;
+pub mod lock;
+pub mod packages;
+pub mod project;
+pub mod realize;
+pub mod trust;
+
+pub use inputs::Inputs;
+pub use lock::LockMode;
+pub use project::{Project, ProjectLock};
+pub use realize::{realize, BuildPolicy, InstalledOutput, InstalledPackage};
+
+/// What every operation gets: the resolved settings and where to report progress and warnings.
+pub struct Context {
+    pub settings: Settings,
+    pub printer: Printer,
+}
+
+/// A project locked and realized: the inputs it stands for, its packages and what was fetched.
+pub struct Installed {
+    pub inputs: Inputs,
+    pub packages: Vec<InstalledPackage>,
+    pub report: Option<crate::store::RealizeReport>,
+}
+
+/// Bring the lock up to date (per `mode`) and realize it for this system, with progress bars on
+/// a terminal: what `install`, `add`, `rm`, `update` and `cache push` do.
+pub fn install(
+    ctx: &Context,
+    project: &Project,
+    inputs: Inputs,
+    mode: LockMode,
+    policy: BuildPolicy,
+    options: crate::store::StoreOptions,
+) -> anyhow::Result<Installed> {
+    let inputs = lock::ensure(ctx, project, &inputs, mode)?.unwrap_or(inputs);
+    let progress = crate::printer::TerminalProgress::new(&ctx.printer);
+    let result = realize(ctx, project, &inputs, policy, options, &progress);
+    progress.finish();
+    let (packages, report) = result?;
+    Ok(Installed {
+        inputs,
+        packages,
+        report,
+    })
+}
+
+/// [`install`] and then make the result the project's current generation (so `generations`
+/// and `rollback` see a change at once). Returns the generation's number, if any.
+pub fn install_and_activate(
+    ctx: &Context,
+    project: &Project,
+    inputs: Inputs,
+    mode: LockMode,
+    policy: BuildPolicy,
+    options: crate::store::StoreOptions,
+) -> anyhow::Result<(Installed, Option<u32>)> {
+    let installed = install(ctx, project, inputs, mode, policy, options)?;
+    let generation = activate::activate(ctx, project, &installed.packages, &installed.inputs)?;
+    Ok((installed, generation))
+}
+
+/// After `add`, `rm` or `update` wrote `inputs` under `held`: resolve what is still stale,
+/// install without building, and make the result the current generation.
+pub fn install_written(
+    ctx: &Context,
+    project: &Project,
+    held: &ProjectLock,
+    inputs: Inputs,
+) -> anyhow::Result<Option<u32>> {
+    install_and_activate(
+        ctx,
+        project,
+        inputs,
+        LockMode::Write(Some(held)),
+        BuildPolicy::Never,
+        crate::store::StoreOptions::default(),
+    )
+    .map(|(_, generation)| generation)
+}

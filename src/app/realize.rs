@@ -1,0 +1,210 @@
+//! Realizing a project's locked packages for this system in the store.
+//!
+//! Works from the lock in [`Inputs`] only (never resolves: that is [`super::lock::ensure`]'s job)
+//! and, per [`BuildPolicy`], may fall back to building with an installed Nix when no binary cache
+//! has a path. Only `devenv install`, typed by the user, allows that: activation on `cd` never
+//! runs an evaluator or a builder, so a lock pointing at paths no cache has cannot make a `cd`
+//! run `nix build`.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context as _, Result};
+
+use super::{Context, Inputs, Project};
+use crate::diagnostic::ResultExt as _;
+use crate::lock::{LockedPackage, Output};
+use crate::store::{Backend, Progress, RealizeReport, Store, StoreOptions};
+
+/// Whether a path no binary cache has may be built with an installed Nix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPolicy {
+    /// Fail with a hint to run `devenv install` (activation, `add`, `shell`, …).
+    Never,
+    /// Build with Nix from the locked revision and attribute (`devenv install`).
+    NixFallback,
+}
+
+/// One output of an installed package: its name, logical store path and where it is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledOutput {
+    pub name: String,
+    /// `/nix/store/…`.
+    pub logical: String,
+    /// The same path under the store's physical root.
+    pub physical: PathBuf,
+}
+
+/// A locked package realized for this system, with the outputs the manifest asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// The lock key (`name@version`).
+    pub key: String,
+    pub outputs: Vec<InstalledOutput>,
+}
+
+type Wanted = Vec<(String, LockedPackage, Vec<Output>)>;
+
+/// What to realize: per manifest package for this system (in manifest order) its lock key, entry
+/// and chosen outputs. The lock must be up to date ([`super::lock::ensure`]).
+fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
+    let system = &ctx.settings.system;
+    let manifest = &inputs.manifest()?.manifest;
+    let lock = inputs
+        .lock()?
+        .ok_or_else(|| anyhow!("`{}` does not exist", inputs.lock_name()))
+        .hint("run `devenv install` to lock the manifest")?;
+    let stale_hint = "run `devenv update` to lock the manifest";
+    let mut out = Vec::new();
+    for spec in manifest.packages_for(system) {
+        let key = spec.lock_key();
+        let entry = lock
+            .packages
+            .get(&key)
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{}` is out of date: it has no entry for `{key}` from the manifest",
+                    inputs.lock_name()
+                )
+            })
+            .hint(stale_hint)?;
+        let outputs = entry.outputs_for(system, &spec.outputs);
+        if outputs.is_empty() {
+            return Err(anyhow!(
+                "`{}` has no outputs of `{key}` for system `{system}`",
+                inputs.lock_name()
+            ))
+            .hint(format!(
+                "the package may not exist for {system}; restrict it with `platforms` in the manifest, or run `devenv update`"
+            ));
+        }
+        out.push((key, entry.clone(), outputs));
+    }
+    Ok(out)
+}
+
+/// Realize the locked packages of `inputs` for this system; returns them in manifest order and,
+/// for the local store, what was fetched.
+pub fn realize(
+    ctx: &Context,
+    project: &Project,
+    inputs: &Inputs,
+    policy: BuildPolicy,
+    options: StoreOptions,
+    progress: &dyn Progress,
+) -> Result<(Vec<InstalledPackage>, Option<RealizeReport>)> {
+    let packages = wanted(ctx, inputs)?;
+    let paths: Vec<String> = packages
+        .iter()
+        .flat_map(|(_, _, outs)| outs.iter().map(|o| o.path.clone()))
+        .collect();
+    let store = match Store::open_backend(&ctx.settings, options)? {
+        Backend::Local(store) => *store,
+        Backend::NixDaemon => {
+            ctx.printer
+                .debug("delegating realization to the Nix daemon (/nix/store is not writable)");
+            crate::store::nix::realize_with_daemon(
+                &paths,
+                &ctx.settings.substituters,
+                &ctx.settings.trusted_public_keys,
+            )?;
+            return Ok((installed(&packages, |l| PathBuf::from(l)), None));
+        }
+    };
+    let root_name = format!("project:{}", project.root.display());
+    let lock_path = project.lock_path();
+    let report = match store
+        .realize_rooted(&paths, Some((&root_name, Some(&lock_path))), progress)
+        .context("cannot install the project's packages")
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() else {
+                return Err(e);
+            };
+            if policy == BuildPolicy::Never {
+                return Err(anyhow!("{missing}"))
+                    .context("cannot install the project's packages")
+                    .hint(
+                        "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS; \
+                         `devenv install` (typed by you, never a `cd`) can also build them with an installed Nix",
+                    );
+            }
+            if crate::store::nix::which("nix").is_none() {
+                return Err(anyhow!("{missing}"))
+                    .context("cannot install the project's packages")
+                    .hint(
+                        "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS, \
+                         or install Nix so devenv can build them",
+                    );
+            }
+            build_missing(ctx, &store, &packages, missing)?;
+            store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), progress)?
+        }
+    };
+    if !report.damaged_by_restart.is_empty() {
+        ctx.printer.warn(format!(
+            "{} store path(s) registered just before the last restart had not fully reached the \
+             disk (or refer to one that had not); they were unregistered, and those this project \
+             needs were fetched again: {}",
+            report.damaged_by_restart.len(),
+            report.damaged_by_restart.join(", ")
+        ));
+    }
+    for u in &report.unreachable_caches {
+        ctx.printer.warn(format!(
+            "{u}; skipped it, the other binary caches had everything"
+        ));
+    }
+    let installed = installed(&packages, |l| store.layout().real_path(l));
+    Ok((installed, Some(report)))
+}
+
+/// No cache has some paths but Nix is installed: build each package that is not fully present
+/// with the real evaluator and import the results.
+fn build_missing(
+    ctx: &Context,
+    store: &Store,
+    packages: &Wanted,
+    missing: &crate::store::MissingPaths,
+) -> Result<()> {
+    // `DEVENV_NIXPKGS`: a nixpkgs git checkout to build from on machines without GitHub.
+    let nixpkgs = std::env::var_os("DEVENV_NIXPKGS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    for (key, locked, outputs) in packages {
+        let mut present = true;
+        for o in outputs {
+            present &= store.is_valid(&o.path)?;
+        }
+        if present {
+            continue;
+        }
+        let installable = crate::store::nix::installable(locked, nixpkgs.as_deref());
+        ctx.printer.info(format!(
+            "building {key} with Nix ({installable}): no binary cache has {} of its paths",
+            missing.paths.len()
+        ));
+        let wanted: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
+        crate::store::nix::build_and_import(store, &installable, &wanted)
+            .with_context(|| format!("cannot build `{key}` with Nix either"))
+            .with_context(|| format!("{missing}"))?;
+    }
+    Ok(())
+}
+
+fn installed(packages: &Wanted, physical: impl Fn(&str) -> PathBuf) -> Vec<InstalledPackage> {
+    packages
+        .iter()
+        .map(|(key, _, outs)| InstalledPackage {
+            key: key.clone(),
+            outputs: outs
+                .iter()
+                .map(|o| InstalledOutput {
+                    name: o.name.clone(),
+                    logical: o.path.clone(),
+                    physical: physical(&o.path),
+                })
+                .collect(),
+        })
+        .collect()
+}
