@@ -602,12 +602,19 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
     };
     let summary = |state: &str| format!("project {} is {state}", p.root.display());
     match TrustStore::new(&settings.dirs.data).status(&canonical, &manifest) {
-        Trust::Allowed => Check::new(
+        Err(untrusted) => Check::new(
+            "project",
+            Status::Fail,
+            summary("not allowed: its trust record could have been written by another user"),
+        )
+        .detail(untrusted.to_string())
+        .fix(untrusted.fix()),
+        Ok(Trust::Allowed) => Check::new(
             "project",
             Status::Ok,
             summary("allowed: it activates when you cd into it"),
         ),
-        Trust::NotAllowed => Check::new(
+        Ok(Trust::NotAllowed) => Check::new(
             "project",
             Status::Warn,
             summary("not allowed (new, or its manifest changed since `devenv allow`)"),
@@ -617,7 +624,7 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
             manifest_path.display()
         ))
         .fix(format!("devenv allow {root}")),
-        Trust::Denied => Check::new(
+        Ok(Trust::Denied) => Check::new(
             "project",
             Status::Warn,
             summary("denied: it never activates automatically"),

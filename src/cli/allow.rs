@@ -56,6 +56,10 @@ pub fn run_allow(ctx: &Ctx, args: AllowArgs) -> Result<ExitCode> {
     TrustStore::new(&ctx.settings.dirs.data)
         .allow(&canonical, &manifest)
         .context("could not record the allowance")?;
+    // Shells in the project ask again at their next prompt, also where the record replaced one
+    // that was refused (its file existed all along, so the hook would not notice).
+    crate::env::EnvCache::new(&ctx.settings.dirs.state)
+        .invalidate(&crate::profile::project_key(&project.root));
     ctx.printer.info(format!(
         "allowed `{}` to activate automatically (until its manifest changes)",
         canonical.display()

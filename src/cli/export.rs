@@ -93,7 +93,8 @@ pub(crate) fn prepare(ctx: &Ctx, project: &Project, inputs: Inputs) -> Result<(E
     let cache = EnvCache::new(&dirs.state);
     let target = profile.current_target();
     let key = cache_key(&inputs.manifest, inputs.lock.as_deref(), target.as_deref());
-    if let Some(spec) = cache.get(&project_key, &key) {
+    profile.verify()?;
+    if let Some(spec) = cache.get(&project_key, &key)? {
         return Ok((spec, inputs));
     }
     let manifest = parse_manifest(project, &inputs.manifest)?;
@@ -272,7 +273,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let allow_file = trust_store.allow_file(&canonical, &inputs.manifest);
         let consent = std::env::var_os(SHELL_VAR).is_some_and(|v| Path::new(&v) == project.root);
         let trust = if consent {
-            Trust::Allowed
+            Ok(Trust::Allowed)
         } else {
             trust_store.status(&canonical, &inputs.manifest)
         };
@@ -282,7 +283,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let manifest_name = project.manifest_path().display().to_string();
         let mut stamp_inputs = (inputs.hash(), inputs.mtime);
         match trust {
-            Trust::Allowed => match prepare(ctx, &project, inputs) {
+            Ok(Trust::Allowed) => match prepare(ctx, &project, inputs) {
                 Ok((spec, inputs)) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
                     let (env, applied) = spec.apply(&project.root, target);
@@ -300,12 +301,23 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                     ctx.printer.error(&Report::from_error(&err));
                 }
             },
-            Trust::NotAllowed => ctx.printer.warn(format!(
+            Ok(Trust::NotAllowed) => ctx.printer.warn(format!(
                 "`{manifest_name}` is not allowed to load automatically; run `devenv allow` to trust its current content"
             )),
-            Trust::Denied => ctx.printer.info(format!(
+            Ok(Trust::Denied) => ctx.printer.info(format!(
                 "devenv: `{manifest_name}` is denied; `devenv allow` lifts it"
             )),
+            Err(untrusted) => {
+                ctx.printer.warn(format!(
+                    "`{manifest_name}` is not allowed to load automatically: its allowance could \
+                     have been written by another user, so it does not count: {untrusted}\n\
+                     hint: run `{}`, then `devenv allow` if you trust the project",
+                    untrusted.fix()
+                ));
+                // Said once: the hook stays quiet while the record exists, and asks again when
+                // it is removed or `devenv allow` replaces it (which drops the stamps).
+                allow_state = format!("+{}", allow_file.display());
+            }
         }
         let stamp = cache
             .stamp(&project_key, &stamp_inputs.0, stamp_inputs.1)

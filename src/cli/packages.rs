@@ -43,7 +43,7 @@ pub fn carry_trust(ctx: &Ctx, project: &Project, before: &str, after: &str) -> R
         return Ok(());
     };
     let trust = crate::shell::trust::TrustStore::new(&ctx.settings.dirs.data);
-    if trust.status(&root, before.as_bytes()) == crate::shell::trust::Trust::Allowed {
+    if trust.status(&root, before.as_bytes()) == Ok(crate::shell::trust::Trust::Allowed) {
         trust
             .allow(&root, after.as_bytes())
             .with_context(|| format!("cannot record `{}` as allowed", root.display()))?;
