@@ -279,6 +279,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         };
         let project_key = crate::profile::project_key(&project.root);
         let cache = EnvCache::new(&ctx.settings.dirs.state);
+        // Refused once here, before anything is read from or written to it.
+        cache.verify()?;
         let mut allow_state = format!("!{}", allow_file.display());
         let manifest_name = project.manifest_path().display().to_string();
         let mut stamp_inputs = (inputs.hash(), inputs.mtime);

@@ -199,17 +199,23 @@ impl EnvCache {
         self.dir.join(format!("{project_key}.json"))
     }
 
+    /// An error, naming the directory and the fix, when the state dir or `env/` could be changed
+    /// by other users.
+    pub fn verify(&self) -> Result<()> {
+        owner::check_within(&self.state, &self.dir).map_err(owner::Untrusted::into_error)
+    }
+
     /// Create `env/` privately if missing and check it and the state dir.
     fn prepare_dir(&self) -> Result<()> {
         crate::fsutil::create_private_dir_all(&self.dir)
             .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
-        owner::check_within(&self.state, &self.dir).map_err(owner::Untrusted::into_error)
+        self.verify()
     }
 
     /// The cached spec when it was computed from inputs with hash `key`. An error when the
     /// cache's directories could be changed by other users.
     pub fn get(&self, project_key: &str, key: &str) -> Result<Option<EnvSpec>> {
-        owner::check_within(&self.state, &self.dir).map_err(owner::Untrusted::into_error)?;
+        self.verify()?;
         let path = self.spec_path(project_key);
         if owner::check(&path).is_err() {
             return Ok(None);
