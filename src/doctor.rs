@@ -591,7 +591,19 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
         Ok(TrustStore::new(&settings.dirs.data).status(&root, &inputs.trust_content()))
     });
     let trust = match trust {
-        Ok(t) => t,
+        Ok(Ok(t)) => t,
+        Ok(Err(untrusted)) => {
+            return Check::new(
+                "project",
+                Status::Fail,
+                format!(
+                    "project {} is not allowed: its trust record could have been written by another user",
+                    p.root.display()
+                ),
+            )
+            .detail(untrusted.to_string())
+            .fix(untrusted.fix())
+        }
         Err(e) => {
             return Check::new(
                 "project",

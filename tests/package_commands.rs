@@ -483,7 +483,12 @@ fn add_and_rm_keep_an_allowed_project_allowed_and_never_allow_by_themselves() {
     init(&w);
     let trust = TrustStore::new(&w.t.home.join(".local/share/devenv"));
     let root = w.t.project.canonicalize().unwrap();
-    let status = || trust.status(&root, w.t.read("devenv.json").as_bytes());
+    // An allowance is bound to the bytes of manifest and lock, as `Inputs` reads them.
+    let status = || {
+        let project = devenv::app::Project::at(&w.t.project).unwrap();
+        let inputs = devenv::app::Inputs::read(&project).unwrap();
+        trust.status(&root, &inputs.trust_content()).unwrap()
+    };
 
     w.ok(&["add", "ansible-lint", "--no-install"]);
     assert_eq!(status(), Trust::NotAllowed, "add must not allow a project");

@@ -31,7 +31,8 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
     let cache = EnvCache::new(&dirs.state);
     let target = profile.current_target();
     let key = cache_key(&inputs.manifest, inputs.lock.as_deref(), target.as_deref());
-    if let Some(spec) = cache.get(&project_key, &key) {
+    profile.verify()?;
+    if let Some(spec) = cache.get(&project_key, &key)? {
         return Ok((spec, inputs));
     }
     let system = &ctx.settings.system;

@@ -13,14 +13,20 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::{Context, Inputs, Project};
+use crate::fsutil::owner::Untrusted;
 use crate::shell::trust::{Trust, TrustStore};
 
 fn store(ctx: &Context) -> TrustStore {
     TrustStore::new(&ctx.settings.dirs.data)
 }
 
-/// The trust state of these inputs of `project`.
-pub fn status(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<Trust> {
+/// The trust state of these inputs of `project`; the inner error is an allowance that does not
+/// count because another user could have written it.
+pub fn status(
+    ctx: &Context,
+    project: &Project,
+    inputs: &Inputs,
+) -> Result<std::result::Result<Trust, Untrusted>> {
     let root = project.canonical_root()?;
     Ok(store(ctx).status(&root, &inputs.trust_content()))
 }
@@ -31,12 +37,16 @@ pub fn allow_file(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<P
     Ok(store(ctx).allow_file(&root, &inputs.trust_content()))
 }
 
-/// Allow these inputs of `project` to activate automatically; lifts a denial.
+/// Allow these inputs of `project` to activate automatically; lifts a denial. Shells in the
+/// project ask again at their next prompt, also where the record replaced one that was refused
+/// (its file existed all along, so the hook would not notice).
 pub fn allow(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<PathBuf> {
     let root = project.canonical_root()?;
-    store(ctx)
+    let file = store(ctx)
         .allow(&root, &inputs.trust_content())
-        .context("could not record the allowance")
+        .context("could not record the allowance")?;
+    crate::env::EnvCache::new(&ctx.settings.dirs.state).invalidate(&project.key());
+    Ok(file)
 }
 
 /// Deny `project` whatever its content.
@@ -59,7 +69,7 @@ pub fn carry(ctx: &Context, project: &Project, before: &Inputs, after: &Inputs) 
         return Ok(());
     };
     let trust = store(ctx);
-    if trust.status(&root, &old) == Trust::Allowed {
+    if trust.status(&root, &old) == Ok(Trust::Allowed) {
         trust
             .allow(&root, &new)
             .with_context(|| format!("cannot record `{}` as allowed", root.display()))?;

@@ -36,17 +36,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let allow_file = trust::allow_file(ctx, &project, &inputs)?;
         let consent = std::env::var_os(SHELL_VAR).is_some_and(|v| Path::new(&v) == project.root);
         let trust = if consent {
-            Trust::Allowed
+            Ok(Trust::Allowed)
         } else {
             trust::status(ctx, &project, &inputs)?
         };
         let project_key = project.key();
         let cache = EnvCache::new(&ctx.settings.dirs.state);
+        // Refused once here, before anything is read from or written to it.
+        cache.verify()?;
         let mut allow_state = format!("!{}", allow_file.display());
         let manifest_name = project.manifest_path().display().to_string();
         let mut stamp_inputs = (inputs.hash(), inputs.mtime);
         match trust {
-            Trust::Allowed => match activate::environment(ctx, &project, inputs) {
+            Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs) {
                 Ok((spec, inputs)) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
                     let (env, applied) = spec.apply(&project.root, target);
@@ -66,12 +68,23 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                     ctx.printer.error(&Report::from_error(&err));
                 }
             },
-            Trust::NotAllowed => ctx.printer.warn(format!(
+            Ok(Trust::NotAllowed) => ctx.printer.warn(format!(
                 "`{manifest_name}` is not allowed to load automatically; run `devenv allow` to trust its current content and its lock"
             )),
-            Trust::Denied => ctx.printer.info(format!(
+            Ok(Trust::Denied) => ctx.printer.info(format!(
                 "devenv: `{manifest_name}` is denied; `devenv allow` lifts it"
             )),
+            Err(untrusted) => {
+                ctx.printer.warn(format!(
+                    "`{manifest_name}` is not allowed to load automatically: its allowance could \
+                     have been written by another user, so it does not count: {untrusted}\n\
+                     hint: run `{}`, then `devenv allow` if you trust the project",
+                    untrusted.fix()
+                ));
+                // Said once: the hook stays quiet while the record exists, and asks again when
+                // it is removed or `devenv allow` replaces it (which drops the stamps).
+                allow_state = format!("+{}", allow_file.display());
+            }
         }
         let stamp = cache
             .stamp(&project_key, &stamp_inputs.0, stamp_inputs.1)

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::fsutil::owner;
 use crate::manifest::Manifest;
 use crate::shell::diff::{Applied, Builder};
 use crate::shell::Env;
@@ -173,14 +173,24 @@ pub fn expand(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
 
 /// Computed environments on disk: `<state dir>/env/<project key>.json`, plus the stamps the hook
 /// compares the manifest and lock with (`<project key>.stamps/<inputs hash>`).
+///
+/// A cached environment is code the shell runs (its `init_hook`), so it is private: 0600 files in
+/// 0700 directories whatever the umask. When the state dir or `env/` could be changed by another
+/// user, the cache is refused (an error naming the directory and the fix): whatever devenv wrote
+/// there could be replaced at any moment. An entry another user could have written, in
+/// directories that are fine, is ignored and replaced by a recomputed one. Stamps hold no content
+/// (only their mtime tells the hook when to ask devenv again), so they are not checked.
 #[derive(Debug, Clone)]
 pub struct EnvCache {
+    /// devenv's state dir: the outermost directory whose owner and mode are checked.
+    state: PathBuf,
     dir: PathBuf,
 }
 
 impl EnvCache {
     pub fn new(state_dir: &Path) -> EnvCache {
         EnvCache {
+            state: state_dir.to_path_buf(),
             dir: state_dir.join("env"),
         }
     }
@@ -189,19 +199,39 @@ impl EnvCache {
         self.dir.join(format!("{project_key}.json"))
     }
 
-    /// The cached spec when it was computed from inputs with hash `key`.
-    pub fn get(&self, project_key: &str, key: &str) -> Option<EnvSpec> {
-        let bytes = fs::read(self.spec_path(project_key)).ok()?;
-        let spec: EnvSpec = serde_json::from_slice(&bytes).ok()?;
-        (spec.key == key).then_some(spec)
+    /// An error, naming the directory and the fix, when the state dir or `env/` could be changed
+    /// by other users.
+    pub fn verify(&self) -> Result<()> {
+        owner::check_within(&self.state, &self.dir).map_err(owner::Untrusted::into_error)
+    }
+
+    /// Create `env/` privately if missing and check it and the state dir.
+    fn prepare_dir(&self) -> Result<()> {
+        crate::fsutil::create_private_dir_all(&self.dir)
+            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
+        self.verify()
+    }
+
+    /// The cached spec when it was computed from inputs with hash `key`. An error when the
+    /// cache's directories could be changed by other users.
+    pub fn get(&self, project_key: &str, key: &str) -> Result<Option<EnvSpec>> {
+        self.verify()?;
+        let path = self.spec_path(project_key);
+        if owner::check(&path).is_err() {
+            return Ok(None);
+        }
+        let Ok(bytes) = fs::read(&path) else {
+            return Ok(None);
+        };
+        let spec: Option<EnvSpec> = serde_json::from_slice(&bytes).ok();
+        Ok(spec.filter(|s| s.key == key))
     }
 
     pub fn put(&self, project_key: &str, spec: &EnvSpec) -> Result<()> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
+        self.prepare_dir()?;
         let path = self.spec_path(project_key);
         let text = serde_json::to_vec(spec).expect("serializable");
-        crate::fsutil::write_if_changed(&path, &text)
+        crate::fsutil::write_private(&path, &text)
             .with_context(|| format!("cannot write `{}`", path.display()))?;
         Ok(())
     }
@@ -213,20 +243,24 @@ impl EnvCache {
         project_key: &str,
         inputs: &str,
         mtime: filetime::FileTime,
-    ) -> io::Result<PathBuf> {
+    ) -> Result<PathBuf> {
+        self.prepare_dir()?;
         let dir = self.dir.join(format!("{project_key}.stamps"));
-        fs::create_dir_all(&dir)?;
+        crate::fsutil::create_private_dir_all(&dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let path = dir.join(inputs);
         if !path.exists() {
             prune_stamps(&dir, MAX_STAMPS - 1);
-            fs::write(&path, b"")?;
+            crate::fsutil::open_private(&path)
+                .with_context(|| format!("cannot create `{}`", path.display()))?;
         }
-        filetime::set_file_mtime(&path, mtime)?;
+        filetime::set_file_mtime(&path, mtime)
+            .with_context(|| format!("cannot set the time of `{}`", path.display()))?;
         Ok(path)
     }
 
     /// Drop every stamp of a project, so each shell re-exports at its next prompt (after a
-    /// rollback or a new generation).
+    /// rollback, a new generation or a new allowance).
     pub fn invalidate(&self, project_key: &str) {
         let _ = fs::remove_dir_all(self.dir.join(format!("{project_key}.stamps")));
     }
@@ -333,11 +367,48 @@ mod tests {
         let cache = EnvCache::new(tmp.path());
         let spec = EnvSpec::compute(cache_key(b"{}", None, None), &Manifest::default(), None);
         cache.put("p", &spec).unwrap();
-        assert_eq!(cache.get("p", &spec.key), Some(spec.clone()));
-        assert_eq!(cache.get("p", &cache_key(b"{ }", None, None)), None);
+        assert_eq!(cache.get("p", &spec.key).unwrap(), Some(spec.clone()));
+        assert_eq!(
+            cache.get("p", &cache_key(b"{ }", None, None)).unwrap(),
+            None
+        );
         assert_ne!(
             cache_key(b"{}", Some(b""), None),
             cache_key(b"{}", None, None)
         );
+    }
+
+    #[test]
+    fn entries_others_could_write_are_ignored_and_writable_dirs_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m));
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        let cache = EnvCache::new(&state);
+        let spec = EnvSpec::compute(cache_key(b"{}", None, None), &Manifest::default(), None);
+        cache.put("p", &spec).unwrap();
+        let entry = state.join("env/p.json");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (mode(&state), mode(&state.join("env")), mode(&entry)),
+            (0o700, 0o700, 0o600)
+        );
+        chmod(&entry, 0o666).unwrap();
+        assert_eq!(cache.get("p", &spec.key).unwrap(), None, "ignored");
+        cache.put("p", &spec).unwrap();
+        assert_eq!(mode(&entry), 0o600, "replaced by a private entry");
+        assert_eq!(cache.get("p", &spec.key).unwrap(), Some(spec.clone()));
+        chmod(&state, 0o770).unwrap();
+        let err = cache.get("p", &spec.key).unwrap_err();
+        let report = crate::diagnostic::Report::from_error(&err);
+        assert!(
+            report
+                .causes
+                .iter()
+                .any(|c| c.contains("writable by its group")),
+            "{report:?}"
+        );
+        assert!(cache.put("p", &spec).is_err());
+        assert!(cache.stamp("p", "h", filetime::FileTime::zero()).is_err());
     }
 }

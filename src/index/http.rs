@@ -263,14 +263,14 @@ impl CachedHttp {
             last_modified,
             not_found: body.is_none(),
         };
-        let _ = std::fs::create_dir_all(&self.dir);
+        let _ = crate::fsutil::create_private_dir_all(&self.dir);
         if let Some(body) = body {
-            if crate::fsutil::write_atomic(body_path, body).is_err() {
+            if crate::fsutil::write_private(body_path, body).is_err() {
                 return;
             }
         }
         if let Ok(bytes) = serde_json::to_vec(&meta) {
-            let _ = crate::fsutil::write_atomic(meta_path, &bytes);
+            let _ = crate::fsutil::write_private(meta_path, &bytes);
         }
     }
 }

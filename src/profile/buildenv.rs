@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, DirBuilderExt};
 use std::path::{Path, PathBuf};
 
 /// One output to link into the profile.
@@ -78,7 +78,8 @@ pub fn build(dst: &Path, elements: &[Element]) -> Result<(), BuildError> {
         let path = path.to_path_buf();
         move |source| BuildError::Write { path, source }
     };
-    fs::create_dir_all(dst).map_err(write_err(dst))?;
+    // Private like the profile it becomes part of, whatever the umask.
+    crate::fsutil::create_private_dir_all(dst).map_err(write_err(dst))?;
     let mut sorted: Vec<&Element> = elements.iter().collect();
     sorted.sort_by(|a, b| (a.priority, &a.path).cmp(&(b.priority, &b.path)));
     let mut linked: BTreeMap<PathBuf, Linked> = BTreeMap::new();
@@ -147,7 +148,10 @@ fn link_dir(
                         {
                             // Split the whole-directory link into a real directory.
                             fs::remove_file(&dst_path).map_err(write_err)?;
-                            fs::create_dir(&dst_path).map_err(write_err)?;
+                            fs::DirBuilder::new()
+                                .mode(crate::fsutil::PRIVATE_DIR)
+                                .create(&dst_path)
+                                .map_err(write_err)?;
                             let prev_elem = Element {
                                 package: prev.package.clone(),
                                 path: prev_src.clone(),

@@ -6,6 +6,10 @@
 //! it), and `generations.json` (per generation: time, inputs hash, packages; plus which inputs the
 //! current generation stands for, so a rollback holds until the manifest or lock changes).
 //! A new generation is made only when the set of packages and outputs changes.
+//!
+//! A profile goes on PATH, so it is private (0700 directories, 0600 files, whatever the umask)
+//! and refused, with the command that fixes it, when its directories up to the data dir could be
+//! changed by another user ([`Profile::verify`]).
 
 pub mod buildenv;
 
@@ -69,14 +73,30 @@ pub struct Generations {
 /// The profile directory of one project.
 #[derive(Debug, Clone)]
 pub struct Profile {
+    /// devenv's data dir: the outermost directory whose owner and mode are checked.
+    data: PathBuf,
     pub dir: PathBuf,
 }
 
 impl Profile {
     pub fn for_project(data_dir: &Path, root: &Path) -> Profile {
         Profile {
+            data: data_dir.to_path_buf(),
             dir: data_dir.join("projects").join(project_key(root)),
         }
+    }
+
+    /// Refuse a profile another user could have changed: the directories from the data dir down
+    /// to the current generation must belong to the user and be writable by nobody else.
+    pub fn verify(&self) -> Result<()> {
+        let deepest = self
+            .current_target()
+            .filter(|t| t.parent() == Some(Path::new("generations")))
+            .map(|t| self.dir.join(t))
+            .unwrap_or_else(|| self.dir.join("generations"));
+        crate::fsutil::owner::check_within(&self.data, &deepest)
+            .map_err(crate::fsutil::owner::Untrusted::into_error)
+            .with_context(|| format!("cannot use the profile `{}`", self.dir.display()))
     }
 
     /// The stable path of the active generation (`…/current`); environments point here.
@@ -111,19 +131,17 @@ impl Profile {
     fn save(&self, g: &Generations) -> Result<()> {
         let mut text = serde_json::to_string_pretty(g).expect("serializable");
         text.push('\n');
-        crate::fsutil::write_atomic(&self.meta_path(), text.as_bytes())
+        crate::fsutil::write_private(&self.meta_path(), text.as_bytes())
             .with_context(|| format!("cannot write `{}`", self.meta_path().display()))
     }
 
     /// Hold the profile's lock while `f` runs, so concurrent devenv processes do not interleave.
     fn locked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create `{}`", self.dir.display()))?;
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join("lock"))
+        let generations = self.dir.join("generations");
+        crate::fsutil::create_private_dir_all(&generations)
+            .with_context(|| format!("cannot create `{}`", generations.display()))?;
+        self.verify()?;
+        let file = crate::fsutil::open_private(&self.dir.join("lock"))
             .context("cannot open the profile lock")?;
         fs4::fs_std::FileExt::lock_exclusive(&file).context("cannot lock the profile")?;
         let out = f();

@@ -193,7 +193,7 @@ impl BinaryCache {
         if let Some(dir) = &self.narinfo_cache {
             // The lookup cache is an optimisation: failing to write it is not an error, and an
             // entry lost in a power failure is fetched again, so it is not fsynced.
-            let _ = fs::create_dir_all(dir);
+            let _ = crate::fsutil::create_private_dir_all(dir);
             match &text {
                 Some(t) => {
                     let _ = crate::fsutil::replace_cache_file(

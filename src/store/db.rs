@@ -100,7 +100,7 @@ impl Db {
     /// Open (creating if needed) the database file.
     pub fn open(path: &Path) -> Result<Db> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
+            crate::fsutil::create_private_dir_all(parent)
                 .with_context(|| format!("cannot create `{}`", parent.display()))?;
         }
         // Processes opening a new database at the same moment would race to switch it to WAL,
@@ -109,6 +109,10 @@ impl Db {
         let mut init_lock = path.as_os_str().to_owned();
         init_lock.push(".init-lock");
         let _init = super::locks::exclusive(Path::new(&init_lock))?;
+        // SQLite creates a new database 0644 and its -wal and -shm files with the database's
+        // mode: created here first, all three are private.
+        crate::fsutil::create_private_file(path)
+            .with_context(|| format!("cannot create the store database `{}`", path.display()))?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the store database `{}`", path.display()))?;
         conn.busy_timeout(Duration::from_secs(3600))?;

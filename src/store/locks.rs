@@ -8,7 +8,7 @@
 //! Locks are `flock`s, released by the kernel when a process dies, so a killed install never
 //! leaves the store locked.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -27,15 +27,10 @@ impl Drop for Lock {
 
 fn open(path: &Path) -> Result<File> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
+        crate::fsutil::create_private_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    crate::fsutil::open_private(path)
         .with_context(|| format!("cannot open lock file `{}`", path.display()))
 }
 

@@ -38,6 +38,10 @@ pub use substitute::MissingPaths;
 /// Prefix of temporary directories inside the store dir (same file system, so renames are atomic).
 pub const TMP_PREFIX: &str = ".devenv-tmp-";
 
+/// Mode of the directories of the store tree (`nix/`, `nix/store/`, `nix/var/`) devenv creates:
+/// Nix's, whatever the umask. Store paths themselves are unpacked read-only (0444/0555).
+pub const PUBLIC_DIR: u32 = 0o755;
+
 /// Receives progress events; the store itself never prints.
 pub trait Progress: Sync {
     /// How many paths and NAR bytes are about to be fetched.
@@ -149,12 +153,19 @@ impl Store {
     /// Open (creating) the store with physical root `root`.
     pub fn open_at(root: &Path, settings: &Settings, options: StoreOptions) -> Result<Store> {
         let layout = StoreLayout::new(root);
-        std::fs::create_dir_all(layout.store_dir())
+        // Like Nix's: readable by everyone, writable by the owner alone, whatever the umask.
+        crate::fsutil::create_dir_all_with_mode(&layout.store_dir(), PUBLIC_DIR)
+            .and_then(|()| {
+                crate::fsutil::create_dir_all_with_mode(&layout.real_path("/nix/var"), PUBLIC_DIR)
+            })
             .with_context(|| format!("cannot create the store `{}`", layout.store_dir().display()))
             .hint(
                 "check that the store root is writable, or choose another with DEVENV_STORE_ROOT",
             )?;
+        // The database and locks are this user's alone.
         let state_dir = layout.real_path("/nix/var/devenv");
+        crate::fsutil::create_private_dir_all(&state_dir)
+            .with_context(|| format!("cannot create `{}`", state_dir.display()))?;
         let db = Db::open(&state_dir.join("db.sqlite"))?;
         Ok(Store {
             layout,

@@ -327,7 +327,8 @@ pub fn sync_nix_roots(store: &Store) -> Result<()> {
         return Ok(());
     }
     let dir = root.join("nix/var/nix/gcroots/devenv");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    crate::fsutil::create_dir_all_with_mode(&dir, super::PUBLIC_DIR)
+        .with_context(|| format!("cannot create `{}`", dir.display()))?;
     let mut wanted = BTreeSet::new();
     for r in store.gc_roots()? {
         for p in r.paths {

@@ -180,9 +180,8 @@ fn write_nar(
     nar_dir: &Path,
     compression: PushCompression,
 ) -> Result<(String, Sha256Hash, u64, Sha256Hash, u64)> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".devenv-tmp-")
-        .tempfile_in(nar_dir)?;
+    // Readable by whoever serves the cache, as the umask allows.
+    let mut tmp = crate::fsutil::shared_temp_file(nar_dir)?;
     let file_hashing =
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
     let source = store.layout().real_path(path);

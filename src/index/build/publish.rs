@@ -173,9 +173,8 @@ fn write_cache(
 
     // Second pass over the directory: compress while hashing both streams, and make sure the
     // content did not change since the store path was computed.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".devenv-tmp-")
-        .tempfile_in(&nar_dir)?;
+    // Readable by whoever serves the cache, as the umask allows.
+    let mut tmp = crate::fsutil::shared_temp_file(&nar_dir)?;
     let file_writer =
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
     let mut nar = HashingWriter::new(liblzma::write::XzEncoder::new(file_writer, 6));

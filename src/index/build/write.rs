@@ -112,24 +112,19 @@ pub fn load(dir: &Path) -> anyhow::Result<IndexDir> {
     Ok(index)
 }
 
-/// Write a file of the index if its content changed, readable by everyone: an index is meant to
-/// be served over HTTP or copied to other machines.
+/// Write a file of the index if its content changed, shared as the umask allows (0644 under the
+/// usual 022): an index is meant to be served over HTTP or copied to other machines.
 /// Without `durable`, the caller syncs the file system before relying on the file.
 fn put(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<bool> {
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     match std::fs::read(path) {
         Ok(existing) if existing == bytes => return Ok(false),
         _ => {}
     }
     let write = || -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".devenv-tmp-")
-            .tempfile_in(dir)?;
+        let mut tmp = fsutil::shared_temp_file(dir)?;
         tmp.write_all(bytes)?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
         if durable {
             tmp.as_file().sync_all()?;
         }
@@ -219,18 +214,16 @@ impl Staging {
     }
 }
 
-/// Open a file of a staged `packages/`, creating it if needed, readable by everyone: an index is
-/// meant to be served over HTTP or copied to other machines. Not truncated: a staged file is
-/// written once, into the empty file created for it (truncating makes ext4 flush the file).
+/// Open a file of a staged `packages/`, creating it if needed, shared as the umask allows (the
+/// kernel creates it 0666 minus the umask): an index is meant to be served over HTTP or copied
+/// to other machines. Not truncated: a staged file is written once, into the empty file created
+/// for it (truncating makes ext4 flush the file).
 fn open_for_index(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    Ok(file)
+        .open(path)
 }
 
 /// Write the files of `index` whose names are in `changed` (all when `None`), then `names.jsonl`
