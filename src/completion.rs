@@ -6,13 +6,11 @@
 //! The generated scripts call back `devenv __complete packages <prefix>`; this module owns both
 //! the wrapper text and the name lookup. It returns data; `cli` prints it.
 
-use std::time::Duration;
-
 use anyhow::{anyhow, Result};
 
-use crate::context::Settings;
 use crate::index::http::HttpOptions;
 use crate::index::Index;
+use crate::settings::Settings;
 
 /// The subcommands whose positional arguments are package names.
 pub const PACKAGE_COMMANDS: [&str; 2] = ["add", "info"];
@@ -45,7 +43,7 @@ pub fn package_names(settings: &Settings, prefix: &str) -> Vec<String> {
 /// the on-disk cache only. A Nixhub-compatible API has no cached name list, so it offers nothing.
 fn open_offline(settings: &Settings) -> Option<Box<dyn Index>> {
     let offline = HttpOptions {
-        timeout: Duration::from_secs(1),
+        client: settings.http.clone(),
         offline: true,
     };
     crate::index::open_with(settings, offline).ok()
@@ -127,7 +125,7 @@ fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{Dirs, Overrides};
+    use crate::settings::{Dirs, Overrides};
     use std::path::Path;
 
     fn settings(root: &Path, index: &str) -> Settings {
@@ -142,6 +140,7 @@ mod tests {
                 index: Some(index.to_string()),
                 ..Default::default()
             },
+            &|_| None,
             dirs,
         )
         .unwrap()

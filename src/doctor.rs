@@ -15,7 +15,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::app::{Inputs, Project};
-use crate::context::Settings;
+use crate::settings::{Settings, Source};
 use crate::shell::trust::{Trust, TrustStore};
 use crate::store::layout::can_create;
 
@@ -84,12 +84,12 @@ pub struct Probe {
     /// `$XDG_CONFIG_HOME`, where fish reads `fish/config.fish`.
     pub xdg_config_home: Option<PathBuf>,
     pub cwd: PathBuf,
-    /// Per-request limit for the index and caches (`DEVENV_HTTP_TIMEOUT`, at most 5 s).
-    pub timeout: Duration,
     pub daemon_socket: PathBuf,
-    /// `$DEVENV_STORE_ROOT`, to tell which setting chose the store root.
-    pub store_root_env: Option<PathBuf>,
 }
+
+/// Doctor waits at most this long for one answer (`DEVENV_HTTP_TIMEOUT` if shorter): it must
+/// answer even when the network does not.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Probe {
     /// Facts from the process environment.
@@ -103,12 +103,7 @@ impl Probe {
             zdotdir: var("ZDOTDIR").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             cwd: std::env::current_dir()?,
-            // The same knob as every index request, but never longer than a doctor should wait.
-            timeout: crate::index::http::HttpOptions::from_env()?
-                .timeout
-                .min(Duration::from_secs(5)),
             daemon_socket: PathBuf::from(NIX_DAEMON_SOCKET),
-            store_root_env: var("DEVENV_STORE_ROOT").map(PathBuf::from),
         })
     }
 }
@@ -117,12 +112,16 @@ impl Probe {
 /// unreachable network costs one timeout, not one per URL.
 pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
     let mut checks = vec![store(settings, probe), nix(probe)];
+    let http = settings.http.with_timeout_at_most(MAX_TIMEOUT);
     let network: Vec<Check> = std::thread::scope(|scope| {
-        let index = scope.spawn(|| index(settings, probe));
+        let index = scope.spawn(|| index(settings, &http));
         let caches: Vec<_> = settings
             .substituters
             .iter()
-            .map(|url| scope.spawn(move || substituter(url, settings, probe)))
+            .map(|url| {
+                let http = &http;
+                scope.spawn(move || substituter(url, settings, http))
+            })
             .collect();
         std::iter::once(index)
             .chain(caches)
@@ -142,17 +141,10 @@ pub fn failed(checks: &[Check]) -> bool {
 }
 
 /// Where a configured store root came from, for "which root and why".
-fn store_root_origin(settings: &Settings, probe: &Probe, root: &Path) -> String {
-    let config_path = settings.dirs.config.join("config.json");
-    let from_config = crate::context::ConfigFile::load(&config_path)
-        .ok()
-        .and_then(|c| c.store_root);
-    if probe.store_root_env.as_deref() == Some(root) {
-        "set by DEVENV_STORE_ROOT".to_string()
-    } else if from_config.as_deref() == Some(root) {
-        format!("set by store_root in {}", config_path.display())
-    } else {
-        "set by --store-root".to_string()
+fn store_root_origin(settings: &Settings) -> String {
+    match &settings.store_root.source {
+        Source::ConfigFile(path) => format!("set by store_root in {}", path.display()),
+        source => format!("set by {source}"),
     }
 }
 
@@ -167,10 +159,10 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
         )),
         None => check,
     };
-    match &settings.store_root {
+    match &settings.store_root.value {
         Some(root) => {
             let dir = crate::store::layout::StoreLayout::new(root).store_dir();
-            let why = store_root_origin(settings, probe, root);
+            let why = store_root_origin(settings);
             if can_create(&dir) {
                 let check = Check::new(
                     "store",
@@ -251,34 +243,29 @@ fn nix(probe: &Probe) -> Check {
     }
 }
 
-/// GET `url` with short timeouts (doctor must answer even when the network does not): the
-/// status code and body, or why there was none.
-fn http_get(probe: &Probe, url: &str) -> Result<(u16, String), String> {
-    let agent = crate::http::agent(
-        probe.timeout,
-        &format!("{} doctor", crate::http::USER_AGENT),
-    );
-    let response = agent
-        .get(url)
-        .call()
-        .map_err(|e| describe_http_error(&e, probe.timeout))?;
-    let status = response.status().as_u16();
-    let mut body = String::new();
-    let _ = std::io::Read::read_to_string(&mut response.into_body().into_reader(), &mut body);
-    Ok((status, body))
+/// GET `url` with the invocation's client (retries, the waiting line) and doctor's short
+/// timeout: the status code and body, or why there was none.
+fn http_get(http: &crate::http::Client, url: &str) -> Result<(u16, String), crate::http::Error> {
+    let reply = http.get(url, &[("User-Agent", DOCTOR_USER_AGENT)])?;
+    Ok((
+        reply.status.as_u16(),
+        String::from_utf8_lossy(&reply.body).into_owned(),
+    ))
 }
 
-fn describe_http_error(e: &ureq::Error, timeout: Duration) -> String {
-    match e {
-        ureq::Error::Timeout(_) => {
-            format!("no answer in time (waited {timeout:?}; DEVENV_HTTP_TIMEOUT sets it)")
-        }
-        _ => crate::http::describe(e, timeout),
+const DOCTOR_USER_AGENT: &str = concat!("devenv/", env!("CARGO_PKG_VERSION"), " doctor");
+
+/// A failed probe as a check: what happened, and the hint that fixes the network problem (a
+/// local index and cache) when nothing could be reached at all.
+fn unreachable(check: Check, error: &crate::http::Error) -> Check {
+    match error {
+        crate::http::Error::Unreachable { .. } => check.detail(crate::http::UNREACHABLE_HINT),
+        _ => check,
     }
 }
 
-fn index(settings: &Settings, probe: &Probe) -> Check {
-    let url = settings.index.trim();
+fn index(settings: &Settings, http: &crate::http::Client) -> Check {
+    let url = settings.index.value.trim();
     let fix = "devenv --index <directory or URL> doctor   # then set DEVENV_INDEX or \"index\" in config.json";
     if let Some(path) = local_path(url) {
         let meta = path.join("index.json");
@@ -332,12 +319,12 @@ fn index(settings: &Settings, probe: &Probe) -> Check {
         )
         .fix(fix);
     }
-    let probe_url = if url.starts_with("nixhub+") || url == crate::context::DEFAULT_INDEX {
+    let probe_url = if url.starts_with("nixhub+") || url == crate::settings::DEFAULT_INDEX {
         base.to_string()
     } else {
         format!("{base}/index.json")
     };
-    match http_get(probe, &probe_url) {
+    match http_get(http, &probe_url) {
         Ok((status, _)) if status < 500 => Check::new(
             "index",
             Status::Ok,
@@ -350,12 +337,15 @@ fn index(settings: &Settings, probe: &Probe) -> Check {
         )
         .detail("packages already in the lock still install from the binary caches")
         .fix(fix),
-        Err(why) => Check::new(
-            "index",
-            Status::Fail,
-            format!("index {url} is not reachable: {why}"),
+        Err(why) => unreachable(
+            Check::new(
+                "index",
+                Status::Fail,
+                format!("index {url} is not reachable: {why}"),
+            )
+            .detail("packages already in the lock still install from the binary caches"),
+            &why,
         )
-        .detail("packages already in the lock still install from the binary caches")
         .fix(fix),
     }
 }
@@ -368,7 +358,7 @@ fn local_path(url: &str) -> Option<PathBuf> {
     (!url.contains("://")).then(|| PathBuf::from(url))
 }
 
-fn substituter(url: &str, settings: &Settings, probe: &Probe) -> Check {
+fn substituter(url: &str, settings: &Settings, http: &crate::http::Client) -> Check {
     let others: Vec<&str> = settings
         .substituters
         .iter()
@@ -381,16 +371,21 @@ fn substituter(url: &str, settings: &Settings, probe: &Probe) -> Check {
     } else {
         format!("export DEVENV_SUBSTITUTERS=\"{}\"", others.join(" "))
     };
+    let mut network_error = None;
     let result = match local_path(url) {
         Some(dir) => std::fs::read_to_string(dir.join("nix-cache-info"))
             .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
         None => match http_get(
-            probe,
+            http,
             &format!("{}/nix-cache-info", url.trim_end_matches('/')),
         ) {
             Ok((200, body)) => Ok(body),
             Ok((status, _)) => Err(format!("nix-cache-info answered HTTP {status}")),
-            Err(why) => Err(why),
+            Err(why) => {
+                let text = why.to_string();
+                network_error = Some(why);
+                Err(text)
+            }
         },
     };
     match result {
@@ -418,12 +413,18 @@ fn substituter(url: &str, settings: &Settings, probe: &Probe) -> Check {
                 .fix(fix)
             }
         }
-        Err(why) => Check::new(
-            "substituter",
-            Status::Fail,
-            format!("binary cache {url} is not reachable: {why}"),
-        )
-        .fix(fix),
+        Err(why) => {
+            let check = Check::new(
+                "substituter",
+                Status::Fail,
+                format!("binary cache {url} is not reachable: {why}"),
+            );
+            match &network_error {
+                Some(e) => unreachable(check, e),
+                None => check,
+            }
+            .fix(fix)
+        }
     }
 }
 
@@ -644,7 +645,7 @@ mod tests {
 
     #[test]
     fn keys_are_checked_for_name_base64_and_length() {
-        assert_eq!(key_problem(crate::context::CACHE_NIXOS_ORG_KEY), None);
+        assert_eq!(key_problem(crate::settings::CACHE_NIXOS_ORG_KEY), None);
         assert!(key_problem("no-colon").unwrap().contains("name"));
         assert!(key_problem(":AAAA").unwrap().contains("name is empty"));
         assert!(key_problem("k:!!!").unwrap().contains("base64"));

@@ -10,7 +10,6 @@
 pub mod app;
 pub mod cli;
 pub mod completion;
-pub mod context;
 pub mod diagnostic;
 pub mod doctor;
 pub mod env;
@@ -22,6 +21,7 @@ pub mod manifest;
 pub mod nixfmt;
 pub mod printer;
 pub mod profile;
+pub mod settings;
 pub mod shell;
 pub mod store;
 pub mod system;

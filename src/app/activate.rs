@@ -17,7 +17,6 @@ use crate::env::{cache_key, EnvCache, EnvSpec};
 use crate::profile::{Profile, ProfilePackage, DEFAULT_PRIORITY};
 use crate::shell::diff::{revert, Applied};
 use crate::shell::{Env, STATE_ALLOW_VAR, STATE_DIFF_VAR, STATE_DIR_VAR, STATE_STAMP_VAR};
-use crate::store::StoreOptions;
 
 /// The environment spec of `project` for `inputs`: from the cache when manifest, lock and
 /// profile are unchanged; otherwise locked (resolving stale entries), installed (never built,
@@ -106,7 +105,6 @@ fn install(
         inputs.clone(),
         LockMode::Write(None),
         BuildPolicy::Never,
-        StoreOptions::default(),
     )?;
     let written = (installed.inputs.hash() != inputs.hash()).then_some(installed.inputs);
     Ok((installed.packages, written))
@@ -175,7 +173,7 @@ fn add_generation_root(
     paths: &[String],
 ) -> Result<()> {
     use crate::store::{Backend, Store};
-    if let Backend::Local(store) = Store::open_backend(&ctx.settings, StoreOptions::default())? {
+    if let Backend::Local(store) = Store::open_backend(&ctx.settings)? {
         let manifest = project.manifest_path();
         store
             .add_gc_root(

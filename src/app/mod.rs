@@ -8,8 +8,8 @@
 //! Whatever is exported or executed comes from the same [`Inputs`] value whose hashes were
 //! checked; nothing here reads the files a second time, prints to stdout, or calls a command.
 
-use crate::context::Settings;
 use crate::printer::Printer;
+use crate::settings::Settings;
 
 pub mod activate;
 pub mod inputs;
@@ -45,11 +45,10 @@ pub fn install(
     inputs: Inputs,
     mode: LockMode,
     policy: BuildPolicy,
-    options: crate::store::StoreOptions,
 ) -> anyhow::Result<Installed> {
     let inputs = lock::ensure(ctx, project, &inputs, mode)?.unwrap_or(inputs);
     let progress = crate::printer::TerminalProgress::new(&ctx.printer);
-    let result = realize(ctx, project, &inputs, policy, options, &progress);
+    let result = realize(ctx, project, &inputs, policy, &progress);
     progress.finish();
     let (packages, report) = result?;
     Ok(Installed {
@@ -67,9 +66,8 @@ pub fn install_and_activate(
     inputs: Inputs,
     mode: LockMode,
     policy: BuildPolicy,
-    options: crate::store::StoreOptions,
 ) -> anyhow::Result<(Installed, Option<u32>)> {
-    let installed = install(ctx, project, inputs, mode, policy, options)?;
+    let installed = install(ctx, project, inputs, mode, policy)?;
     let generation = activate::activate(ctx, project, &installed.packages, &installed.inputs)?;
     Ok((installed, generation))
 }
@@ -88,7 +86,6 @@ pub fn install_written(
         inputs,
         LockMode::Write(Some(held)),
         BuildPolicy::Never,
-        crate::store::StoreOptions::default(),
     )
     .map(|(_, generation)| generation)
 }

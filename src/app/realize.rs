@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context as _, Result};
 use super::{Context, Inputs, Project};
 use crate::diagnostic::ResultExt as _;
 use crate::lock::{LockedPackage, Output};
-use crate::store::{Backend, Progress, RealizeReport, Store, StoreOptions};
+use crate::store::{Backend, Progress, RealizeReport, Store};
 
 /// Whether a path no binary cache has may be built with an installed Nix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,6 @@ pub fn realize(
     project: &Project,
     inputs: &Inputs,
     policy: BuildPolicy,
-    options: StoreOptions,
     progress: &dyn Progress,
 ) -> Result<(Vec<InstalledPackage>, Option<RealizeReport>)> {
     let packages = wanted(ctx, inputs)?;
@@ -97,7 +96,7 @@ pub fn realize(
         .iter()
         .flat_map(|(_, _, outs)| outs.iter().map(|o| o.path.clone()))
         .collect();
-    let store = match Store::open_backend(&ctx.settings, options)? {
+    let store = match Store::open_backend(&ctx.settings)? {
         Backend::Local(store) => *store,
         Backend::NixDaemon => {
             ctx.printer
@@ -167,10 +166,8 @@ fn build_missing(
     packages: &Wanted,
     missing: &crate::store::MissingPaths,
 ) -> Result<()> {
-    // `DEVENV_NIXPKGS`: a nixpkgs git checkout to build from on machines without GitHub.
-    let nixpkgs = std::env::var_os("DEVENV_NIXPKGS")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from);
+    // A nixpkgs git checkout to build from on machines without GitHub.
+    let nixpkgs = ctx.settings.nixpkgs.value.clone();
     for (key, locked, outputs) in packages {
         let mut present = true;
         for o in outputs {

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context as _};
 use super::Ctx;
 use crate::diagnostic::ResultExt;
 use crate::store::push::PushCompression;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
 /// Write store paths as a signed binary cache.
 #[derive(Debug, clap::Args)]
@@ -69,7 +69,6 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
             inputs,
             crate::app::LockMode::Write(None),
             crate::app::BuildPolicy::Never,
-            StoreOptions::default(),
         )?;
         installed
             .packages

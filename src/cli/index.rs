@@ -43,14 +43,9 @@ struct BuildArgs {
     /// on threads of their own beside them.
     #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
     jobs: usize,
-    /// The nix-env program to evaluate with.
-    #[arg(
-        long,
-        env = "DEVENV_NIX_ENV",
-        default_value = "nix-env",
-        value_name = "PROGRAM"
-    )]
-    nix_env: String,
+    /// The evaluator to run (default: nix-env). [env: DEVENV_NIX_ENV]
+    #[arg(long, value_name = "PROGRAM")]
+    nix_env: Option<String>,
 }
 
 struct Progress<'a> {
@@ -106,6 +101,14 @@ impl Reporter for Progress<'_> {
     }
 }
 
+impl Args {
+    /// `--nix-env`, a setting (see `Settings::nix_env`).
+    pub fn nix_env(&self) -> Option<String> {
+        let IndexCommand::Build(build) = &self.command;
+        build.nix_env.clone()
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let IndexCommand::Build(args) = args.command;
     let systems = ctx.settings.systems_or_current(args.systems);
@@ -116,7 +119,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         out: args.out,
         systems,
         jobs: args.jobs.max(1),
-        nix_env: args.nix_env,
+        nix_env: ctx.settings.nix_env.value.clone(),
     };
     let progress = Progress {
         printer: &ctx.printer,

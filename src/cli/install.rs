@@ -5,13 +5,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::anyhow;
-
 use super::Ctx;
 use crate::app::activate::logical_cwd;
 use crate::app::{self, BuildPolicy, Inputs, LockMode, Project};
-use crate::diagnostic::ResultExt;
-use crate::store::StoreOptions;
 
 /// Realize everything in devenv.lock for this system.
 #[derive(Debug, clap::Args)]
@@ -19,19 +15,12 @@ pub struct Args {
     /// Fail if devenv.lock is missing or out of date instead of resolving.
     #[arg(long)]
     pub frozen: bool,
-    /// How many paths to look up and download at once.
-    #[arg(long, short = 'j', env = "DEVENV_JOBS", default_value_t = 8)]
-    pub jobs: usize,
+    /// How many paths to look up and download at once (default 8). [env: DEVENV_JOBS]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    if args.jobs == 0 {
-        return Err(anyhow!("--jobs must be at least 1")).bad_input();
-    }
-    let options = StoreOptions {
-        jobs: args.jobs,
-        http: crate::store::cache::HttpSettings::from_env()?,
-    };
     let project = Project::open(&logical_cwd()?)?;
     // Resolving a stale lock rewrites it: hold the project for writing unless --frozen.
     let held = if args.frozen {
@@ -50,14 +39,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         packages: installed,
         report,
         ..
-    } = app::install(
-        ctx,
-        &project,
-        inputs,
-        mode,
-        BuildPolicy::NixFallback,
-        options,
-    )?;
+    } = app::install(ctx, &project, inputs, mode, BuildPolicy::NixFallback)?;
     let outputs: usize = installed.iter().map(|p| p.outputs.len()).sum();
     match &report {
         Some(r) if !r.fetched.is_empty() => ctx.printer.info(format!(

@@ -10,13 +10,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::context::{Dirs, Overrides, Settings};
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
+use crate::settings::{Overrides, Settings};
 
 mod add;
 mod allow;
 mod cache;
 mod completions;
+mod config;
 mod doctor;
 mod export;
 mod gc;
@@ -55,28 +56,34 @@ pub struct Cli {
 }
 
 /// Flags every command accepts; each also reads a `DEVENV_*` variable and a user config key.
+///
+/// The variables are read by `Settings::resolve`, not by clap: a variable clap reads counts as
+/// given, which made usage lines show these flags as if they were required.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
     /// Version index: a directory, file:// or http(s):// static index, or a Nixhub-compatible API.
-    #[arg(long, global = true, env = "DEVENV_INDEX", value_name = "URL")]
+    /// [env: DEVENV_INDEX]
+    #[arg(long, global = true, value_name = "URL")]
     pub index: Option<String>,
     /// Binary caches to substitute from, space-separated, in priority order.
-    #[arg(long, global = true, env = "DEVENV_SUBSTITUTERS", value_name = "URLS")]
+    /// [env: DEVENV_SUBSTITUTERS]
+    #[arg(long, global = true, value_name = "URLS")]
     pub substituters: Option<String>,
     /// Public keys (`name:base64`) whose signatures are trusted, space-separated.
-    #[arg(
-        long,
-        global = true,
-        env = "DEVENV_TRUSTED_PUBLIC_KEYS",
-        value_name = "KEYS"
-    )]
+    /// [env: DEVENV_TRUSTED_PUBLIC_KEYS]
+    #[arg(long, global = true, value_name = "KEYS")]
     pub trusted_public_keys: Option<String>,
     /// Physical root of the Nix-compatible store (the store itself is always `/nix/store`).
-    #[arg(long, global = true, env = "DEVENV_STORE_ROOT", value_name = "DIR")]
+    /// [env: DEVENV_STORE_ROOT]
+    #[arg(long, global = true, value_name = "DIR")]
     pub store_root: Option<PathBuf>,
-    /// The Nix system to resolve and realize for (default: this machine's).
-    #[arg(long, global = true, env = "DEVENV_SYSTEM", value_name = "SYSTEM")]
+    /// The Nix system to resolve and realize for (default: this machine's). [env: DEVENV_SYSTEM]
+    #[arg(long, global = true, value_name = "SYSTEM")]
     pub system: Option<String>,
+    /// Answer index lookups from the index cache only, never over the network.
+    /// [env: DEVENV_OFFLINE]
+    #[arg(long, global = true)]
+    pub offline: bool,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -113,6 +120,7 @@ pub enum Command {
     Publish(publish::Args),
     Generate(generate::Args),
     Completions(completions::Args),
+    Config(config::Args),
     Doctor(doctor::Args),
     #[command(name = "__complete", hide = true)]
     Complete(completions::CompleteArgs),
@@ -149,14 +157,26 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => return completions::run(args, &printer),
         _ => {}
     }
+    // Settings that belong to one command's flags.
+    let (jobs, nix_env) = match &cli.command {
+        Command::Install(a) => (a.jobs, None),
+        Command::Index(a) => (None, a.nix_env()),
+        _ => (None, None),
+    };
     let overrides = Overrides {
         index: cli.global.index,
         substituters: cli.global.substituters,
         trusted_public_keys: cli.global.trusted_public_keys,
         store_root: cli.global.store_root,
         system: cli.global.system,
+        offline: cli.global.offline,
+        jobs,
+        nix_env,
     };
-    let settings = Settings::resolve(overrides, Dirs::from_environment()?)?;
+    let mut settings = Settings::from_process(overrides)?;
+    if let Some(watch) = printer.http_watch() {
+        settings.watch_http(watch);
+    }
     let ctx = Ctx { settings, printer };
     match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -180,6 +200,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Cache(a) => cache::run(&ctx, a),
         Command::Publish(a) => publish::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Complete(a) => completions::run_complete(&ctx, a),
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),

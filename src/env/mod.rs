@@ -21,9 +21,9 @@ use crate::shell::diff::{Applied, Builder};
 use crate::shell::Env;
 
 /// Set to the project root in every activated environment.
-pub const PROJECT_ROOT_VAR: &str = "DEVENV_PROJECT_ROOT";
+pub const PROJECT_ROOT_VAR: &str = crate::settings::variables::PROJECT_ROOT;
 /// Set to the profile (its stable `current` link) when the project has packages.
-pub const PROFILE_VAR: &str = "DEVENV_PROFILE";
+pub const PROFILE_VAR: &str = crate::settings::variables::PROFILE;
 
 /// List variables filled from profile directories: (variable, subdirectories, default tail used
 /// when the variable is unset so programs keep their built-in search path).

@@ -3,14 +3,12 @@
 //! Every successful response body is stored under the cache directory together with its `ETag` and
 //! `Last-Modified`; the next request for the same URL revalidates with `If-None-Match` /
 //! `If-Modified-Since` and a `304` answer is served from disk. When the server cannot be reached
-//! (connection refused, timeout, 5xx after retries) a cached copy is used instead and a warning is
-//! recorded once per host, so a team can keep working on a train. Bodies are parsed before they are
-//! cached: a server that sends garbage never poisons the cache.
+//! (connection refused, timeout, 5xx after the client's retries) a cached copy is used instead and
+//! a warning is recorded once per host, so a team can keep working on a train. Bodies are parsed
+//! before they are cached: a server that sends garbage never poisons the cache.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use anyhow::{anyhow, Context as _, Result};
 use serde::de::DeserializeOwned;
@@ -18,42 +16,23 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::ResultExt;
+use crate::http::Reply;
 
-/// Default connect and read timeout in seconds (`DEVENV_HTTP_TIMEOUT` overrides it).
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-/// How many times a request is retried after a timeout, connection failure or 5xx answer.
-const RETRIES: u32 = 2;
-
-/// How the HTTP client behaves; read once from the environment by [`HttpOptions::from_env`].
+/// How index requests go: the invocation's HTTP client, and whether the network may be used.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    pub timeout: Duration,
+    pub client: crate::http::Client,
     /// Never touch the network; answer from the cache only.
     pub offline: bool,
 }
 
 impl HttpOptions {
-    /// `DEVENV_HTTP_TIMEOUT` (seconds, may be fractional) and `DEVENV_OFFLINE` (`1`/`true`).
-    pub fn from_env() -> Result<HttpOptions> {
-        let timeout = match std::env::var("DEVENV_HTTP_TIMEOUT") {
-            Ok(v) => {
-                let secs: f64 = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
-                    .ok_or_else(|| anyhow!("DEVENV_HTTP_TIMEOUT=`{v}` is not a number of seconds"))
-                    .hint("set it to a positive number such as 30")
-                    .bad_input()?;
-                Duration::from_secs_f64(secs)
-            }
-            Err(_) => Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-        };
-        let offline = matches!(
-            std::env::var("DEVENV_OFFLINE").as_deref(),
-            Ok("1") | Ok("true") | Ok("yes")
-        );
-        Ok(HttpOptions { timeout, offline })
+    /// The `http_timeout`, `http_retries` and `offline` settings.
+    pub fn from_settings(settings: &crate::settings::Settings) -> HttpOptions {
+        HttpOptions {
+            client: settings.http.clone(),
+            offline: settings.offline.value,
+        }
     }
 }
 
@@ -74,19 +53,10 @@ struct CacheMeta {
     not_found: bool,
 }
 
-/// A fully read answer.
-struct Reply {
-    status: ureq::http::StatusCode,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    body: Vec<u8>,
-}
-
 /// A blocking HTTP client with a revalidating disk cache for one index base URL.
 pub struct CachedHttp {
     dir: PathBuf,
     options: HttpOptions,
-    client: OnceLock<ureq::Agent>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -97,7 +67,6 @@ impl CachedHttp {
         CachedHttp {
             dir,
             options,
-            client: OnceLock::new(),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -112,11 +81,6 @@ impl CachedHttp {
         if !w.contains(&message) {
             w.push(message);
         }
-    }
-
-    fn client(&self) -> &ureq::Agent {
-        self.client
-            .get_or_init(|| crate::http::agent(self.options.timeout, crate::http::USER_AGENT))
     }
 
     /// GET `url` and parse the body as JSON. 404 is [`Fetched::NotFound`]. Invalid JSON is an
@@ -145,7 +109,7 @@ impl CachedHttp {
         if self.options.offline {
             return cached()
                 .ok_or_else(|| anyhow!("`{url}` is not in the index cache and devenv is offline"))
-                .hint("unset DEVENV_OFFLINE to fetch it");
+                .hint("unset DEVENV_OFFLINE (or drop --offline, or `offline` in config.json) to fetch it");
         }
 
         let response = match self.send(url, cached_meta.as_ref()) {
@@ -153,7 +117,7 @@ impl CachedHttp {
             Err(err) => {
                 if let Some(value) = cached() {
                     self.warn_once(format!(
-                        "cannot reach the index at {} ({}); using the cached copy",
+                        "the index at {} did not answer ({}); using the cached copy",
                         host_of(url),
                         first_line(&err)
                     ));
@@ -187,63 +151,40 @@ impl CachedHttp {
             &body_path,
             url,
             Some(&response.body),
-            response.etag,
-            response.last_modified,
+            response.header(ureq::http::header::ETAG),
+            response.header(ureq::http::header::LAST_MODIFIED),
         );
         Ok(Fetched::Found(value))
     }
 
-    /// Send with bounded retries on connection failures, timeouts, cut-off bodies and 5xx answers.
+    /// GET with conditional headers; the client retries connection failures, timeouts, cut-off
+    /// bodies and 5xx answers. A 5xx that remains, and a failure, become errors with the hint
+    /// that can fix them (a longer timeout cannot fix a network that is not there).
     fn send(&self, url: &str, cached: Option<&CacheMeta>) -> Result<Reply> {
-        let client = self.client();
-        let timeout = self.options.timeout;
-        let mut attempt = 0;
-        loop {
-            let mut req = client.get(url);
-            if let Some(meta) = cached.filter(|m| !m.not_found) {
-                if let Some(etag) = &meta.etag {
-                    req = req.header(ureq::http::header::IF_NONE_MATCH, etag);
-                }
-                if let Some(lm) = &meta.last_modified {
-                    req = req.header(ureq::http::header::IF_MODIFIED_SINCE, lm);
+        let mut headers = Vec::new();
+        if let Some(meta) = cached.filter(|m| !m.not_found) {
+            if let Some(etag) = &meta.etag {
+                headers.push(("If-None-Match", etag.as_str()));
+            }
+            if let Some(lm) = &meta.last_modified {
+                headers.push(("If-Modified-Since", lm.as_str()));
+            }
+        }
+        match self.options.client.get(url, &headers) {
+            Ok(r) if r.status.is_server_error() => {
+                Err(anyhow!("the index at `{url}` answered HTTP {}", r.status))
+                    .hint("the index server has a problem; try again later")
+            }
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let hint = e.hint();
+                let err =
+                    Err(anyhow::Error::new(e)).with_context(|| format!("cannot fetch `{url}`"));
+                match hint {
+                    Some(hint) => err.hint(hint),
+                    None => err,
                 }
             }
-            let result = match req.call() {
-                Ok(r) => {
-                    let status = r.status();
-                    let etag = header(&r, ureq::http::header::ETAG);
-                    let last_modified = header(&r, ureq::http::header::LAST_MODIFIED);
-                    let mut body = Vec::new();
-                    match r.into_body().into_reader().read_to_end(&mut body) {
-                        Ok(_) => Ok(Reply {
-                            status,
-                            etag,
-                            last_modified,
-                            body,
-                        }),
-                        Err(e) => Err(crate::http::describe_read(&e, timeout)),
-                    }
-                }
-                Err(e) => Err(crate::http::describe(&e, timeout)),
-            };
-            let retryable = match &result {
-                Ok(r) => r.status.is_server_error(),
-                Err(_) => true,
-            };
-            if !retryable || attempt >= RETRIES {
-                return match result {
-                    Ok(r) if r.status.is_server_error() => {
-                        Err(anyhow!("the index at `{url}` answered HTTP {}", r.status))
-                            .hint("the index server has a problem; try again later")
-                    }
-                    Ok(r) => Ok(r),
-                    Err(e) => Err(anyhow!(e))
-                        .with_context(|| format!("cannot fetch `{url}`"))
-                        .hint("check the network, or raise DEVENV_HTTP_TIMEOUT for a slow index"),
-                };
-            }
-            attempt += 1;
-            std::thread::sleep(Duration::from_millis(150 * u64::from(attempt)));
         }
     }
 
@@ -283,21 +224,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> 
     })
 }
 
-fn header(r: &crate::http::Response, name: ureq::http::header::HeaderName) -> Option<String> {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 fn short_hash(s: &str) -> String {
     let d = Sha256::digest(s.as_bytes());
     d[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().unwrap_or(rest)
+    crate::http::host_of(url)
 }
 
 fn first_line(err: &anyhow::Error) -> String {

@@ -20,9 +20,9 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 
-use crate::context::{Settings, DEFAULT_INDEX};
 use crate::diagnostic::ResultExt;
 use crate::lock::{LockedPackage, LockedSystem};
+use crate::settings::{Settings, DEFAULT_INDEX};
 use crate::version::Constraint;
 use format::{PackageFile, SystemOutputs, VersionEntry};
 
@@ -210,12 +210,12 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// `http(s)://` URL is the Nixhub-compatible API if it is the default service, else a static sparse
 /// index if it serves `index.json`, else a Nixhub-compatible API.
 pub fn open(settings: &Settings) -> Result<Box<dyn Index>> {
-    open_with(settings, http::HttpOptions::from_env()?)
+    open_with(settings, http::HttpOptions::from_settings(settings))
 }
 
 /// [`open`] with explicit HTTP options (e.g. offline, for shell completion that must never wait).
 pub fn open_with(settings: &Settings, options: http::HttpOptions) -> Result<Box<dyn Index>> {
-    let url = settings.index.trim();
+    let url = settings.index.value.trim();
     let cache = settings.dirs.cache.join("index");
     if url.is_empty() {
         return Err(anyhow!("the index URL is empty"))
@@ -325,19 +325,18 @@ mod tests {
     }
 
     fn settings(index: &str, root: &Path) -> Settings {
-        Settings {
-            index: index.to_string(),
-            substituters: vec![],
-            trusted_public_keys: vec![],
-            store_root: None,
-            system: "x86_64-linux".into(),
-            dirs: crate::context::Dirs {
-                config: root.join("config"),
-                cache: root.join("cache"),
-                data: root.join("data"),
-                state: root.join("state"),
-            },
-        }
+        let overrides = crate::settings::Overrides {
+            index: Some(index.to_string()),
+            system: Some("x86_64-linux".into()),
+            ..Default::default()
+        };
+        let dirs = crate::settings::Dirs {
+            config: root.join("config"),
+            cache: root.join("cache"),
+            data: root.join("data"),
+            state: root.join("state"),
+        };
+        Settings::resolve(overrides, &|_| None, dirs).unwrap()
     }
 
     #[test]

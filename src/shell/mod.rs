@@ -13,17 +13,20 @@ pub mod trust;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::settings::variables;
+
 /// An environment as a sorted map (deterministic output).
 pub type Env = BTreeMap<String, String>;
 
 /// Variables the hook keeps its state in. Their values never start with `/`, so zsh does not turn
-/// them into named directories (`auto_name_dirs`).
-pub const STATE_DIR_VAR: &str = "__DEVENV_DIR";
-pub const STATE_STAMP_VAR: &str = "__DEVENV_STAMP";
-pub const STATE_ALLOW_VAR: &str = "__DEVENV_ALLOW";
-pub const STATE_DIFF_VAR: &str = "__DEVENV_DIFF";
+/// them into named directories (`auto_name_dirs`). Like every variable devenv reads, they are
+/// named in the table of `settings::variables`.
+pub const STATE_DIR_VAR: &str = variables::STATE_DIR;
+pub const STATE_STAMP_VAR: &str = variables::STATE_STAMP;
+pub const STATE_ALLOW_VAR: &str = variables::STATE_ALLOW;
+pub const STATE_DIFF_VAR: &str = variables::STATE_DIFF;
 /// Set inside `devenv shell` to the project root: that project counts as allowed.
-pub const SHELL_VAR: &str = "DEVENV_SHELL";
+pub const SHELL_VAR: &str = variables::SHELL;
 
 /// The shells devenv speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -2,8 +2,9 @@
 //! `nix-cache-info`, `.narinfo` lookups (with an on-disk positive/negative cache) and NAR streams.
 //!
 //! This module only moves bytes and classifies failures; what to trust is decided by `substitute`.
-//! Transient failures (connection errors, 5xx, timeouts) are retried with exponential backoff;
-//! 404/403 mean "not in this cache", exactly as Nix reads them.
+//! Requests go through the invocation's one HTTP client, which retries transient failures
+//! (connection errors, 5xx, timeouts) by its policy; 404/403 mean "not in this cache", exactly
+//! as Nix reads them.
 
 use std::fs;
 use std::io::{self, Read};
@@ -22,49 +23,9 @@ use crate::nixfmt::narinfo::CacheInfo;
 const POSITIVE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long "not in this cache" is remembered (Nix's `narinfo-cache-negative-ttl`).
 const NEGATIVE_TTL: Duration = Duration::from_secs(3600);
-/// Attempts for one request before giving up on transient errors.
-const ATTEMPTS: u32 = 3;
-
-/// Network settings for all caches of one run.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// Connect and per-read timeout.
-    pub timeout: Duration,
-    /// First retry delay; doubled for each further attempt.
-    pub backoff: Duration,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout: Duration::from_secs(30),
-            backoff: Duration::from_millis(200),
-        }
-    }
-}
-
-impl HttpSettings {
-    /// Defaults, with the timeout taken from `DEVENV_HTTP_TIMEOUT` (seconds) when set.
-    pub fn from_env() -> Result<HttpSettings> {
-        let mut s = HttpSettings::default();
-        if let Ok(v) = std::env::var("DEVENV_HTTP_TIMEOUT") {
-            let secs: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s: &f64| *s > 0.0)
-                .with_context(|| format!("invalid DEVENV_HTTP_TIMEOUT `{v}`"))
-                .hint("give the timeout in seconds, e.g. DEVENV_HTTP_TIMEOUT=30")
-                .bad_input()?;
-            s.timeout = Duration::from_secs_f64(secs);
-        }
-        Ok(s)
-    }
-}
-
 enum Location {
     Dir(PathBuf),
-    Http { base: String, agent: ureq::Agent },
+    Http { base: String },
 }
 
 /// A binary cache that could not be reached when opened (connection refused, timeout, server
@@ -73,6 +34,8 @@ enum Location {
 pub struct Unreachable {
     pub url: String,
     pub reason: String,
+    /// What can fix it (for a network that is not there: a local cache), if known.
+    pub hint: Option<String>,
 }
 
 impl std::fmt::Display for Unreachable {
@@ -94,7 +57,7 @@ pub struct BinaryCache {
     /// Lower is preferred (from `nix-cache-info`, default 50 like Nix).
     pub priority: i64,
     location: Location,
-    settings: HttpSettings,
+    http: crate::http::Client,
     narinfo_cache: Option<PathBuf>,
 }
 
@@ -110,7 +73,7 @@ impl BinaryCache {
     /// are remembered (None: do not remember).
     pub fn open(
         url: &str,
-        settings: &HttpSettings,
+        http: &crate::http::Client,
         narinfo_cache_dir: Option<&Path>,
     ) -> Result<BinaryCache> {
         let location = if let Some(rest) = url.strip_prefix("file://") {
@@ -118,7 +81,6 @@ impl BinaryCache {
         } else if url.starts_with("http://") || url.starts_with("https://") {
             Location::Http {
                 base: url.trim_end_matches('/').to_string(),
-                agent: crate::http::agent(settings.timeout, crate::http::USER_AGENT),
             }
         } else if url.starts_with('/') {
             Location::Dir(PathBuf::from(url))
@@ -135,7 +97,7 @@ impl BinaryCache {
             url: url.to_string(),
             priority: 50,
             location,
-            settings: settings.clone(),
+            http: http.clone(),
             narinfo_cache,
         };
         let text = match cache.get_text("nix-cache-info") {
@@ -143,6 +105,9 @@ impl BinaryCache {
             Err(e) => {
                 return Err(Unreachable {
                     url: url.to_string(),
+                    hint: e
+                        .downcast_ref::<crate::http::Error>()
+                        .and_then(crate::http::Error::hint),
                     reason: format!("cannot read its `nix-cache-info`: {e:#}"),
                 }
                 .into())
@@ -250,20 +215,20 @@ impl BinaryCache {
                 });
             }
         }
-        let (agent, url) = match &self.location {
-            Location::Http { agent, .. } if absolute => (agent.clone(), url_field.to_string()),
-            Location::Http { agent, base } => (agent.clone(), format!("{base}/{url_field}")),
-            // A directory cache whose narinfo points at an absolute http(s) URL.
-            Location::Dir(_) => (
-                crate::http::agent(self.settings.timeout, crate::http::USER_AGENT),
-                url_field.to_string(),
-            ),
+        let url = match &self.location {
+            Location::Http { base, .. } if !absolute => format!("{base}/{url_field}"),
+            // Absolute, also from a directory cache whose narinfo points at an http(s) URL.
+            _ => url_field.to_string(),
         };
         let resp = self
-            .http_get(&agent, &url)?
+            .http_get(&url)?
             .with_context(|| format!("`{url}` is missing (404)"))?;
         Ok(Download {
-            reader: Box::new(NetReader::new(resp, failed.clone(), self.settings.timeout)),
+            reader: Box::new(NetReader::new(
+                resp,
+                failed.clone(),
+                self.http.policy().timeout,
+            )),
             transport_failed: failed,
         })
     }
@@ -278,54 +243,46 @@ impl BinaryCache {
                     Err(e) => Err(e).with_context(|| format!("cannot read `{}`", p.display())),
                 }
             }
-            Location::Http { base, agent } => {
+            Location::Http { base } => {
                 let url = format!("{base}/{rel}");
-                let mut last = None;
-                for attempt in 0..ATTEMPTS {
-                    if attempt > 0 {
-                        std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
-                    }
-                    let Some(resp) = self.http_get(agent, &url)? else {
-                        return Ok(None);
-                    };
-                    let mut body = String::new();
-                    let mut reader = NetReader::new(resp, Arc::default(), self.settings.timeout);
-                    match reader.read_to_string(&mut body) {
-                        Ok(_) => return Ok(Some(body)),
-                        Err(e) => last = Some(e),
-                    }
+                let reply = self
+                    .http
+                    .get(&url, &[])
+                    .map_err(anyhow::Error::new)
+                    .with_context(|| format!("cannot download `{url}`"))?;
+                match reply.status.as_u16() {
+                    200..=299 => String::from_utf8(reply.body)
+                        .map(Some)
+                        .with_context(|| format!("`{url}` is not text")),
+                    404 | 403 => Ok(None),
+                    _ => Err(anyhow!("the server answered {}", reply.status))
+                        .with_context(|| format!("cannot download `{url}`")),
                 }
-                Err(anyhow!(last.expect("at least one attempt")))
-                    .with_context(|| format!("cannot download `{url}`"))
             }
         }
     }
 
-    /// GET with retries on transient failures; Ok(None) on 404/403.
-    fn http_get(&self, agent: &ureq::Agent, url: &str) -> Result<Option<crate::http::Response>> {
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
-            }
-            match agent.get(url).call() {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status.is_success() {
-                        return Ok(Some(resp));
-                    }
-                    if status.as_u16() == 404 || status.as_u16() == 403 {
-                        return Ok(None);
-                    }
-                    last = format!("the server answered {status}");
-                    if !status.is_server_error() && status.as_u16() != 429 {
-                        break;
-                    }
-                }
-                Err(e) => last = crate::http::describe(&e, self.settings.timeout),
-            }
+    /// GET the head of `url` (retried by the client's policy); Ok(None) on 404/403.
+    fn http_get(&self, url: &str) -> Result<Option<crate::http::Response>> {
+        let resp = self
+            .http
+            .open(url)
+            .map_err(anyhow::Error::new)
+            .with_context(|| format!("cannot download `{url}`"))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(Some(resp))
+        } else if status.as_u16() == 404 || status.as_u16() == 403 {
+            Ok(None)
+        } else {
+            Err(anyhow!("the server answered {status}"))
+                .with_context(|| format!("cannot download `{url}`"))
         }
-        Err(anyhow!("{last}")).with_context(|| format!("GET `{url}` failed after retries"))
+    }
+
+    /// The HTTP client's policy, for callers that retry whole transfers.
+    pub fn http_policy(&self) -> &crate::http::Policy {
+        self.http.policy()
     }
 }
 
@@ -374,7 +331,7 @@ impl Read for NetReader {
             }
             Err(e) => {
                 self.failed.store(true, Ordering::SeqCst);
-                let cause = crate::http::describe_read(&e, self.timeout);
+                let cause = crate::http::Error::from_read(&e, self.timeout);
                 let what = match self.expected {
                     Some(exp) if self.seen < exp => {
                         format!("download truncated after {} of {exp} bytes", self.seen)
@@ -425,11 +382,12 @@ mod tests {
     fn a_transfer_that_stalls_midway_fails_naming_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("nix-cache-info"), "StoreDir: /nix/store\n").unwrap();
-        let settings = HttpSettings {
+        let http = crate::http::Client::new(crate::http::Policy {
             timeout: Duration::from_millis(300),
+            retries: 2,
             backoff: Duration::from_millis(1),
-        };
-        let cache = BinaryCache::open(dir.path().to_str().unwrap(), &settings, None).unwrap();
+        });
+        let cache = BinaryCache::open(dir.path().to_str().unwrap(), &http, None).unwrap();
         let (url, server) = stalling_server();
         let started = std::time::Instant::now();
         let mut download = cache.open_nar(&url).unwrap();

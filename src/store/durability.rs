@@ -26,7 +26,7 @@ pub const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(120
 
 /// Environment variable that replaces the kernel's boot id (empty: unknown). It exists so tests
 /// can stand for a restart; nothing else should set it.
-pub const BOOT_ID_ENV: &str = "DEVENV_BOOT_ID";
+pub const BOOT_ID_ENV: &str = crate::settings::variables::BOOT_ID;
 
 /// The id of the running kernel's boot, if it can be known.
 pub fn boot_id() -> Option<String> {

@@ -501,6 +501,8 @@ fn fetch_one(
     if super::nix::adopt_or_clear(store, &path)? {
         return Ok(None);
     }
+    // A transfer that breaks midway is retried whole, by the same policy as every request.
+    let policy = cache.http_policy();
     let mut attempt = 0;
     let tmp = loop {
         let tmp = tmp_path(store, &hash_part);
@@ -509,8 +511,8 @@ fn fetch_one(
             Err((e, transient)) => {
                 let _ = remove_tree(&tmp);
                 attempt += 1;
-                if transient && attempt < 3 {
-                    std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
+                if transient && attempt < policy.attempts() {
+                    policy.pause_before(attempt);
                     continue;
                 }
                 return Err(e.context(format!("cannot substitute `{path}` from `{}`", cache.url)));

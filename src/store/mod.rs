@@ -26,11 +26,11 @@ use std::sync::Mutex;
 
 use anyhow::{anyhow, Context as _, Result};
 
-use crate::context::Settings;
 use crate::diagnostic::ResultExt;
 use crate::nixfmt::signature::TrustedKeys;
 use crate::nixfmt::store_path::StorePath;
-use cache::{BinaryCache, HttpSettings};
+use crate::settings::Settings;
+use cache::BinaryCache;
 use db::{Db, PathInfo};
 use layout::StoreLayout;
 pub use substitute::MissingPaths;
@@ -55,23 +55,6 @@ pub trait Progress: Sync {
 /// A [`Progress`] that ignores everything.
 pub struct NoProgress;
 impl Progress for NoProgress {}
-
-/// Tunables of a store beyond [`Settings`].
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// Parallel narinfo lookups and downloads.
-    pub jobs: usize,
-    pub http: HttpSettings,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            jobs: 8,
-            http: HttpSettings::default(),
-        }
-    }
-}
 
 /// What [`Store::realize`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +91,10 @@ pub struct Store {
     substituters: Vec<String>,
     trusted_public_keys: Vec<String>,
     cache_dir: PathBuf,
-    options: StoreOptions,
+    /// Parallel narinfo lookups and downloads.
+    jobs: usize,
+    /// The invocation's HTTP client (timeout, retries, the waiting line).
+    http: crate::http::Client,
     /// The kernel boot id, when known: fetched paths are then registered without waiting for
     /// the disk (see `durability`).
     boot_id: Option<String>,
@@ -119,7 +105,7 @@ const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
 impl Store {
     /// Open the store the settings point at (see [`Backend`] for the default root).
     pub fn open(settings: &Settings) -> Result<Store> {
-        match Store::open_backend(settings, StoreOptions::default())? {
+        match Store::open_backend(settings)? {
             Backend::Local(s) => Ok(*s),
             Backend::NixDaemon => Err(no_writable_store())
                 .hint("or set DEVENV_STORE_ROOT (or --store-root) to a directory you own"),
@@ -128,8 +114,8 @@ impl Store {
 
     /// Decide the root: `--store-root`/`DEVENV_STORE_ROOT`/config; else `/` when `/nix/store` is
     /// writable or can be created; else the Nix daemon when one runs; else an error with options.
-    pub fn open_backend(settings: &Settings, options: StoreOptions) -> Result<Backend> {
-        let root = match &settings.store_root {
+    pub fn open_backend(settings: &Settings) -> Result<Backend> {
+        let root = match &settings.store_root.value {
             Some(r) => r.clone(),
             None => {
                 if layout::can_create(Path::new("/nix/store")) {
@@ -147,11 +133,11 @@ impl Store {
                 }
             }
         };
-        Store::open_at(&root, settings, options).map(|s| Backend::Local(Box::new(s)))
+        Store::open_at(&root, settings).map(|s| Backend::Local(Box::new(s)))
     }
 
     /// Open (creating) the store with physical root `root`.
-    pub fn open_at(root: &Path, settings: &Settings, options: StoreOptions) -> Result<Store> {
+    pub fn open_at(root: &Path, settings: &Settings) -> Result<Store> {
         let layout = StoreLayout::new(root);
         // Like Nix's: readable by everyone, writable by the owner alone, whatever the umask.
         crate::fsutil::create_dir_all_with_mode(&layout.store_dir(), PUBLIC_DIR)
@@ -171,10 +157,11 @@ impl Store {
             layout,
             state_dir,
             db: Mutex::new(db),
-            substituters: settings.substituters.clone(),
-            trusted_public_keys: settings.trusted_public_keys.clone(),
+            substituters: settings.substituters.value.clone(),
+            trusted_public_keys: settings.trusted_public_keys.value.clone(),
             cache_dir: settings.dirs.cache.join("narinfo"),
-            options,
+            jobs: settings.jobs.value,
+            http: settings.http.clone(),
             boot_id: durability::boot_id(),
         })
     }
@@ -291,7 +278,7 @@ impl Store {
         if !all_valid {
             self.clean_stale_tmp();
             let subs = self.substituters()?;
-            let fetched = fetch::fetch_closure(self, &subs, &wanted, self.options.jobs, progress)?;
+            let fetched = fetch::fetch_closure(self, &subs, &wanted, self.jobs, progress)?;
             report.fetched = fetched.paths;
             report.nar_bytes = fetched.nar_bytes;
             report.unreachable_caches = subs.unreachable.clone();
@@ -317,7 +304,7 @@ impl Store {
         let mut caches = Vec::new();
         let mut unreachable = Vec::new();
         for url in &self.substituters {
-            match BinaryCache::open(url, &self.options.http, Some(&self.cache_dir)) {
+            match BinaryCache::open(url, &self.http, Some(&self.cache_dir)) {
                 Ok(cache) => caches.push(cache),
                 // Skipped like Nix skips a cache it cannot reach: the others may have
                 // everything. A cache that answers wrongly (bad URL, other StoreDir) still
@@ -331,15 +318,21 @@ impl Store {
         if caches.is_empty() {
             if let Some(first) = unreachable.first() {
                 let all: Vec<String> = unreachable.iter().map(|u| u.to_string()).collect();
+                // A network that is not there is fixed by a local cache, not by a URL.
+                let hint = unreachable
+                    .iter()
+                    .find_map(|u| u.hint.clone())
+                    .unwrap_or_else(|| {
+                        "check the network and the substituter URLs \
+                     (--substituters / DEVENV_SUBSTITUTERS / \"substituters\" in config.json)"
+                            .to_string()
+                    });
                 return Err(anyhow!("{}", all.join("; ")))
                     .context(format!(
                         "no binary cache could be reached (the first was `{}`)",
                         first.url
                     ))
-                    .hint(
-                        "check the network and the substituter URLs \
-                         (--substituters / DEVENV_SUBSTITUTERS / \"substituters\" in config.json)",
-                    );
+                    .hint(hint);
             }
         }
         caches.sort_by_key(|c| c.priority);
