@@ -19,9 +19,10 @@ use common::TestContext;
 
 /// The pages this test covers, and how many tested blocks each must have at least (so a marker
 /// that stops matching cannot silently turn a page's checks off).
-const PAGES: [(&str, usize); 4] = [
+const PAGES: [(&str, usize); 5] = [
     ("docs/getting-started.md", 10),
     ("docs/security.md", 3),
+    ("docs/configuration.md", 4),
     ("docs/architecture.md", 0),
     ("docs/README.md", 0),
 ];
@@ -207,8 +208,13 @@ fn security_examples_run() {
 }
 
 #[test]
+fn configuration_examples_run() {
+    check_page(PAGES[2].0, PAGES[2].1);
+}
+
+#[test]
 fn architecture_and_index_pages_have_no_broken_examples() {
-    for (page, min) in &PAGES[2..] {
+    for (page, min) in &PAGES[3..] {
         check_page(page, *min);
     }
 }

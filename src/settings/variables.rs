@@ -57,7 +57,7 @@ pub const KNOBS: &[Knob] = &[
         variable: HTTP_RETRIES,
         config_type: "integer, 0 to 10",
         default: "2",
-        description: "further attempts after a connection failure, a timeout, a cut-off answer or a 5xx/429 answer",
+        description: "further attempts after a refused connection, a timeout, a cut-off answer or a 408, 429 or 5xx answer",
     },
     Knob {
         key: "http_timeout",
