@@ -12,6 +12,7 @@ use crate::context::Settings;
 use crate::printer::Printer;
 
 pub mod activate;
+pub mod generations;
 pub mod inputs;
 pub mod lock;
 pub mod packages;
