@@ -47,12 +47,7 @@ fn locate(dir: Option<PathBuf>) -> Result<(Project, PathBuf)> {
 
 pub fn run_allow(ctx: &Ctx, args: AllowArgs) -> Result<ExitCode> {
     let (project, canonical) = locate(args.dir)?;
-    let manifest = std::fs::read(project.manifest_path()).with_context(|| {
-        format!(
-            "could not read the manifest `{}`",
-            project.manifest_path().display()
-        )
-    })?;
+    let manifest = crate::manifest::read_bytes(&project.manifest_path())?;
     TrustStore::new(&ctx.settings.dirs.data)
         .allow(&canonical, &manifest)
         .context("could not record the allowance")?;

@@ -53,9 +53,8 @@ impl Inputs {
             .flatten()
             .max()
             .unwrap_or_else(FileTime::zero);
-        let manifest = std::fs::read(&mpath)
-            .with_context(|| format!("could not read the manifest `{}`", mpath.display()))?;
-        let lock = std::fs::read(&lpath).ok();
+        let manifest = crate::manifest::read_bytes(&mpath)?;
+        let lock = crate::fsutil::read_bounded(&lpath, crate::limits::MAX_LOCK_BYTES).ok();
         Ok(Inputs {
             manifest,
             lock,
