@@ -22,6 +22,8 @@ pub fn write_both(
     lock_path: &Path,
     lock: &Lockfile,
 ) -> Result<()> {
+    // Checked before either file is touched, so a refused lock leaves both as they were.
+    crate::lock::check_writable(lock)?;
     let (manifest, lock) = std::thread::scope(|s| {
         let manifest = s.spawn(|| crate::manifest::write(manifest_path, text));
         let lock = crate::lock::write(lock_path, lock);
