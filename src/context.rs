@@ -160,15 +160,23 @@ impl Settings {
 }
 
 impl ConfigFile {
-    /// Read the config file; a missing file is an empty config.
+    /// Read the config file; a missing file is an empty config. Bounded in size
+    /// ([`crate::limits::MAX_CONFIG_BYTES`]) and nesting like every file devenv parses.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("failed to read `{}`", path.display()))
-            }
+        let limit = crate::limits::MAX_CONFIG_BYTES;
+        let Some(bytes) = crate::fsutil::read_input(path, limit, "the user config file")? else {
+            return Ok(ConfigFile::default());
         };
+        let invalid = "invalid user config file";
+        let text = crate::manifest::utf8(bytes, &path.display().to_string())
+            .context(invalid)
+            .hint("save the file as UTF-8")
+            .bad_input()?;
+        crate::limits::check_depth(text.as_bytes(), crate::limits::MAX_DEPTH)
+            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line, e.column))
+            .context(invalid)
+            .hint("the config file is a flat JSON object such as {\"index\": \"…\"}")
+            .bad_input()?;
         serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
             .context("invalid user config file")

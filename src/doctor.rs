@@ -282,8 +282,13 @@ fn index(settings: &Settings, probe: &Probe) -> Check {
     let fix = "devenv --index <directory or URL> doctor   # then set DEVENV_INDEX or \"index\" in config.json";
     if let Some(path) = local_path(url) {
         let meta = path.join("index.json");
-        return match std::fs::read_to_string(&meta) {
-            Ok(text) => match serde_json::from_str::<crate::index::format::IndexMeta>(&text) {
+        let text = crate::fsutil::read_bounded(&meta, crate::limits::MAX_INDEX_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other));
+        return match text {
+            Ok(text) => match crate::index::http::parse_json::<crate::index::format::IndexMeta>(
+                text.as_bytes(),
+                &meta.display().to_string(),
+            ) {
                 Ok(m) if m.format == crate::index::format::FORMAT => Check::new(
                     "index",
                     Status::Ok,
@@ -303,7 +308,8 @@ fn index(settings: &Settings, probe: &Probe) -> Check {
                 Err(e) => Check::new(
                     "index",
                     Status::Fail,
-                    format!("{}:{}:{}: {e}", meta.display(), e.line(), e.column()),
+                    // `<file>:<line>:<column>: <what is wrong>`
+                    e.root_cause().to_string(),
                 )
                 .fix(fix),
             },
@@ -382,8 +388,12 @@ fn substituter(url: &str, settings: &Settings, probe: &Probe) -> Check {
         format!("export DEVENV_SUBSTITUTERS=\"{}\"", others.join(" "))
     };
     let result = match local_path(url) {
-        Some(dir) => std::fs::read_to_string(dir.join("nix-cache-info"))
-            .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
+        Some(dir) => crate::fsutil::read_bounded(
+            &dir.join("nix-cache-info"),
+            crate::limits::MAX_NARINFO_BYTES,
+        )
+        .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+        .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
         None => match http_get(
             probe,
             &format!("{}/nix-cache-info", url.trim_end_matches('/')),

@@ -2,6 +2,9 @@
 //!
 //! The one place outside `cli/` that writes to a terminal: the application layer reports what it
 //! does through a [`Printer`] it is handed, and never touches stdout, which carries data only.
+//!
+//! Messages quote values from manifests, locks and index answers; control characters in them are
+//! shown escaped ([`crate::display::escape_keeping_lines`]), never sent to the terminal.
 #![allow(clippy::print_stderr)]
 
 use std::io::IsTerminal as _;
@@ -10,6 +13,7 @@ use std::sync::Mutex;
 use console::style;
 
 use crate::diagnostic::Report;
+use crate::display::escape_keeping_lines as clean;
 
 /// Writes human messages to stderr. Data for programs goes to stdout, written by `cli` alone.
 #[derive(Debug, Clone)]
@@ -31,30 +35,38 @@ impl Printer {
     /// A progress or status line (suppressed by `--quiet`).
     pub fn info(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", message.as_ref());
+            eprintln!("{}", clean(message.as_ref()));
         }
     }
 
     /// Detail shown with `-v`.
     pub fn debug(&self, message: impl AsRef<str>) {
         if self.verbose > 0 {
-            eprintln!("{}", style(message.as_ref()).dim());
+            eprintln!("{}", style(clean(message.as_ref())).dim());
         }
     }
 
     /// A warning; shown even with `--quiet`.
     pub fn warn(&self, message: impl AsRef<str>) {
-        eprintln!("{} {}", style("warning:").yellow().bold(), message.as_ref());
+        eprintln!(
+            "{} {}",
+            style("warning:").yellow().bold(),
+            clean(message.as_ref())
+        );
     }
 
     /// Render an error report.
     pub fn error(&self, report: &Report) {
-        eprintln!("{} {}", style("error:").red().bold(), report.message);
+        eprintln!(
+            "{} {}",
+            style("error:").red().bold(),
+            clean(&report.message)
+        );
         for cause in &report.causes {
-            eprintln!("  {} {}", style("caused by:").red(), cause);
+            eprintln!("  {} {}", style("caused by:").red(), clean(cause));
         }
         for hint in &report.hints {
-            eprintln!("{} {}", style("hint:").cyan().bold(), hint);
+            eprintln!("{} {}", style("hint:").cyan().bold(), clean(hint));
         }
     }
 }

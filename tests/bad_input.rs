@@ -434,3 +434,256 @@ fn package_built_for_none_of_the_wanted_systems() {
         &["macfuse-stubs 4.8.0 has no build", "x86_64-linux"],
     );
 }
+
+// ---- untrusted data: index entries, code in locks, deep and huge files ----
+
+/// No control character but line breaks reaches the terminal.
+#[track_caller]
+fn assert_no_raw_controls(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{what} carries raw control characters: {text:?}"
+    );
+}
+
+/// Give the fixture index a package `evil` with these version entries and this summary.
+fn with_evil_package(w: &IndexWorld, summary: &str, versions: Vec<serde_json::Value>) {
+    let latest = versions[0]["version"].clone();
+    let file = serde_json::json!({"name": "evil", "summary": summary, "versions": versions});
+    std::fs::write(w.index.join("packages/evil.json"), file.to_string()).unwrap();
+    let line = serde_json::json!({"name": "evil", "summary": summary, "latest": latest});
+    let mut names = std::fs::read_to_string(w.index.join("names.jsonl")).unwrap();
+    names.push_str(&format!("{line}\n"));
+    std::fs::write(w.index.join("names.jsonl"), names).unwrap();
+}
+
+fn evil_entry(version: &str, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut e = common::index::version_entry(
+        "evil",
+        version,
+        "2024-01-01",
+        &["x86_64-linux"],
+        &[("out", true)],
+    );
+    edit(&mut e);
+    e
+}
+
+#[test]
+fn index_entries_that_break_the_lock_rules_are_refused_and_nothing_is_written() {
+    let path = |p: &'static str| {
+        move |e: &mut serde_json::Value| {
+            e["systems"]["x86_64-linux"]["outputs"][0]["path"] = p.into()
+        }
+    };
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "1.0",
+            Box::new(path("/etc/passwd")),
+            "`systems.x86_64-linux.outputs[0].path` is not a store path: store path `/etc/passwd`",
+        ),
+        (
+            "1.0",
+            Box::new(path("/nix/store/../../etc/passwd")),
+            "`systems.x86_64-linux.outputs[0].path` is not a store path",
+        ),
+        (
+            "1.0",
+            Box::new(|e| e["rev"] = "main; touch x".into()),
+            "`rev` is `main; touch x`, not a 40-character",
+        ),
+        (
+            "1.0",
+            Box::new(|e| e["last_modified"] = "not a date".into()),
+            "`last_modified` is not an RFC 3339 date: `not a date`",
+        ),
+        (
+            "1.0",
+            Box::new(|e| e["attr_path"] = "evil\n$(touch x)".into()),
+            "`attr_path` is `evil\\n$(touch x)`, not a nixpkgs attribute path",
+        ),
+        (
+            "1.0\nerror: all is well",
+            Box::new(|_| {}),
+            "`version` is `1.0\\nerror: all is well`, which contains a control",
+        ),
+        (
+            "1.0\u{1b}[31m",
+            Box::new(|_| {}),
+            "`version` is `1.0\\e[31m`, which contains a control",
+        ),
+    ];
+    for (version, edit, needle) in cases {
+        let w = project();
+        with_evil_package(&w, "harmless", vec![evil_entry(version, edit)]);
+        let err = check(
+            &w,
+            &["add", "evil", "--no-install"],
+            1,
+            &[
+                "the index `fixture-index` gave an unusable answer for `evil`",
+                needle,
+            ],
+        );
+        assert_no_raw_controls("stderr", &err);
+        assert!(
+            !err.contains("\nerror: all is well"),
+            "a forged line: {err}"
+        );
+        assert!(!w.t.project.join("x").exists());
+        // The project is as usable as before.
+        w.ok(&["update", "--no-install"]);
+    }
+}
+
+#[test]
+fn a_bad_entry_among_good_ones_is_ignored_with_a_warning() {
+    let w = project();
+    let bad = evil_entry("2.0", |e| e["rev"] = "main; touch x".into());
+    with_evil_package(&w, "harmless", vec![bad, evil_entry("1.0", |_| {})]);
+    let (_, err) = w.ok(&["add", "evil", "--no-install"]);
+    assert!(
+        err.contains("warning: the index `fixture-index` has an unusable entry for `evil` (version `2.0`: `rev` is `main; touch x`"),
+        "{err}"
+    );
+    assert_eq!(w.lock()["packages"]["evil@latest"]["version"], "1.0");
+    w.ok(&["update", "--no-install"]);
+    w.ok(&["rm", "evil", "--no-install"]);
+    assert!(w.lock()["packages"].get("evil@latest").is_none());
+}
+
+#[test]
+fn info_and_search_never_print_raw_control_characters() {
+    let w = project();
+    let summary = "calm\u{1b}[2J\u{1b}]0;owned\u{7} \u{202e}txt.exe";
+    let odd = evil_entry("2.0\u{1b}[31m", |_| {});
+    with_evil_package(&w, summary, vec![evil_entry("1.0", |_| {}), odd]);
+    let (out, err) = w.ok(&["info", "evil"]);
+    assert_no_raw_controls("info stdout", &out);
+    assert_no_raw_controls("info stderr", &err);
+    assert!(
+        out.contains("calm\\e[2J\\e]0;owned\\u{7} \\u{202e}txt.exe"),
+        "{out}"
+    );
+    assert!(err.contains("`version` is `2.0\\e[31m`"), "{err}");
+    let (out, err) = w.ok(&["search", "evil"]);
+    assert_no_raw_controls("search stdout", &out);
+    assert_no_raw_controls("search stderr", &err);
+    assert!(out.contains("calm\\e[2J"), "{out}");
+}
+
+#[test]
+fn lock_with_code_in_resolved_is_refused_naming_the_field() {
+    let w = project();
+    let lock = w.t.read("devenv.lock");
+    let rev = common::index::rev("jq-1.7.1");
+    let tampered = lock.replace(&format!("{rev}#jq\""), &format!("{rev}#a\\n$(touch x)\""));
+    assert_ne!(lock, tampered);
+    w.t.write("devenv.lock", &tampered);
+    for args in [&["list"][..], &["install"], &["update", "--no-install"]] {
+        let err = check(
+            &w,
+            args,
+            2,
+            &["devenv.lock", "`resolved` must be", "#a\\n$(touch x)`"],
+        );
+        assert_no_raw_controls("stderr", &err);
+    }
+    assert!(!w.t.project.join("x").exists());
+}
+
+fn deep_json(prefix: &str) -> String {
+    format!("{prefix}{}{}", "[".repeat(30_000), "]".repeat(30_000))
+}
+
+#[test]
+fn files_nested_thirty_thousand_deep_are_clear_errors_not_crashes() {
+    let needle = "nests deeper than 64 levels";
+    let w = with_manifest(&format!("{}}}", deep_json("{\"packages\": ")));
+    for args in [&["list"][..], &["add", "jq", "--no-install"]] {
+        let err = check(&w, args, 2, &["devenv.json:1:77:", needle]);
+        assert!(!err.contains("overflow"), "{err}");
+    }
+    // The hook parses a manifest once it is allowed: the error is shown, the shell unharmed.
+    w.ok(&["allow"]);
+    let out = w.run(&["export", "bash"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("devenv.json:1:77:") && err.contains(needle),
+        "{err}"
+    );
+
+    let w = with_lock(&deep_json(""));
+    check(&w, &["list"], 2, &["devenv.lock:1:65:", needle]);
+
+    let w = project();
+    let config = w.t.home.join(".config/devenv/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, deep_json("")).unwrap();
+    check(&w, &["list"], 2, &["config.json:1:65:", needle]);
+
+    let w = project();
+    std::fs::write(w.index.join("packages/hello.json"), deep_json("")).unwrap();
+    check(
+        &w,
+        &["add", "hello", "--no-install"],
+        1,
+        &["packages/hello.json:1:65:", needle],
+    );
+}
+
+#[test]
+fn a_sparse_gigabyte_manifest_is_refused_quickly_with_bounded_memory() {
+    let w = project();
+    let manifest = w.t.project.join("devenv.json");
+    std::fs::File::create(&manifest)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    std::fs::File::create(w.index.join("packages/hello.json"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    // 256 MiB of address space: reading the file whole would abort instead of exiting 2.
+    let bounded = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.current_dir(&w.t.project)
+            .arg("-c")
+            .arg("ulimit -v 262144 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_devenv"))
+            .args(args);
+        w.t.isolate(&mut cmd);
+        let started = std::time::Instant::now();
+        let out = cmd.env("DEVENV_INDEX", &w.index_url).output().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} was slow"
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["list"][..],
+        &["export", "bash"],
+        &["allow"],
+        &["add", "jq", "--no-install"],
+    ] {
+        let (code, err) = bounded(args);
+        assert_eq!(code, Some(2), "devenv {args:?}: {err}");
+        assert!(
+            err.contains("devenv.json` is too large to read") && err.contains("larger than 8 MiB"),
+            "devenv {args:?}: {err}"
+        );
+    }
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    let (code, err) = bounded(&["info", "hello"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("packages/hello.json") && err.contains("larger than 64 MiB"),
+        "{err}"
+    );
+}

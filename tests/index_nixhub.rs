@@ -229,3 +229,116 @@ fn unknown_names_and_versions_are_bad_input() {
     assert_eq!(w.t.read("devenv.json"), before);
     assert!(!w.t.project.join("devenv.lock").exists());
 }
+
+/// The service, with the JSON answers for `path` changed by `edit`.
+fn tampered(path: &'static str, edit: fn(&mut Value)) -> impl Fn(&Seen) -> Answer + Send {
+    move |seen| {
+        let (status, headers, body) = nixhub(seen);
+        if status != 200 || !seen.url.starts_with(path) {
+            return (status, headers, body);
+        }
+        let mut v: Value = serde_json::from_slice(&body).unwrap();
+        edit(&mut v);
+        (status, headers, serde_json::to_vec(&v).unwrap())
+    }
+}
+
+#[test]
+fn answers_that_break_the_lock_rules_are_refused_and_nothing_is_written() {
+    type Edit = fn(&mut Value);
+    let cases: [(Edit, &str); 6] = [
+        (
+            |v| v["systems"]["x86_64-linux"]["outputs"][0]["path"] = "/etc/passwd".into(),
+            "`systems.x86_64-linux.outputs[0].path` is not a store path: store path `/etc/passwd`",
+        ),
+        (
+            |v| {
+                v["systems"]["aarch64-linux"]["outputs"][1]["path"] =
+                    "/nix/store/../../etc/passwd".into()
+            },
+            "`systems.aarch64-linux.outputs[1].path` is not a store path",
+        ),
+        (
+            |v| {
+                v["systems"]["x86_64-linux"]["flake_installable"]["ref"]["rev"] =
+                    "main; touch x".into()
+            },
+            "`rev` is `main; touch x`, not a 40-character",
+        ),
+        (
+            |v| v["systems"]["x86_64-linux"]["last_updated"] = "not a date".into(),
+            "`last_modified` is not an RFC 3339 date: `not a date`",
+        ),
+        (
+            |v| v["version"] = "1.7.1\nerror: all is well".into(),
+            "`version` is `1.7.1\\nerror: all is well`",
+        ),
+        (
+            |v| v["version"] = "1.7.1\u{1b}[31m".into(),
+            "`version` is `1.7.1\\e[31m`",
+        ),
+    ];
+    for (edit, needle) in cases {
+        let server = FnServer::start(tampered("/v2/resolve", edit));
+        let w = world(&server, "nixhub+");
+        let before = w.t.read("devenv.json");
+        let err = w.fails(&["add", "jq@1.7", "--no-install"], 1);
+        assert!(
+            err.contains(&format!(
+                "the index `{}` gave an unusable answer for `jq`",
+                server.url
+            )),
+            "{err}"
+        );
+        assert!(err.contains(needle), "{needle:?} not in:\n{err}");
+        assert!(
+            !err.chars().any(|c| c.is_control() && c != '\n') && !err.contains("\nerror: all"),
+            "{err:?}"
+        );
+        assert_eq!(w.t.read("devenv.json"), before);
+        assert!(!w.t.project.join("devenv.lock").exists());
+    }
+}
+
+#[test]
+fn info_shows_answers_escaped_and_leaves_bad_versions_out() {
+    let server = FnServer::start(tampered("/v1/search", |v| {
+        let versions = &mut v["packages"][0]["versions"];
+        versions[0]["summary"] = "JSON\u{1b}[2J\u{1b}]0;owned\u{7}".into();
+        versions[1]["version"] = "1.6\u{1b}[31m".into();
+    }));
+    let w = world(&server, "nixhub+");
+    let (out, err) = w.ok(&["info", "jq"]);
+    for text in [&out, &err] {
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+    }
+    assert!(out.contains("jq: JSON\\e[2J\\e]0;owned\\u{7}"), "{out}");
+    assert!(out.contains("1.7.1") && !out.contains("1.6"), "{out}");
+    assert!(
+        err.contains("has an unusable entry for `jq` (`version` is `1.6\\e[31m`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_answer_nested_thirty_thousand_deep_is_a_clear_error() {
+    let server = FnServer::start(|seen| {
+        let deep = "[".repeat(30_000) + &"]".repeat(30_000);
+        match seen.url.starts_with("/v2/resolve") {
+            true => (200, vec![], deep.into_bytes()),
+            false => nixhub(seen),
+        }
+    });
+    let w = world(&server, "nixhub+");
+    let err = w.fails(&["add", "jq@1.7", "--no-install"], 1);
+    assert!(
+        err.contains(
+            "/v2/resolve?name=jq&version=1.7:1:65: the document nests deeper than 64 levels"
+        ),
+        "{err}"
+    );
+    assert!(!w.t.project.join("devenv.lock").exists());
+}

@@ -7,7 +7,6 @@
 //! recorded once per host, so a team can keep working on a train. Bodies are parsed before they are
 //! cached: a server that sends garbage never poisons the cache.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -23,6 +22,8 @@ use crate::diagnostic::ResultExt;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// How many times a request is retried after a timeout, connection failure or 5xx answer.
 const RETRIES: u32 = 2;
+/// The largest answer read (and cached).
+const MAX_BODY: u64 = crate::limits::MAX_INDEX_BYTES;
 
 /// How the HTTP client behaves; read once from the environment by [`HttpOptions::from_env`].
 #[derive(Debug, Clone)]
@@ -130,7 +131,7 @@ impl CachedHttp {
         let key = short_hash(url);
         let body_path = self.dir.join(format!("{key}.body"));
         let meta_path = self.dir.join(format!("{key}.meta"));
-        let cached_meta: Option<CacheMeta> = std::fs::read(&meta_path)
+        let cached_meta: Option<CacheMeta> = crate::fsutil::read_bounded(&meta_path, 64 << 10)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let cached = || -> Option<Fetched<T>> {
@@ -138,7 +139,7 @@ impl CachedHttp {
             if meta.not_found {
                 return Some(Fetched::NotFound);
             }
-            let body = std::fs::read(&body_path).ok()?;
+            let body = crate::fsutil::read_bounded(&body_path, MAX_BODY).ok()?;
             parse(&body).ok().map(Fetched::Found)
         };
 
@@ -213,14 +214,23 @@ impl CachedHttp {
                     let status = r.status();
                     let etag = header(&r, ureq::http::header::ETAG);
                     let last_modified = header(&r, ureq::http::header::LAST_MODIFIED);
-                    let mut body = Vec::new();
-                    match r.into_body().into_reader().read_to_end(&mut body) {
-                        Ok(_) => Ok(Reply {
+                    let reader = r.into_body().into_reader();
+                    match crate::fsutil::read_to_end_bounded(reader, MAX_BODY) {
+                        Ok(body) => Ok(Reply {
                             status,
                             etag,
                             last_modified,
                             body,
                         }),
+                        // Asking again would get the same answer: not retried.
+                        Err(e) if crate::fsutil::too_large(&e).is_some() => {
+                            return Err(anyhow!(
+                                "the answer is larger than {}, the most devenv reads from an index",
+                                crate::limits::human_bytes(MAX_BODY)
+                            ))
+                            .with_context(|| format!("cannot fetch `{url}`"))
+                            .hint("check the index URL (--index, DEVENV_INDEX); an index answer is a small JSON document");
+                        }
                         Err(e) => Err(crate::http::describe_read(&e, timeout)),
                     }
                 }
@@ -275,10 +285,21 @@ impl CachedHttp {
     }
 }
 
-/// Parse JSON, naming `origin` (a path or URL) and the line:column of the first problem.
+/// Parse JSON, naming `origin` (a path or URL) and the line:column of the first problem; nesting
+/// deeper than [`crate::limits::MAX_DEPTH`] is refused before parsing.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> {
+    check_depth(bytes, origin)?;
     serde_json::from_slice(bytes).map_err(|e| {
         anyhow!("{origin}:{}:{}: {e}", e.line(), e.column())
+            .context(format!("the index file `{origin}` is not valid"))
+    })
+}
+
+/// Refuse an index document nesting deeper than [`crate::limits::MAX_DEPTH`], naming `origin` and
+/// the line:column where it does.
+pub fn check_depth(bytes: &[u8], origin: &str) -> Result<()> {
+    crate::limits::check_depth(bytes, crate::limits::MAX_DEPTH).map_err(|e| {
+        anyhow!("{origin}:{}:{}: {e}", e.line, e.column)
             .context(format!("the index file `{origin}` is not valid"))
     })
 }

@@ -42,6 +42,12 @@ pub(crate) fn parse_options() -> ParseOptions {
 
 /// Parse text to a syntax tree, converting syntax errors to an [`Issue`].
 pub(crate) fn parse_ast(text: &str) -> Result<Value<'_>, Issue> {
+    // The parser recurses once per level, and so do the checks below and dropping the tree.
+    crate::limits::check_depth(text.as_bytes(), crate::limits::MAX_DEPTH).map_err(|e| Issue {
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+    })?;
     let result = jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &parse_options())
         .map_err(|e| {
             let (line, column) = line_col(text, e.range().start);

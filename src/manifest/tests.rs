@@ -119,6 +119,34 @@ fn bad_manifests_name_file_line_and_column() {
 }
 
 #[test]
+fn deep_or_huge_manifests_are_refused_before_parsing() {
+    // The JSONC parser recurses per level: 30,000 levels used to overflow the stack.
+    let deep = format!(
+        "{{\"packages\": {}{}}}",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    let report = bad(&deep);
+    assert!(
+        report.contains("devenv.json:1:77: the document nests deeper than 64 levels"),
+        "{report}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let report = Report::from_error(&load(&path).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert_eq!(
+        report.message,
+        format!("the manifest `{}` is too large to read", path.display())
+    );
+    assert!(report.causes[0].contains("larger than 8 MiB"), "{report:?}");
+}
+
+#[test]
 fn load_reads_files_and_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);

@@ -111,6 +111,31 @@ fn err(line: usize, message: impl Into<String>) -> NarInfoError {
     }
 }
 
+/// Refuse text no real narinfo or `nix-cache-info` comes near ([`crate::limits`]): a cache must
+/// not make devenv hold megabytes of it or check thousands of `Sig:` lines.
+fn check_bounds(text: &str) -> Result<(), NarInfoError> {
+    let (max_bytes, max_lines) = (
+        crate::limits::MAX_NARINFO_BYTES,
+        crate::limits::MAX_NARINFO_LINES,
+    );
+    if text.len() as u64 > max_bytes {
+        return Err(err(
+            0,
+            format!(
+                "it is larger than {}, more than any narinfo",
+                crate::limits::human_bytes(max_bytes)
+            ),
+        ));
+    }
+    if text.bytes().filter(|b| *b == b'\n').count() > max_lines {
+        return Err(err(
+            max_lines + 1,
+            format!("it has more than {max_lines} lines, more than any narinfo"),
+        ));
+    }
+    Ok(())
+}
+
 /// The metadata of one store path in a binary cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NarInfo {
@@ -133,6 +158,7 @@ pub struct NarInfo {
 impl NarInfo {
     /// Parses narinfo text.
     pub fn parse(text: &str) -> Result<Self, NarInfoError> {
+        check_bounds(text)?;
         let mut store_path = None;
         let mut url = None;
         let mut compression = None;
@@ -330,6 +356,7 @@ impl Default for CacheInfo {
 impl CacheInfo {
     /// Parses `nix-cache-info`. A missing `StoreDir` means `/nix/store`.
     pub fn parse(text: &str) -> Result<Self, NarInfoError> {
+        check_bounds(text)?;
         let mut info = CacheInfo::default();
         for (idx, line) in text.lines().enumerate() {
             let Some((key, value)) = line.split_once(':') else {
@@ -484,6 +511,20 @@ Future: whatever
             let e = NarInfo::parse(&text).unwrap_err().to_string();
             assert!(e.contains(expected), "{e:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn oversized_texts_are_refused_before_parsing() {
+        let many_sigs = BAZ.to_string() + &"Sig: k:AAAA\n".repeat(2000);
+        let e = NarInfo::parse(&many_sigs).unwrap_err();
+        assert_eq!(e.line, crate::limits::MAX_NARINFO_LINES + 1);
+        assert!(e.to_string().contains("more than 1024 lines"), "{e}");
+        let huge = format!("StoreDir: /nix/store\nX: {}\n", "x".repeat(2 << 20));
+        let e = CacheInfo::parse(&huge).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it is larger than 1 MiB, more than any narinfo"
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl BinaryCache {
         if let Some(dir) = &self.narinfo_cache {
             let pos = dir.join(format!("{hash_part}.narinfo"));
             if fresh(&pos, POSITIVE_TTL) {
-                if let Ok(text) = fs::read_to_string(&pos) {
+                if let Ok(text) = read_text_bounded(&pos) {
                     return Ok(Some(text));
                 }
             }
@@ -272,7 +272,7 @@ impl BinaryCache {
         match &self.location {
             Location::Dir(d) => {
                 let p = d.join(rel);
-                match fs::read_to_string(&p) {
+                match read_text_bounded(&p) {
                     Ok(t) => Ok(Some(t)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(e).with_context(|| format!("cannot read `{}`", p.display())),
@@ -288,10 +288,13 @@ impl BinaryCache {
                     let Some(resp) = self.http_get(agent, &url)? else {
                         return Ok(None);
                     };
-                    let mut body = String::new();
-                    let mut reader = NetReader::new(resp, Arc::default(), self.settings.timeout);
-                    match reader.read_to_string(&mut body) {
-                        Ok(_) => return Ok(Some(body)),
+                    let reader = NetReader::new(resp, Arc::default(), self.settings.timeout);
+                    match crate::fsutil::read_to_end_bounded(reader, MAX_TEXT).and_then(utf8) {
+                        Ok(body) => return Ok(Some(body)),
+                        // The same answer again would be just as large: not retried.
+                        Err(e) if crate::fsutil::too_large(&e).is_some() => {
+                            return Err(e).with_context(|| format!("cannot download `{url}`"))
+                        }
                         Err(e) => last = Some(e),
                     }
                 }
@@ -398,6 +401,19 @@ fn fresh(path: &Path, ttl: Duration) -> bool {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The most read of a narinfo or `nix-cache-info`; [`NarInfo::parse`](crate::nixfmt::narinfo::NarInfo::parse)
+/// refuses more anyway, this keeps a cache from making devenv hold more than that in memory.
+const MAX_TEXT: u64 = crate::limits::MAX_NARINFO_BYTES;
+
+fn utf8(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// A small text file of a cache directory (or the lookup cache), read with the [`MAX_TEXT`] bound.
+fn read_text_bounded(path: &Path) -> io::Result<String> {
+    crate::fsutil::read_bounded(path, MAX_TEXT).and_then(utf8)
 }
 
 #[cfg(test)]
