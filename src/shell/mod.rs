@@ -3,12 +3,14 @@
 //!
 //! Everything here is pure text and data: [`diff`] turns an environment plus wanted changes into
 //! a target environment and a compact record of what was changed; [`Shell`] renders the difference
-//! between two environments as code for one shell; the hook scripts in `shell-hooks/` decide with
-//! shell builtins alone whether anything changed, so a prompt where nothing did starts no process.
+//! between two environments as code for one shell; [`vars`] says which variables a project may set
+//! and how large they may be; the hook scripts in `shell-hooks/` decide with shell builtins alone
+//! whether anything changed, so a prompt where nothing did starts no process.
 
 pub mod diff;
 pub mod quote;
 pub mod trust;
+pub mod vars;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -102,13 +104,13 @@ impl Shell {
     pub fn transition(self, from: &Env, to: &Env) -> String {
         let mut out = String::new();
         for (key, old) in from {
-            if !to.contains_key(key) && is_settable(key) {
+            if !to.contains_key(key) && vars::is_identifier(key) {
                 let _ = old;
                 self.unset(&mut out, key);
             }
         }
         for (key, value) in to {
-            if from.get(key) != Some(value) && is_settable(key) {
+            if from.get(key) != Some(value) && vars::is_identifier(key) {
                 self.export(&mut out, key, value);
             }
         }
@@ -156,13 +158,6 @@ impl Shell {
     }
 }
 
-/// Whether a variable name can be assigned by every shell (letters, digits, `_`, not first digit).
-pub fn is_settable(key: &str) -> bool {
-    let mut chars = key.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,10 +191,9 @@ mod tests {
     }
 
     #[test]
-    fn unsettable_names_are_skipped() {
-        assert!(is_settable("_A1"));
-        assert!(!is_settable("1A"));
-        assert!(!is_settable("BASH_FUNC_x%%"));
-        assert!(!is_settable(""));
+    fn names_no_shell_can_assign_are_skipped() {
+        let from: Env = [("BASH_FUNC_x%%".to_string(), "() { :; }".to_string())].into();
+        assert_eq!(Shell::Bash.transition(&from, &Env::new()), "");
+        assert_eq!(Shell::Fish.transition(&Env::new(), &from), "");
     }
 }
