@@ -282,10 +282,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let manifest_name = project.manifest_path().display().to_string();
         let mut stamp_inputs = (inputs.hash(), inputs.mtime);
         match trust {
-            Trust::Allowed => match prepare(ctx, &project, inputs) {
-                Ok((spec, inputs)) => {
+            Trust::Allowed => match prepare(ctx, &project, inputs).and_then(|(spec, inputs)| {
+                let applied = spec.apply(&project.root, target.clone())?;
+                Ok((spec, inputs, applied))
+            }) {
+                Ok((spec, inputs, (env, applied))) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
-                    let (env, applied) = spec.apply(&project.root, target);
                     target = env;
                     if !applied.is_empty() {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());

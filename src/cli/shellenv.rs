@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let project = super::run::require_project()?;
     let (spec, _) = super::export::prepare(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
-    let (env, _) = spec.apply(&project.root, pristine(&current));
+    let (env, _) = spec.apply(&project.root, pristine(&current))?;
     let mut code = shell.transition(&current, &env);
     if args.init_hook {
         shell.init_hook(&mut code, &spec.init_hook);
