@@ -259,6 +259,11 @@ pub(crate) fn find_project(cwd: &Path) -> Option<Project> {
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let shell = args.shell;
     let current = current_env();
+    let old = current
+        .get(STATE_DIFF_VAR)
+        .and_then(|s| Applied::decode(s))
+        .unwrap_or_default();
+    let mut new = Applied::default();
     let mut target = pristine(&current);
     let mut code_after = String::new();
     let cwd = logical_cwd()?;
@@ -292,6 +297,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                     if !applied.is_empty() {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());
                     }
+                    new = applied;
                     if !consent {
                         allow_state = format!("+{}", allow_file.display());
                     }
@@ -316,7 +322,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_STAMP_VAR.into(), format!("-{}", stamp.display()));
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
     }
-    let mut code = shell.transition(&current, &target);
+    let mut code = shell.activation(&current, &old, &target, &new);
     if !code.is_empty() {
         shell.forget_command_paths(&mut code);
     }
