@@ -264,3 +264,59 @@ fn schemas_reject_what_devenv_rejects() {
         );
     }
 }
+
+#[test]
+fn the_manifest_schema_refuses_exactly_the_env_names_and_values_devenv_refuses() {
+    let m = validator("devenv.schema.json");
+    let env = |name: &str, value: &str| serde_json::json!({ "env": { name: value } });
+    let (names, prefixes) = devenv::shell::vars::reserved();
+    let mut refused: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    refused.extend(prefixes.iter().map(|p| format!("{p}X")));
+    refused.extend(["__DEVENV_DIFF", "__DeVeNv_x", "1A", "A-B"].map(String::from));
+    refused.push("A".repeat(257));
+    for name in &refused {
+        assert!(
+            devenv::shell::vars::check_name(name).is_err(),
+            "devenv accepts `{name}`"
+        );
+        assert!(
+            !errors(&m, &env(name, "x")).is_empty(),
+            "the manifest schema accepts the name `{name}`"
+        );
+    }
+    for name in [
+        "FOO",
+        "PATH",
+        "http_proxy",
+        "XDG_DATA_DIRS",
+        "DEVENVX",
+        "_DEVENV",
+        "PS5",
+    ] {
+        assert!(devenv::shell::vars::check_name(name).is_ok(), "{name}");
+        assert_valid(&m, &env(name, "x"), name);
+    }
+    // The schema's own list of names holds nothing devenv accepts.
+    let text = std::fs::read_to_string(root().join("schemas/devenv.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let listed = schema["properties"]["env"]["propertyNames"]["not"]["anyOf"][1]["enum"]
+        .as_array()
+        .expect("the list of refused names");
+    for name in listed {
+        let name = name.as_str().unwrap();
+        assert!(
+            names.contains(&name),
+            "the schema refuses `{name}`, devenv does not"
+        );
+    }
+    for value in ["a\u{0}b".to_string(), "x".repeat(32 * 1024 + 1)] {
+        assert!(
+            !errors(&m, &env("FOO", &value)).is_empty(),
+            "the manifest schema accepts a value of {} bytes with NUL: {}",
+            value.len(),
+            value.contains('\0')
+        );
+        assert!(devenv::shell::vars::check_value(&value).is_err());
+    }
+    assert_valid(&m, &env("FOO", &"x".repeat(32 * 1024)), "a value of 32 KiB");
+}

@@ -220,3 +220,26 @@ fn devenv_shell_in_zsh_and_fish_marks_prompt_and_loads_env() {
         assert!(p.join("hooked").exists(), "{shell}: init_hook ran");
     }
 }
+
+#[test]
+fn prompt_command_in_env_is_refused_and_the_hook_keeps_running_at_real_prompts() {
+    let (w, p, path) = world(true);
+    let hooked = w.project(
+        "hooked",
+        r#"{"env": {"FOO": "from hooked", "PROMPT_COMMAND": "echo project-prompt"}}"#,
+    );
+    w.allow(&hooked);
+    let tmux = start(&w, &path, &w.outside, &[]);
+    tmux.wait_for("0", "$ ");
+    tmux.send("0", &format!("cd '{}'", hooked.display()));
+    tmux.wait_for("0", "`PROMPT_COMMAND` cannot be set by a project");
+    tmux.send("0", "echo \"hooked FOO=${FOO-unset} pc=$PROMPT_COMMAND\"");
+    tmux.wait_for("0", "hooked FOO=unset pc=_devenv_hook");
+    tmux.send("0", &format!("cd '{}'", p.display()));
+    tmux.send("0", "hello-tool");
+    tmux.wait_for("0", "tool says bar");
+    tmux.send("0", "cd ..");
+    tmux.send("0", "echo \"after FOO=${FOO-unset}\"");
+    let s = tmux.wait_for("0", "after FOO=unset");
+    assert!(!s.contains("project-prompt"), "{s}");
+}

@@ -5,9 +5,11 @@
 //! for list variables (`PATH`, `MANPATH`, …) only the entries we added; for other variables the
 //! previous value and a short hash of the value we set. Reverting removes one occurrence of each
 //! entry we added (so entries the user added inside the project survive) and restores a variable
-//! only while it still holds our value (so a value the user changed is left alone).
+//! only while it still holds our value (so a value the user changed is left alone). What the
+//! environment cannot show, a shell variable the user did not export, the shell keeps itself
+//! (see `restore`), for the keys [`handed_back`] names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,14 @@ impl Applied {
         self.lists.is_empty() && self.vars.is_empty()
     }
 
+    /// Every variable this activation changed.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.lists
+            .keys()
+            .chain(self.vars.keys())
+            .map(String::as_str)
+    }
+
     /// The compact text form: base64 (URL-safe, unpadded) of JSON.
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("serializable");
@@ -75,39 +85,69 @@ impl Applied {
 /// Undo `applied` on `env`: the environment as it would be had the project never been loaded,
 /// keeping every change the user made meanwhile.
 pub fn revert(env: &Env, applied: &Applied) -> Env {
+    revert_noting(env, applied).0
+}
+
+/// The keys whose state from before activation [`revert`] gives back on `env`: variables that
+/// still hold our value, and list variables that were unset and hold nothing but our entries.
+/// Only for these may the shell put back its own copy of the old state; any other key now holds
+/// something the user chose.
+pub fn handed_back(env: &Env, applied: &Applied) -> BTreeSet<String> {
+    revert_noting(env, applied).1
+}
+
+/// [`revert`], also returning the keys it handed back.
+fn revert_noting(env: &Env, applied: &Applied) -> (Env, BTreeSet<String>) {
     let mut out = env.clone();
+    let mut back = BTreeSet::new();
     for (key, change) in &applied.lists {
         let Some(current) = out.get(key) else {
             continue; // the user unset it: nothing of ours is left
         };
-        let mut parts: Vec<&str> = current.split(':').collect();
-        for entry in &change.added {
-            if let Some(i) = parts.iter().position(|p| p == entry) {
-                parts.remove(i);
-            }
-        }
-        if change.was_unset && parts.iter().all(|p| p.is_empty()) {
-            out.remove(key);
-        } else {
-            let joined = parts.join(":");
-            out.insert(key.clone(), joined);
-        }
-    }
-    for (key, change) in &applied.vars {
-        let still_ours = out.get(key).map(|v| short_hash(v)) == Some(change.ours.clone());
-        if !still_ours {
-            continue;
-        }
-        match &change.prev {
-            Some(prev) => {
-                out.insert(key.clone(), prev.clone());
+        match list_without_ours(current, change) {
+            Some(rest) => {
+                out.insert(key.clone(), rest);
             }
             None => {
                 out.remove(key);
+                back.insert(key.clone());
             }
         }
     }
-    out
+    for (key, change) in &applied.vars {
+        // After the lists: a variable extended as a list and then set whole holds our value again
+        // once our entries are gone.
+        if !still_ours(&out, key, change) {
+            continue;
+        }
+        match &change.prev {
+            Some(prev) => out.insert(key.clone(), prev.clone()),
+            None => out.remove(key),
+        };
+        back.insert(key.clone());
+    }
+    (out, back)
+}
+
+/// Whether `key` still holds the value activation gave it.
+fn still_ours(env: &Env, key: &str, change: &VarChange) -> bool {
+    env.get(key).is_some_and(|v| short_hash(v) == change.ours)
+}
+
+/// List value `current` with one occurrence of each entry we added removed; `None` when the
+/// variable was unset before and nothing but our entries is left, so it is unset again.
+fn list_without_ours(current: &str, change: &ListChange) -> Option<String> {
+    let mut parts: Vec<&str> = current.split(':').collect();
+    for entry in &change.added {
+        if let Some(i) = parts.iter().position(|p| p == entry) {
+            parts.remove(i);
+        }
+    }
+    if change.was_unset && parts.iter().all(|p| p.is_empty()) {
+        None
+    } else {
+        Some(parts.join(":"))
+    }
 }
 
 /// Builds the target environment of an activation on top of a pristine environment, recording
@@ -278,6 +318,26 @@ mod tests {
             "/p/share:/usr/local/share:/usr/share"
         );
         assert_eq!(revert(&target, &applied), base);
+    }
+
+    #[test]
+    fn handed_back_names_what_revert_gives_back() {
+        let base = env(&[("EDITOR", "vi")]);
+        let mut b = Builder::new(base);
+        b.prepend("MANPATH", &["/p/man".into()], &[""]);
+        b.set("EDITOR", "nano");
+        b.set("FOO", "bar");
+        let (mut target, applied) = b.finish();
+        assert_eq!(
+            handed_back(&target, &applied),
+            ["EDITOR", "FOO", "MANPATH"].map(String::from).into()
+        );
+        target.insert("FOO".into(), "mine".into());
+        target.insert("MANPATH".into(), "/mine:/p/man:".into());
+        assert_eq!(
+            handed_back(&target, &applied),
+            ["EDITOR".to_string()].into()
+        );
     }
 
     #[test]

@@ -27,6 +27,16 @@ fn prompt_fn(shell: &str) -> &'static str {
     }
 }
 
+/// The command each shell dumps all its variables with (for [`ShellWorld::vars`]), followed by the
+/// file name.
+pub fn vars_dump(shell: &str) -> &'static str {
+    match shell {
+        "bash" => "declare -p >",
+        "zsh" => "typeset -p >",
+        _ => "set --show >",
+    }
+}
+
 impl ShellWorld {
     pub fn new() -> ShellWorld {
         let t = TestContext::new();
@@ -122,6 +132,99 @@ impl ShellWorld {
             out.status
         );
         (stdout, stderr)
+    }
+
+    /// Every shell variable (exported or not, with its attributes) from a dump written by
+    /// [`vars_dump`] to `<root>/<name>`, by name, without the ones a shell changes by itself
+    /// between two points of one script (last argument, previous directory, statuses, clocks).
+    pub fn vars(&self, shell: &str, name: &str) -> BTreeMap<String, String> {
+        let text = std::fs::read_to_string(self.t.root().join(name)).unwrap();
+        let volatile: &[&str] = match shell {
+            "bash" => &[
+                "_",
+                "OLDPWD",
+                "PIPESTATUS",
+                "BASH_LINENO",
+                "BASH_SOURCE",
+                "FUNCNAME",
+                "LINENO",
+                "RANDOM",
+                "SRANDOM",
+                "SECONDS",
+                "EPOCHSECONDS",
+                "EPOCHREALTIME",
+                "BASH_COMMAND",
+                "HISTCMD",
+                "BASH_ARGC",
+                "BASH_ARGV",
+            ],
+            "zsh" => &[
+                "_",
+                "OLDPWD",
+                "RANDOM",
+                "SECONDS",
+                "LINENO",
+                "status",
+                "pipestatus",
+                "funcstack",
+                "functrace",
+                "funcfiletrace",
+                "funcsourcetrace",
+                "dirstack",
+                "TTYIDLE",
+            ],
+            _ => &[
+                "_",
+                "OLDPWD",
+                "status",
+                "pipestatus",
+                "status_generation",
+                "CMD_DURATION",
+                "dirprev",
+                "dirnext",
+                "__fish_cd_direction",
+                "history",
+                "fish_kill_signal",
+                "__fish_last_status",
+            ],
+        };
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let mut last: Option<String> = None;
+        for line in text.lines() {
+            let name = match shell {
+                // `$NAME: set in …` and `$NAME[1]: |value|`
+                "fish" => line
+                    .strip_prefix('$')
+                    .and_then(|rest| rest.split([':', '[']).next()),
+                // `declare -x NAME="…"`, `typeset -a NAME=( … )`, `export NAME=…`
+                _ => line
+                    .split_once(' ')
+                    .filter(|(word, _)| ["declare", "typeset", "export"].contains(word))
+                    .and_then(|(_, rest)| {
+                        rest.split(' ')
+                            .find(|w| !w.starts_with('-'))
+                            .map(|w| w.split('=').next().unwrap_or(w))
+                    }),
+            };
+            match name {
+                Some(n) => {
+                    let entry = vars.entry(n.to_string()).or_default();
+                    entry.push_str(line);
+                    entry.push('\n');
+                    last = Some(n.to_string());
+                }
+                // A value spanning lines.
+                None => {
+                    if let Some(n) = &last {
+                        let entry = vars.get_mut(n).unwrap();
+                        entry.push_str(line);
+                        entry.push('\n');
+                    }
+                }
+            }
+        }
+        vars.retain(|k, _| !volatile.contains(&k.as_str()));
+        vars
     }
 
     /// A dump written by `env -0 > <root>/<name>`, without the variables a shell changes by itself
