@@ -51,6 +51,12 @@ impl Inputs {
             .unwrap_or_else(FileTime::zero);
         let manifest = crate::manifest::read_bytes(&mpath)?;
         let lock = crate::fsutil::read_input(&lpath, MAX_LOCK_BYTES, "the lock")?;
+        tracing::debug!(
+            manifest = %mpath.display(),
+            manifest_bytes = manifest.len(),
+            lock_bytes = lock.as_ref().map(Vec::len),
+            "read the project's inputs"
+        );
         Ok(Inputs {
             dialect: project.dialect,
             manifest_name: mpath.display().to_string(),

@@ -97,6 +97,7 @@ pub fn realize(
         .iter()
         .flat_map(|(_, _, outs)| outs.iter().map(|o| o.path.clone()))
         .collect();
+    tracing::debug!(paths = paths.len(), ?policy, "realizing the lock for this system");
     let store = match Store::open_backend(&ctx.settings, options)? {
         Backend::Local(store) => *store,
         Backend::NixDaemon => {
