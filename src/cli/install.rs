@@ -187,6 +187,9 @@ pub fn install_with(
             report.damaged_by_restart.join(", ")
         ));
     }
+    for fallback in &report.nar_fallbacks {
+        ctx.printer.warn(fallback.to_string());
+    }
     for u in &report.unreachable_caches {
         ctx.printer.warn(format!(
             "{u}; skipped it, the other binary caches had everything"

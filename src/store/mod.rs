@@ -7,11 +7,12 @@
 //! Submodules: `db` (metadata), `locks` (process safety), `cache` (reading binary caches),
 //! `substitute` (the verified pipeline for one path), `fetch` (scheduling a
 //! closure's downloads and registrations), `durability` (surviving a power failure without
-//! waiting for the disk), `push` (writing binary caches), `gc`, `nix` (coexisting with an
-//! installed Nix).
+//! waiting for the disk), `diskfull` (a full disk told apart from a bad download), `push`
+//! (writing binary caches), `gc`, `nix` (coexisting with an installed Nix).
 
 pub mod cache;
 pub mod db;
+pub mod diskfull;
 pub mod durability;
 pub mod fetch;
 pub mod gc;
@@ -32,6 +33,7 @@ use crate::nixfmt::signature::TrustedKeys;
 use crate::nixfmt::store_path::StorePath;
 use cache::{BinaryCache, HttpSettings};
 use db::{Db, PathInfo};
+pub use fetch::NarFallback;
 use layout::StoreLayout;
 pub use substitute::MissingPaths;
 
@@ -85,6 +87,8 @@ pub struct RealizeReport {
     /// Paths registered before a restart whose files did not survive it (with their
     /// referrers): unregistered, and fetched again if wanted. Sorted.
     pub damaged_by_restart: Vec<String>,
+    /// Paths a cache failed to deliver that came from another cache, sorted by path.
+    pub nar_fallbacks: Vec<NarFallback>,
 }
 
 /// Where realization happens for the current settings.
@@ -283,6 +287,7 @@ impl Store {
             let fetched = fetch::fetch_closure(self, &subs, &wanted, self.options.jobs, progress)?;
             report.fetched = fetched.paths;
             report.nar_bytes = fetched.nar_bytes;
+            report.nar_fallbacks = fetched.fallbacks;
             report.unreachable_caches = subs.unreachable.clone();
         }
         report.registered_with_nix = nix::register_with_nix(self, paths)?;
