@@ -187,6 +187,15 @@ pub fn install_with(
             report.damaged_by_restart.join(", ")
         ));
     }
+    if !report.missing_on_disk.is_empty() {
+        ctx.printer.warn(format!(
+            "{} store path(s) were registered but their directories had been deleted (or refer \
+             to one that had); they were unregistered, and those this project needs were \
+             fetched again: {}",
+            report.missing_on_disk.len(),
+            report.missing_on_disk.join(", ")
+        ));
+    }
     for fallback in &report.nar_fallbacks {
         ctx.printer.warn(fallback.to_string());
     }
