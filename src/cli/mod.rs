@@ -194,8 +194,7 @@ fn init_tracing() {
     let Some(filter) = std::env::var_os("DEVENV_LOG").filter(|v| !v.is_empty()) else {
         return;
     };
-    let filter = tracing_subscriber::EnvFilter::builder()
-        .parse_lossy(filter.to_string_lossy());
+    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter.to_string_lossy());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -217,9 +217,22 @@ impl Profile {
                 .collect();
             if let Err(err) = buildenv::build(&tmp, &elements) {
                 let _ = fs::remove_dir_all(&tmp);
-                return Err(err).context("cannot build the project's profile").hint(
-                    "remove one of the two packages from devenv.json, or ask for other outputs",
-                );
+                let hint = match err {
+                    buildenv::BuildError::Collision { .. }
+                    | buildenv::BuildError::DirFileCollision { .. } => {
+                        "remove one of the two packages from devenv.json, or ask for other outputs"
+                    }
+                    buildenv::BuildError::Read { .. } => {
+                        "if the store path was deleted, `devenv install` fetches it again \
+                         (`devenv doctor` lists missing store paths)"
+                    }
+                    buildenv::BuildError::Write { .. } => {
+                        "check that the data directory is writable and its disk has room"
+                    }
+                };
+                return Err(err)
+                    .context("cannot build the project's profile")
+                    .hint(hint);
             }
             fs::rename(&tmp, &final_dir).context("cannot finish the new generation")?;
             g.generations.push(Generation {

@@ -221,7 +221,12 @@ impl BinaryCache {
     }
 
     /// Start downloading `url_field` (the narinfo's `URL`, relative to the cache or absolute).
-    pub fn open_nar(&self, url_field: &str) -> Result<Download> {
+    /// One attempt: the error says whether it is worth trying again (a connection failure, a
+    /// timeout, a 5xx answer), so the caller decides between retrying and another cache.
+    pub fn open_nar(
+        &self,
+        url_field: &str,
+    ) -> std::result::Result<Download, (anyhow::Error, bool)> {
         let failed = Arc::new(AtomicBool::new(false));
         let absolute = url_field.starts_with("http://") || url_field.starts_with("https://");
         if !absolute {
@@ -231,10 +236,11 @@ impl BinaryCache {
                 || (url_field.starts_with("file://")
                     && matches!(self.location, Location::Http { .. }))
             {
-                bail!(
+                let e = anyhow!(
                     "the narinfo's URL `{url_field}` points outside the binary cache `{}`",
                     self.url
                 );
+                return Err((e, false));
             }
             let local = match (&self.location, url_field.strip_prefix("file://")) {
                 (_, Some(abs)) => Some(PathBuf::from(abs)),
@@ -243,7 +249,8 @@ impl BinaryCache {
             };
             if let Some(path) = local {
                 let f = fs::File::open(&path)
-                    .with_context(|| format!("cannot open NAR `{}`", path.display()))?;
+                    .with_context(|| format!("cannot open NAR `{}`", path.display()))
+                    .map_err(|e| (e, false))?;
                 return Ok(Download {
                     reader: Box::new(io::BufReader::with_capacity(256 * 1024, f)),
                     transport_failed: failed,
@@ -259,13 +266,17 @@ impl BinaryCache {
                 url_field.to_string(),
             ),
         };
-        let resp = self
-            .http_get(&agent, &url)?
-            .with_context(|| format!("`{url}` is missing (404)"))?;
-        Ok(Download {
-            reader: Box::new(NetReader::new(resp, failed.clone(), self.settings.timeout)),
-            transport_failed: failed,
-        })
+        match self.get_once(&agent, &url) {
+            Ok(Some(resp)) => Ok(Download {
+                reader: Box::new(NetReader::new(resp, failed.clone(), self.settings.timeout)),
+                transport_failed: failed,
+            }),
+            Ok(None) => Err((anyhow!("`{url}` is missing (404)"), false)),
+            Err((why, transient)) => Err((
+                anyhow!("{why}").context(format!("GET `{url}` failed")),
+                transient,
+            )),
+        }
     }
 
     fn get_text(&self, rel: &str) -> Result<Option<String>> {
@@ -311,24 +322,40 @@ impl BinaryCache {
             if attempt > 0 {
                 std::thread::sleep(self.settings.backoff * 2u32.pow(attempt - 1));
             }
-            match agent.get(url).call() {
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status.is_success() {
-                        return Ok(Some(resp));
-                    }
-                    if status.as_u16() == 404 || status.as_u16() == 403 {
-                        return Ok(None);
-                    }
-                    last = format!("the server answered {status}");
-                    if !status.is_server_error() && status.as_u16() != 429 {
+            match self.get_once(agent, url) {
+                Ok(resp) => return Ok(resp),
+                Err((why, transient)) => {
+                    last = why;
+                    if !transient {
                         break;
                     }
                 }
-                Err(e) => last = crate::http::describe(&e, self.settings.timeout),
             }
         }
         Err(anyhow!("{last}")).with_context(|| format!("GET `{url}` failed after retries"))
+    }
+
+    /// One GET: Ok(None) on 404/403; otherwise the failure and whether another attempt may
+    /// succeed (connection errors, timeouts, 5xx and 429 answers).
+    fn get_once(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+    ) -> std::result::Result<Option<crate::http::Response>, (String, bool)> {
+        match agent.get(url).call() {
+            Ok(resp) => {
+                let status = resp.status();
+                if status.is_success() {
+                    Ok(Some(resp))
+                } else if status.as_u16() == 404 || status.as_u16() == 403 {
+                    Ok(None)
+                } else {
+                    let transient = status.is_server_error() || status.as_u16() == 429;
+                    Err((format!("the server answered {status}"), transient))
+                }
+            }
+            Err(e) => Err((crate::http::describe(&e, self.settings.timeout), true)),
+        }
     }
 }
 
@@ -364,7 +391,7 @@ impl Read for NetReader {
                     if self.seen < exp {
                         self.failed.store(true, Ordering::SeqCst);
                         return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
+                            io::ErrorKind::ConnectionAborted,
                             format!("download truncated after {} of {exp} bytes", self.seen),
                         ));
                     }
@@ -384,9 +411,18 @@ impl Read for NetReader {
                     }
                     _ => format!("download failed after {} bytes", self.seen),
                 };
-                Err(io::Error::new(e.kind(), format!("{what} ({cause})")))
+                Err(io::Error::new(broken_kind(&e), format!("{what} ({cause})")))
             }
         }
+    }
+}
+
+/// The kind of a failed body read, except that a body cut short is never `UnexpectedEof`: a NAR
+/// reader would take that for an archive that ends early, where the transfer is what broke.
+fn broken_kind(e: &io::Error) -> io::ErrorKind {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::ErrorKind::ConnectionAborted,
+        kind => kind,
     }
 }
 
@@ -448,7 +484,7 @@ mod tests {
         let cache = BinaryCache::open(dir.path().to_str().unwrap(), &settings, None).unwrap();
         let (url, server) = stalling_server();
         let started = std::time::Instant::now();
-        let mut download = cache.open_nar(&url).unwrap();
+        let mut download = cache.open_nar(&url).map_err(|(e, _)| e).unwrap();
         let err = download.reader.read_to_end(&mut Vec::new()).unwrap_err();
         let text = err.to_string();
         assert!(

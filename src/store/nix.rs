@@ -231,9 +231,11 @@ pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
             &super::NoProgress,
         );
         let status = child.wait()?;
-        if let Err((e, _)) = unpacked {
+        if let Err(fault) = unpacked {
             let _ = super::substitute::remove_tree(&tmp);
-            return Err(e.context(format!("cannot import `{path}` from Nix")));
+            return Err(fault
+                .into_error()
+                .context(format!("cannot import `{path}` from Nix")));
         }
         if !status.success() {
             let _ = super::substitute::remove_tree(&tmp);

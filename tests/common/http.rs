@@ -2,6 +2,7 @@
 //! `If-None-Match`, and can be told to fail (status codes, garbage, truncation, stalls).
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,9 @@ pub enum Fault {
     Truncate(usize),
     /// Wait this long before answering.
     Stall(Duration),
+    /// Send the headers (with the file's full Content-Length) and its first N bytes, then
+    /// nothing for this long, then close: a transfer that stalls midway.
+    StallAfter(usize, Duration),
     /// Hold the request until the test opens the gate, then answer normally.
     Gate(Arc<Gate>),
 }
@@ -215,16 +219,31 @@ fn handle(mut req: tiny_http::Request, root: &Path, state: &Mutex<State>) {
         let _ = req.respond(tiny_http::Response::empty(304).with_header(header("ETag", &etag)));
         return;
     }
+    if let Some(Fault::StallAfter(n, pause)) = fault {
+        // Written straight to the socket, so the first bytes leave before the pause.
+        let mut w = req.into_writer();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            data.len()
+        );
+        let _ = w.write_all(head.as_bytes());
+        let _ = w.write_all(&data[..n.min(data.len())]);
+        let _ = w.flush();
+        std::thread::sleep(pause);
+        return;
+    }
     if let Some(Fault::Truncate(n)) = fault {
         let len = data.len();
         let cut = data[..n.min(len)].to_vec();
         let resp = tiny_http::Response::new(
             200.into(),
-            vec![header("ETag", &etag)],
+            vec![header("ETag", &etag), header("Connection", "close")],
             std::io::Cursor::new(cut),
             Some(len),
             None,
-        );
+        )
+        // Never chunked (tiny_http chunks large bodies), so the Content-Length promises more.
+        .with_chunked_threshold(usize::MAX);
         let _ = req.respond(resp);
         return;
     }
