@@ -1,13 +1,12 @@
 //! `devenv cache push` writes caches real Nix 2.8 substitutes from; `devenv gc` deletes exactly
 //! what no root reaches; paths realized into a root shared with Nix are registered with Nix.
 
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::nixfix::{self, Fixture};
-use common::TestContext;
+use crate::common::nixfix::{self, Fixture};
+use crate::common::TestContext;
 
 fn nix_store(root: &Path) -> Command {
     let mut cmd = Command::new("nix-store");

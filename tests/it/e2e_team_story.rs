@@ -3,14 +3,13 @@
 //! user A pins ansible 2.16.5, colleague B gets the same store paths from A's files without asking
 //! the index, `cd` activates it in bash, and rm / rollback / gc behave.
 
-mod common;
 
 use std::path::Path;
 
-use common::http::Server;
-use common::nixpkgs::{build_and_cache, make_repo, BuiltCache};
-use common::shells::ShellWorld;
-use common::TestContext;
+use crate::common::http::Server;
+use crate::common::nixpkgs::{build_and_cache, make_repo, BuiltCache};
+use crate::common::shells::ShellWorld;
+use crate::common::TestContext;
 use serde_json::Value;
 
 struct Story {

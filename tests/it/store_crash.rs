@@ -2,14 +2,13 @@
 //! leaves a registered partial path, and eight installs at once on one store all succeed while
 //! fetching each path once.
 
-mod common;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::http::{Fault, Server};
-use common::nixfix::{self, Fixture};
+use crate::common::http::{Fault, Server};
+use crate::common::nixfix::{self, Fixture};
 use rand::Rng;
 
 /// Every registered path is on disk with exactly the registered NAR hash and size, and its

@@ -4,14 +4,13 @@
 //! and trust records, cached environments and profiles that another user could have written are
 //! refused.
 
-mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::shells::ShellWorld;
-use common::TestContext;
+use crate::common::shells::ShellWorld;
+use crate::common::TestContext;
 
 /// `devenv <args>` in the project directory of `t`, under `umask`, with `env` on top.
 fn run_with_umask(t: &TestContext, umask: u32, env: &[(&str, String)], args: &[&str]) -> Output {

@@ -2,13 +2,12 @@
 //! refused, edits picked up at the next prompt, exit status), and tmux panes started from an
 //! activated environment that must not keep its stale state.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::shells::ShellWorld;
+use crate::common::shells::ShellWorld;
 
 /// A private tmux server (own socket) whose panes see the test world's isolated environment.
 struct Tmux {

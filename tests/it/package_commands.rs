@@ -1,9 +1,8 @@
 //! `init`, `add`, `rm`, `update`, `list` against the fixture index: what they write to
 //! devenv.json and devenv.lock, lock stability, platforms, outputs and Devbox projects.
 
-mod common;
 
-use common::index::{rev, store_path, version_entry, IndexWorld, SYSTEMS};
+use crate::common::index::{rev, store_path, version_entry, IndexWorld, SYSTEMS};
 
 fn init(w: &IndexWorld) {
     w.ok(&["init"]);

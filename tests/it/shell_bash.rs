@@ -2,9 +2,8 @@
 //! quiet prompt starts no process, trust gates everything, and the hook coexists with other
 //! prompt tools, `set -eu`, subshells and `exec`.
 
-mod common;
 
-use common::shells::ShellWorld;
+use crate::common::shells::ShellWorld;
 
 const MANIFEST: &str = r#"{
   "env": {

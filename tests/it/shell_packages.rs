@@ -2,10 +2,9 @@
 //! tools from the profile on PATH, man pages on MANPATH, one generation per change, rollback that
 //! the next prompt follows, generations kept by the garbage collector, exact restore on leaving.
 
-mod common;
 
-use common::nixfix::Fixture;
-use common::shells::ShellWorld;
+use crate::common::nixfix::Fixture;
+use crate::common::shells::ShellWorld;
 
 /// A world whose binary cache holds the fixture, with a project at `<root>/proj` locking
 /// `packages`, allowed.

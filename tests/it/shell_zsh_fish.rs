@@ -1,9 +1,8 @@
 //! Automatic activation in real zsh and fish: exact restore on leaving, no process on quiet
 //! prompts, trust, user PATH changes kept, nounset.
 
-mod common;
 
-use common::shells::ShellWorld;
+use crate::common::shells::ShellWorld;
 
 const MANIFEST: &str = r#"{
   "env": {

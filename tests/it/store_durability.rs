@@ -3,15 +3,14 @@
 //! unregisters the damaged ones with their referrers and fetches those again, and rows of the
 //! current boot are settled once old enough. `DEVENV_BOOT_ID` stands for the kernel's boot id.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::http::Server;
-use common::nixfix::Fixture;
-use common::TestContext;
+use crate::common::http::Server;
+use crate::common::nixfix::Fixture;
+use crate::common::TestContext;
 
 /// `devenv install --frozen` as if the kernel's boot id were `boot`; (success, stderr).
 fn install_in_boot(cx: &TestContext, boot: &str) -> String {
@@ -67,8 +66,8 @@ fn nars_fetched(server: &Server, fixture: &Fixture) -> Vec<String> {
     // Map each NAR URL back to its store path through the narinfos.
     let mut paths = Vec::new();
     for p in fixture.all_paths() {
-        let info = common::nixfix::narinfo_file(&fixture.cache, &p);
-        let url = common::nixfix::narinfo_field(&info, "URL");
+        let info = crate::common::nixfix::narinfo_file(&fixture.cache, &p);
+        let url = crate::common::nixfix::narinfo_field(&info, "URL");
         if names.iter().any(|n| n.ends_with(&url)) {
             paths.push(p);
         }

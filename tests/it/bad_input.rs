@@ -2,12 +2,11 @@
 //! input, 1 for failures), that stderr names the file and line:column or the offending value,
 //! and that devenv.json and devenv.lock are byte-for-byte what they were.
 
-mod common;
 
 use std::time::Duration;
 
-use common::http::{Fault, Server};
-use common::index::IndexWorld;
+use crate::common::http::{Fault, Server};
+use crate::common::index::IndexWorld;
 
 const MANIFEST: &str = "{\n  // team tools\n  \"packages\": [\"jq@1.7.1\"],\n}\n";
 
@@ -458,7 +457,7 @@ fn with_evil_package(w: &IndexWorld, summary: &str, versions: Vec<serde_json::Va
 }
 
 fn evil_entry(version: &str, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
-    let mut e = common::index::version_entry(
+    let mut e = crate::common::index::version_entry(
         "evil",
         version,
         "2024-01-01",
@@ -577,7 +576,7 @@ fn info_and_search_never_print_raw_control_characters() {
 fn lock_with_code_in_resolved_is_refused_naming_the_field() {
     let w = project();
     let lock = w.t.read("devenv.lock");
-    let rev = common::index::rev("jq-1.7.1");
+    let rev = crate::common::index::rev("jq-1.7.1");
     let tampered = lock.replace(&format!("{rev}#jq\""), &format!("{rev}#a\\n$(touch x)\""));
     assert_ne!(lock, tampered);
     w.t.write("devenv.lock", &tampered);

@@ -1,13 +1,12 @@
 //! `devenv index build` against the fixture nixpkgs repository, evaluated by real Nix.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::nixpkgs::{export, make_repo, nix_eval_json};
-use common::TestContext;
+use crate::common::nixpkgs::{export, make_repo, nix_eval_json};
+use crate::common::TestContext;
 use serde_json::Value;
 
 const SYSTEMS: &str = "x86_64-linux,aarch64-darwin";

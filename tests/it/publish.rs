@@ -1,13 +1,12 @@
 //! `devenv publish`: the store path equals real `nix-store --add`, real Nix substitutes the signed
 //! cache entry, and the index entry locks, installs and runs like a nixpkgs package.
 
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::realnix::RealNix;
-use common::TestContext;
+use crate::common::realnix::RealNix;
+use crate::common::TestContext;
 use serde_json::Value;
 
 struct World {

@@ -2,13 +2,12 @@
 //! down; a bad trusted key; an unwritable store root; a missing shell hook whose printed fix,
 //! when run, makes the check pass.
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::http::{Fault, Server};
-use common::TestContext;
+use crate::common::http::{Fault, Server};
+use crate::common::TestContext;
 use serde_json::Value;
 
 const GOOD_KEY: &str = "cache.example.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=";

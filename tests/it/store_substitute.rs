@@ -1,15 +1,14 @@
 //! `devenv install` substituting from binary caches written by real Nix 2.8, and refusing every
 //! kind of bad cache without adding anything to the store.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::http::{Fault, Server};
-use common::nixfix::{self, Fixture};
-use common::TestContext;
+use crate::common::http::{Fault, Server};
+use crate::common::nixfix::{self, Fixture};
+use crate::common::TestContext;
 use devenv::nixfmt::narinfo::NarInfo;
 use devenv::nixfmt::signature::SecretKey;
 

@@ -2,9 +2,8 @@
 //! new generation at once (so `generations` and `rollback` see the change without waiting for a
 //! prompt), and installing never needs a second project lock.
 
-mod common;
 
-use common::nixfix::Fixture;
+use crate::common::nixfix::Fixture;
 
 #[test]
 fn rm_makes_a_generation_at_once_and_rollback_undoes_it() {

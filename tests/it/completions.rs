@@ -3,13 +3,12 @@
 //! never touches the network. Checked both by calling the completion functions directly and by
 //! pressing TAB in each shell running interactively in tmux.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::http::Server;
-use common::TestContext;
+use crate::common::http::Server;
+use crate::common::TestContext;
 
 /// A world with a directory index holding three package names and the scripts for each shell.
 struct World {
@@ -177,7 +176,7 @@ fn fish_completes_commands_and_packages() {
 fn package_names_come_from_the_index_cache_and_never_touch_the_network() {
     let t = TestContext::new();
     let served = t.root().join("served");
-    common::index::write_fixture_index(&served);
+    crate::common::index::write_fixture_index(&served);
     let server = Server::serve_dir(&served);
     let complete = |prefix: &str| -> Vec<String> {
         let out = t

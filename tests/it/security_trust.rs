@@ -8,15 +8,14 @@
 //! - `add`, `rm` and `update` with a missing lock resolve under the one project lock they hold,
 //!   instead of waiting for themselves.
 
-mod common;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::http::{Fault, Gate, Server};
-use common::nixfix::Fixture;
-use common::TestContext;
+use crate::common::http::{Fault, Gate, Server};
+use crate::common::nixfix::Fixture;
+use crate::common::TestContext;
 
 /// Rewrite the project's manifest with a `shell.init_hook` and an `env` var next to its packages.
 fn set_hook_and_env(cx: &TestContext, hook: &str, var: &str) {
@@ -161,7 +160,7 @@ fn a_lock_edit_needs_allow_and_activation_never_builds() {
 
 #[test]
 fn add_rm_and_update_with_a_missing_lock_do_not_wait_for_themselves() {
-    let w = common::index::IndexWorld::new();
+    let w = crate::common::index::IndexWorld::new();
     for (i, args) in [
         &["add", "hello@2.12.1"][..],
         &["rm", "ansible"][..],

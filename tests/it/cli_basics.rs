@@ -1,8 +1,7 @@
 //! The binary's surface: help, version, usage errors, and settings errors.
 
-mod common;
 
-use common::TestContext;
+use crate::common::TestContext;
 
 #[test]
 fn version_and_help_succeed() {

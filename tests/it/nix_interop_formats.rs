@@ -1,7 +1,6 @@
 //! Our Nix formats against the real Nix 2.8: NAR bytes, NAR hashes, restores, store paths,
 //! narinfos and signatures, over a generated corpus of awkward trees.
 
-mod common;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -9,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::realnix::RealNix;
+use crate::common::realnix::RealNix;
 use devenv::nixfmt::hash::Sha256Hash;
 use devenv::nixfmt::nar;
 use devenv::nixfmt::narinfo::{CacheInfo, Compression, NarInfo};

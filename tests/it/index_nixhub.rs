@@ -1,11 +1,10 @@
 //! The Nixhub-compatible API client against a loopback server that answers `/v2/resolve` and
 //! `/v1/search` in the service's JSON shapes, built from the fixture packages.
 
-mod common;
 
 use serde_json::{json, Value};
 
-use common::index::{fixture_packages, query, Answer, FnServer, IndexWorld, Seen};
+use crate::common::index::{fixture_packages, query, Answer, FnServer, IndexWorld, Seen};
 
 /// Versions newest first by numeric components (enough for the fixture's dotted versions).
 fn newest_first(versions: &mut [Value]) {
@@ -136,7 +135,7 @@ fn resolve_uses_v2_with_outputs_for_every_system() {
     assert_eq!(e["source"], server.url);
     assert_eq!(
         e["resolved"],
-        format!("github:NixOS/nixpkgs/{}#jq", common::index::rev("jq-1.7.1"))
+        format!("github:NixOS/nixpkgs/{}#jq", crate::common::index::rev("jq-1.7.1"))
     );
     assert_eq!(e["systems"].as_object().unwrap().len(), 4);
     let outs = e["systems"]["aarch64-linux"]["outputs"].as_array().unwrap();
@@ -208,7 +207,7 @@ fn search_and_info_use_v1_search() {
     assert_eq!(info["versions"][1]["last_modified"], "2024-04-01T00:00:00Z");
     assert_eq!(
         info["versions"][1]["rev"],
-        common::index::rev("ansible-2.16.5")
+        crate::common::index::rev("ansible-2.16.5")
     );
 }
 

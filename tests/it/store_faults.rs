@@ -4,16 +4,15 @@
 //! the mount are real: a tiny tmpfs and a read-only bind mount, each in its own mount namespace
 //! (`unshare --mount`), so nothing outlives the command.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::http::{Fault, Server};
-use common::nixfix::{self, Fixture};
-use common::TestContext;
+use crate::common::http::{Fault, Server};
+use crate::common::nixfix::{self, Fixture};
+use crate::common::TestContext;
 
 /// Built once per test binary: the fixture packages, and an uncompressed copy of their cache
 /// (so a flipped byte is a hash mismatch and `fixapp`'s 64 KiB file is as large on the wire).

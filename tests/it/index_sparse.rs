@@ -1,14 +1,13 @@
 //! The static sparse index, from a directory and over HTTP: search, info, version order,
 //! ETag revalidation and offline use of the cache.
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 
-use common::index::{rev, write_fixture_index, FnServer};
-use common::TestContext;
+use crate::common::index::{rev, write_fixture_index, FnServer};
+use crate::common::TestContext;
 
 fn with_index(t: &TestContext) -> PathBuf {
     let dir = t.root().join("index");
@@ -119,7 +118,7 @@ fn file_url_and_http_serve_the_same_answers() {
     let (from_file_url, _) = ok(&t, &file_url, &["info", "jq", "--json"]);
     assert_eq!(from_dir, from_file_url);
 
-    let server = common::http::Server::serve_dir(&idx);
+    let server = crate::common::http::Server::serve_dir(&idx);
     let (over_http, _) = ok(&t, &server.url(), &["info", "jq", "--json"]);
     assert_eq!(from_dir, over_http);
     let (hits, _) = ok(&t, &server.url(), &["search", "jq", "--json"]);
@@ -209,7 +208,7 @@ fn http_cache_revalidates_with_etag_and_works_offline() {
 fn devenv_offline_answers_from_the_cache_without_any_request() {
     let t = TestContext::new();
     let idx = with_index(&t);
-    let server = common::http::Server::serve_dir(&idx);
+    let server = crate::common::http::Server::serve_dir(&idx);
     let (warm, _) = ok(&t, &server.url(), &["info", "jq", "--json"]);
     server.clear_requests();
     let out = t

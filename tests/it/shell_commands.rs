@@ -1,12 +1,11 @@
 //! `run`, `shellenv`, `generate direnv`, `generations` and `rollback` through the real binary (and
 //! real direnv for the generated `.envrc`).
 
-mod common;
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
 
-use common::TestContext;
+use crate::common::TestContext;
 
 const MANIFEST: &str = r#"{
   "env": {"FOO": "foo value", "ROOTED": "$DEVENV_PROJECT_ROOT/x"},

@@ -10,12 +10,11 @@
 //! - `<!-- test: manifest -->` / `<!-- test: lock -->` + a `json` block: parsed by devenv's own
 //!   manifest / lock reader, which must accept it without warnings.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TestContext;
+use crate::common::TestContext;
 
 /// The pages this test covers, and how many tested blocks each must have at least (so a marker
 /// that stops matching cannot silently turn a page's checks off).
@@ -106,7 +105,7 @@ impl Terminal {
     fn new() -> Terminal {
         let t = TestContext::new();
         let index = t.root().join("index");
-        common::index::write_fixture_index(&index);
+        crate::common::index::write_fixture_index(&index);
         let work = t.root().join("work");
         std::fs::create_dir_all(&work).unwrap();
         let cwd_file = t.root().join("cwd");
