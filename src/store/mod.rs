@@ -35,8 +35,8 @@ use anyhow::{anyhow, Context as _, Result};
 
 use crate::context::Settings;
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::signature::TrustedKeys;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::signature::TrustedKeys;
+use crate::nix::store_path::StorePath;
 use cache::{BinaryCache, HttpSettings};
 use db::{Db, PathInfo};
 pub use fetch::NarFallback;

@@ -2,7 +2,6 @@
 //! new generation at once (so `generations` and `rollback` see the change without waiting for a
 //! prompt), and installing never needs a second project lock.
 
-
 use crate::common::nixfix::Fixture;
 
 #[test]

@@ -2,7 +2,6 @@
 //! input, 1 for failures), that stderr names the file and line:column or the offending value,
 //! and that devenv.json and devenv.lock are byte-for-byte what they were.
 
-
 use std::time::Duration;
 
 use crate::common::http::{Fault, Server};

@@ -1,6 +1,5 @@
 //! The binary's surface: help, version, usage errors, and settings errors.
 
-
 use crate::common::TestContext;
 
 #[test]

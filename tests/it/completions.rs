@@ -3,7 +3,6 @@
 //! never touches the network. Checked both by calling the completion functions directly and by
 //! pressing TAB in each shell running interactively in tmux.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -10,7 +10,6 @@
 //! - `<!-- test: manifest -->` / `<!-- test: lock -->` + a `json` block: parsed by devenv's own
 //!   manifest / lock reader, which must accept it without warnings.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,7 +2,6 @@
 //! down; a bad trusted key; an unwritable store root; a missing shell hook whose printed fix,
 //! when run, makes the check pass.
 
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -3,7 +3,6 @@
 //! user A pins ansible 2.16.5, colleague B gets the same store paths from A's files without asking
 //! the index, `cd` activates it in bash, and rm / rollback / gc behave.
 
-
 use std::path::Path;
 
 use crate::common::http::Server;

@@ -4,7 +4,6 @@
 //! and trust records, cached environments and profiles that another user could have written are
 //! refused.
 
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

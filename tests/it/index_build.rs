@@ -1,6 +1,5 @@
 //! `devenv index build` against the fixture nixpkgs repository, evaluated by real Nix.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

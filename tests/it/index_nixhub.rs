@@ -1,7 +1,6 @@
 //! The Nixhub-compatible API client against a loopback server that answers `/v2/resolve` and
 //! `/v1/search` in the service's JSON shapes, built from the fixture packages.
 
-
 use serde_json::{json, Value};
 
 use crate::common::index::{fixture_packages, query, Answer, FnServer, IndexWorld, Seen};
@@ -135,7 +134,10 @@ fn resolve_uses_v2_with_outputs_for_every_system() {
     assert_eq!(e["source"], server.url);
     assert_eq!(
         e["resolved"],
-        format!("github:NixOS/nixpkgs/{}#jq", crate::common::index::rev("jq-1.7.1"))
+        format!(
+            "github:NixOS/nixpkgs/{}#jq",
+            crate::common::index::rev("jq-1.7.1")
+        )
     );
     assert_eq!(e["systems"].as_object().unwrap().len(), 4);
     let outs = e["systems"]["aarch64-linux"]["outputs"].as_array().unwrap();

@@ -1,7 +1,6 @@
 //! The static sparse index, from a directory and over HTTP: search, info, version order,
 //! ETag revalidation and offline use of the cache.
 
-
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};

@@ -8,8 +8,8 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use devenv::nixfmt::nar::{self, reader::Rule, wire, NarError};
-use devenv::nixfmt::narinfo::NarInfo;
+use devenv::nix::nar::{self, reader::Rule, wire, NarError};
+use devenv::nix::narinfo::NarInfo;
 use rand::{Rng, SeedableRng};
 
 /// A NAR as a list of tokens, so broken archives read like the grammar.

@@ -1,7 +1,6 @@
 //! Our Nix formats against the real Nix 2.8: NAR bytes, NAR hashes, restores, store paths,
 //! narinfos and signatures, over a generated corpus of awkward trees.
 
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -9,11 +8,11 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::common::realnix::RealNix;
-use devenv::nixfmt::hash::Sha256Hash;
-use devenv::nixfmt::nar;
-use devenv::nixfmt::narinfo::{CacheInfo, Compression, NarInfo};
-use devenv::nixfmt::signature::{PublicKey, SecretKey, TrustedKeys};
-use devenv::nixfmt::store_path::StorePath;
+use devenv::nix::hash::Sha256Hash;
+use devenv::nix::nar;
+use devenv::nix::narinfo::{CacheInfo, Compression, NarInfo};
+use devenv::nix::signature::{PublicKey, SecretKey, TrustedKeys};
+use devenv::nix::store_path::StorePath;
 use rand::{Rng, RngCore, SeedableRng};
 
 fn file(path: &Path, contents: &[u8], mode: u32) {
@@ -567,7 +566,7 @@ fn nix_substitutes_from_a_cache_we_signed() {
 #[test]
 fn derivation_output_paths_match_nix() {
     // For a derivation without inputs, the hash modulo is the sha256 of its ATerm with every
-    // output path blanked; written out by hand here, since ATerm itself is not part of nixfmt.
+    // output path blanked; written out by hand here, since ATerm itself is not part of `devenv::nix`.
     let nix = RealNix::new();
     let store = nix.store("drv");
     for (name, outputs) in [("plain", vec!["out"]), ("split", vec!["out", "dev", "man"])] {

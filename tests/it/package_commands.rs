@@ -1,7 +1,6 @@
 //! `init`, `add`, `rm`, `update`, `list` against the fixture index: what they write to
 //! devenv.json and devenv.lock, lock stability, platforms, outputs and Devbox projects.
 
-
 use crate::common::index::{rev, store_path, version_entry, IndexWorld, SYSTEMS};
 
 fn init(w: &IndexWorld) {

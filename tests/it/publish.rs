@@ -1,7 +1,6 @@
 //! `devenv publish`: the store path equals real `nix-store --add`, real Nix substitutes the signed
 //! cache entry, and the index entry locks, installs and runs like a nixpkgs package.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -439,8 +438,8 @@ fn generate_key_creates_a_key_once_and_never_replaces_it() {
         .find(|p| p.extension().is_some_and(|x| x == "narinfo"))
         .unwrap();
     let text = std::fs::read_to_string(narinfo).unwrap();
-    let info = devenv::nixfmt::narinfo::NarInfo::parse(&text).unwrap();
-    let pk = devenv::nixfmt::signature::PublicKey::parse(public.trim()).unwrap();
+    let info = devenv::nix::narinfo::NarInfo::parse(&text).unwrap();
+    let pk = devenv::nix::signature::PublicKey::parse(public.trim()).unwrap();
     assert!(pk.verify(&info.fingerprint(), &info.sigs[0]));
 
     // A second run with another name keeps the existing key.

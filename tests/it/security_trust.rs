@@ -8,7 +8,6 @@
 //! - `add`, `rm` and `update` with a missing lock resolve under the one project lock they hold,
 //!   instead of waiting for themselves.
 
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

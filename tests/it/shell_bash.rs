@@ -2,7 +2,6 @@
 //! quiet prompt starts no process, trust gates everything, and the hook coexists with other
 //! prompt tools, `set -eu`, subshells and `exec`.
 
-
 use crate::common::shells::ShellWorld;
 
 const MANIFEST: &str = r#"{

@@ -1,7 +1,6 @@
 //! `run`, `shellenv`, `generate direnv`, `generations` and `rollback` through the real binary (and
 //! real direnv for the generated `.envrc`).
 
-
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Command;
 

@@ -2,7 +2,6 @@
 //! refused, edits picked up at the next prompt, exit status), and tmux panes started from an
 //! activated environment that must not keep its stale state.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,7 +2,6 @@
 //! tools from the profile on PATH, man pages on MANPATH, one generation per change, rollback that
 //! the next prompt follows, generations kept by the garbage collector, exact restore on leaving.
 
-
 use crate::common::nixfix::Fixture;
 use crate::common::shells::ShellWorld;
 

@@ -4,7 +4,6 @@
 //! could not recover from (a name the hook depends on, a NUL, a value too large to start programs
 //! with) are refused with a message naming the variable, and the hook keeps working.
 
-
 use crate::common::shells::{vars_dump, ShellWorld};
 
 const MANIFEST: &str = r#"{

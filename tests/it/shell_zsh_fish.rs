@@ -1,7 +1,6 @@
 //! Automatic activation in real zsh and fish: exact restore on leaving, no process on quiet
 //! prompts, trust, user PATH changes kept, nounset.
 
-
 use crate::common::shells::ShellWorld;
 
 const MANIFEST: &str = r#"{

@@ -2,7 +2,6 @@
 //! leaves a registered partial path, and eight installs at once on one store all succeed while
 //! fetching each path once.
 
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -40,7 +39,7 @@ fn assert_consistent(root: &Path) -> Vec<String> {
         .unwrap();
     for (id, path, hash, size) in &rows {
         let on_disk = root.join(path.trim_start_matches('/'));
-        let (h, n) = devenv::nixfmt::nar::writer::dump_hash(&on_disk)
+        let (h, n) = devenv::nix::nar::writer::dump_hash(&on_disk)
             .unwrap_or_else(|e| panic!("registered `{path}` is not readable on disk: {e}"));
         assert_eq!(
             format!("sha256:{}", h.to_hex()),

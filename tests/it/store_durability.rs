@@ -3,7 +3,6 @@
 //! unregisters the damaged ones with their referrers and fetches those again, and rows of the
 //! current boot are settled once old enough. `DEVENV_BOOT_ID` stands for the kernel's boot id.
 
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -86,7 +85,7 @@ fn assert_store_intact(cx: &TestContext) {
         .unwrap();
     for (path, hash) in rows {
         let on_disk = cx.store_root.join(path.trim_start_matches('/'));
-        let (h, _) = devenv::nixfmt::nar::writer::dump_hash(&on_disk).unwrap();
+        let (h, _) = devenv::nix::nar::writer::dump_hash(&on_disk).unwrap();
         assert_eq!(
             format!("sha256:{}", h.to_hex()),
             hash,

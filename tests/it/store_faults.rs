@@ -4,7 +4,6 @@
 //! the mount are real: a tiny tmpfs and a read-only bind mount, each in its own mount namespace
 //! (`unshare --mount`), so nothing outlives the command.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -1,7 +1,6 @@
 //! `devenv cache push` writes caches real Nix 2.8 substitutes from; `devenv gc` deletes exactly
 //! what no root reaches; paths realized into a root shared with Nix are registered with Nix.
 
-
 use std::path::Path;
 use std::process::Command;
 
@@ -102,7 +101,7 @@ fn nix_refuses_a_pushed_cache_signed_by_another_key() {
     let sk = cx.root().join("sk");
     std::fs::write(
         &sk,
-        devenv::nixfmt::signature::SecretKey::generate("other-1").to_key_file(),
+        devenv::nix::signature::SecretKey::generate("other-1").to_key_file(),
     )
     .unwrap();
     let cache = cx.root().join("pushed");

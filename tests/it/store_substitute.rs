@@ -1,7 +1,6 @@
 //! `devenv install` substituting from binary caches written by real Nix 2.8, and refusing every
 //! kind of bad cache without adding anything to the store.
 
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -9,8 +8,8 @@ use std::time::Duration;
 use crate::common::http::{Fault, Server};
 use crate::common::nixfix::{self, Fixture};
 use crate::common::TestContext;
-use devenv::nixfmt::narinfo::NarInfo;
-use devenv::nixfmt::signature::SecretKey;
+use devenv::nix::narinfo::NarInfo;
+use devenv::nix::signature::SecretKey;
 
 /// Built once per test binary: the fixture packages, an xz cache and an uncompressed one.
 struct Shared {
@@ -278,7 +277,7 @@ fn refuses_a_wrong_nar_hash() {
         |cache, _| {
             let other_hash = nixfix::narinfo_field(&nixfix::narinfo_file(cache, &other), "NarHash");
             edit_narinfo(cache, &lib(), Some(&fixture_key()), |i| {
-                i.nar_hash = devenv::nixfmt::hash::Sha256Hash::parse(&other_hash).unwrap();
+                i.nar_hash = devenv::nix::hash::Sha256Hash::parse(&other_hash).unwrap();
             });
         },
         &["NAR hash mismatch", &lib()],

@@ -291,7 +291,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            crate::nixfmt::hash::hex(&p.digest),
+            crate::nix::hash::hex(&p.digest),
             "8a12321522fd91efbd60ebb2481af88580f61600"
         );
         assert_eq!(p.name, "net-tools-1.60_p20170221182432");

@@ -397,7 +397,7 @@ impl fmt::Display for CacheInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nixfmt::signature::TrustedKeys;
+    use crate::nix::signature::TrustedKeys;
 
     const BAZ: &str = "StorePath: /nix/store/5xd714cbfnkz02h2vbsj4fm03x3f15nf-baz
 URL: nar/19vz5k9jin5zdn64w5d0872hs4z6kpgbqp6abpjg9jskqgxpx11d.nar.zst

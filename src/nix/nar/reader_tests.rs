@@ -1,8 +1,8 @@
 //! Golden vectors and round trips for the NAR writer and reader.
 
 use super::*;
-use crate::nixfmt::hash::Sha256Hash;
-use crate::nixfmt::nar::{dump, wire};
+use crate::nix::hash::Sha256Hash;
+use crate::nix::nar::{dump, wire};
 use proptest::prelude::*;
 use std::os::unix::fs::{symlink, PermissionsExt};
 

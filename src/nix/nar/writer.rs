@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::wire::{self, *};
-use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
+use crate::nix::hash::{HashingWriter, Sha256Hash};
 
 const BUF: usize = 1 << 17;
 
