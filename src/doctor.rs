@@ -1,6 +1,7 @@
 //! `devenv doctor`'s checks, as data: which store root is used and why, whether Nix is present,
 //! whether the index and each binary cache answer, whether the trusted keys parse, which shells
-//! have the hook, and whether the current project may activate.
+//! have the hook, whether the current project may activate, and whether the store paths it
+//! installed are still on disk.
 //!
 //! Every check only looks (files, one short HTTP request, `nix --version`); none changes anything,
 //! so doctor is safe to run anywhere. Each problem carries the exact command that fixes it. The
@@ -38,7 +39,7 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// Stable name for scripts: `store`, `nix`, `index`, `substituter`, `trusted-keys`, `hook`,
-    /// `project`.
+    /// `project`, `store-paths`.
     pub name: &'static str,
     pub status: Status,
     /// One sentence saying what was found.
@@ -132,6 +133,7 @@ pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
     checks.push(trusted_keys(settings));
     checks.push(hook(probe));
     checks.push(project(settings, probe));
+    checks.extend(project_store_paths(settings, probe));
     checks
 }
 
@@ -171,6 +173,11 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
                 )
                 .detail("store paths are still named /nix/store/…; programs from binary caches may need /nix/store itself to run");
                 with_nix(check, root)
+            } else if crate::store::layout::StoreLayout::new(root)
+                .real_path(crate::store::DEFAULT_DB)
+                .exists()
+            {
+                read_only_store(&dir, &why)
             } else {
                 Check::new(
                     "store",
@@ -203,6 +210,9 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
         .fix(
             "export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # or see docs/store.md",
         ),
+        None if Path::new(crate::store::DEFAULT_DB).exists() => {
+            read_only_store(Path::new("/nix/store"), "the default")
+        }
         None => Check::new(
             "store",
             Status::Fail,
@@ -212,6 +222,20 @@ fn store(settings: &Settings, probe: &Probe) -> Check {
             "./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix",
         ),
     }
+}
+
+/// A store with devenv's database that this user cannot write: what it has can be used.
+fn read_only_store(dir: &Path, why: &str) -> Check {
+    Check::new(
+        "store",
+        Status::Warn,
+        format!(
+            "store at {} ({why}) is read-only for you: installed packages can be used, nothing \
+             can be added",
+            dir.display()
+        ),
+    )
+    .fix("export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # a store you can write")
 }
 
 fn nix(probe: &Probe) -> Check {
@@ -246,7 +270,11 @@ fn nix(probe: &Probe) -> Check {
 /// GET `url` with the invocation's client (retries, the waiting line) and doctor's short
 /// timeout: the status code and body, or why there was none.
 fn http_get(http: &crate::http::Client, url: &str) -> Result<(u16, String), crate::http::Error> {
-    let reply = http.get(url, &[("User-Agent", DOCTOR_USER_AGENT)])?;
+    let reply = http.get(
+        url,
+        &[("User-Agent", DOCTOR_USER_AGENT)],
+        crate::limits::MAX_INDEX_BYTES,
+    )?;
     Ok((
         reply.status.as_u16(),
         String::from_utf8_lossy(&reply.body).into_owned(),
@@ -269,8 +297,13 @@ fn index(settings: &Settings, http: &crate::http::Client) -> Check {
     let fix = "devenv --index <directory or URL> doctor   # then set DEVENV_INDEX or \"index\" in config.json";
     if let Some(path) = local_path(url) {
         let meta = path.join("index.json");
-        return match std::fs::read_to_string(&meta) {
-            Ok(text) => match serde_json::from_str::<crate::index::format::IndexMeta>(&text) {
+        let text = crate::fsutil::read_bounded(&meta, crate::limits::MAX_INDEX_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other));
+        return match text {
+            Ok(text) => match crate::index::http::parse_json::<crate::index::format::IndexMeta>(
+                text.as_bytes(),
+                &meta.display().to_string(),
+            ) {
                 Ok(m) if m.format == crate::index::format::FORMAT => Check::new(
                     "index",
                     Status::Ok,
@@ -290,7 +323,8 @@ fn index(settings: &Settings, http: &crate::http::Client) -> Check {
                 Err(e) => Check::new(
                     "index",
                     Status::Fail,
-                    format!("{}:{}:{}: {e}", meta.display(), e.line(), e.column()),
+                    // `<file>:<line>:<column>: <what is wrong>`
+                    e.root_cause().to_string(),
                 )
                 .fix(fix),
             },
@@ -373,8 +407,12 @@ fn substituter(url: &str, settings: &Settings, http: &crate::http::Client) -> Ch
     };
     let mut network_error = None;
     let result = match local_path(url) {
-        Some(dir) => std::fs::read_to_string(dir.join("nix-cache-info"))
-            .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
+        Some(dir) => crate::fsutil::read_bounded(
+            &dir.join("nix-cache-info"),
+            crate::limits::MAX_NARINFO_BYTES,
+        )
+        .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+        .map_err(|e| format!("{}: {e}", dir.join("nix-cache-info").display())),
         None => match http_get(
             http,
             &format!("{}/nix-cache-info", url.trim_end_matches('/')),
@@ -637,6 +675,98 @@ fn project(settings: &Settings, probe: &Probe) -> Check {
         )
         .fix(format!("devenv allow {root}")),
     }
+}
+
+/// Whether the store paths the current project installed are still on disk (anything can delete
+/// a directory under the store; the database would still list it). Read-only: the database is
+/// opened without writing. None when there is no project, nothing it wants on this system, or no
+/// local store.
+fn project_store_paths(settings: &Settings, probe: &Probe) -> Option<Check> {
+    let project = Project::find(&probe.cwd)?;
+    let inputs = Inputs::read(&project).ok()?;
+    let manifest = &inputs.manifest().ok()?.manifest;
+    let lock = inputs.lock().ok()??;
+    let system = &settings.system;
+    let wanted: Vec<String> = manifest
+        .packages_for(system)
+        .filter_map(|spec| lock.packages.get(&spec.lock_key()).map(|e| (spec, e)))
+        .flat_map(|(spec, entry)| entry.outputs_for(system, &spec.outputs))
+        .map(|o| o.path)
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    let root = match &settings.store_root.value {
+        Some(root) => root.clone(),
+        None => PathBuf::from("/"),
+    };
+    let layout = crate::store::layout::StoreLayout::new(&root);
+    let db_path = layout.real_path("/nix/var/devenv/db.sqlite");
+    if !db_path.exists() {
+        return None;
+    }
+    let fix = "devenv install   # fetches what is missing";
+    let db = match crate::store::db::Db::open_read_only(&db_path) {
+        Ok(db) => db,
+        Err(e) => {
+            return Some(Check::new(
+                "store-paths",
+                Status::Fail,
+                format!("the store database cannot be read: {e:#}"),
+            ))
+        }
+    };
+    let closure = db.closure_of(&wanted).unwrap_or_default();
+    let gone: Vec<&String> = closure
+        .iter()
+        .filter(|p| {
+            std::fs::symlink_metadata(layout.real_path(p))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+        .collect();
+    let not_installed = wanted
+        .iter()
+        .filter(|p| !db.is_valid(p).unwrap_or(false))
+        .count();
+    let check = if !gone.is_empty() {
+        let mut check = Check::new(
+            "store-paths",
+            Status::Fail,
+            format!(
+                "{} store path(s) of project {} are registered but their directories are gone \
+                 (deleted outside devenv)",
+                gone.len(),
+                project.root.display()
+            ),
+        );
+        for p in gone {
+            check = check.detail(layout.real_path(p).display().to_string());
+        }
+        check.fix(fix)
+    } else if not_installed > 0 {
+        Check::new(
+            "store-paths",
+            Status::Warn,
+            format!(
+                "{not_installed} of the {} store path(s) project {} uses are not installed",
+                wanted.len(),
+                project.root.display()
+            ),
+        )
+        .fix(fix)
+    } else {
+        Check::new(
+            "store-paths",
+            Status::Ok,
+            format!(
+                "the {} store path(s) of project {} and their closure ({} paths) are on disk",
+                wanted.len(),
+                project.root.display(),
+                closure.len()
+            ),
+        )
+    };
+    Some(check)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! `reqwest` client relays every chunk through its runtime thread instead, which on a small
 //! machine cost about 5% of an install's CPU, and its buffers 9 MiB of memory with six streams.
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,21 +159,23 @@ impl Client {
         &self.policy
     }
 
-    /// GET `url` with `headers` and read the whole body, retrying transient failures. Any
-    /// status is returned (after retries, a 5xx is the last answer) for the caller to classify.
-    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, Error> {
+    /// GET `url` with `headers` and read the whole body, at most `max_body` bytes, retrying
+    /// transient failures. Any status is returned (after retries, a 5xx is the last answer) for
+    /// the caller to classify; a body over the limit is [`Error::TooLarge`], not retried.
+    pub fn get(&self, url: &str, headers: &[(&str, &str)], max_body: u64) -> Result<Reply, Error> {
         self.with_retries(
             url,
             || {
                 let response = self.send(url, headers)?;
                 let status = response.status();
                 let headers = response.headers().clone();
-                let mut body = Vec::new();
-                response
-                    .into_body()
-                    .into_reader()
-                    .read_to_end(&mut body)
-                    .map_err(|e| Error::from_read(&e, self.policy.timeout))?;
+                let reader = response.into_body().into_reader();
+                let body = crate::fsutil::read_to_end_bounded(reader, max_body).map_err(|e| {
+                    match crate::fsutil::too_large(&e) {
+                        Some(_) => Error::TooLarge { limit: max_body },
+                        None => Error::from_read(&e, self.policy.timeout),
+                    }
+                })?;
                 Ok(Reply {
                     status,
                     headers,
@@ -184,10 +186,12 @@ impl Client {
         )
     }
 
-    /// GET `url` and return as soon as the response head is there (a NAR is streamed by the
-    /// caller, whose reader reports a broken transfer). Retries like [`Client::get`].
-    pub fn open(&self, url: &str) -> Result<Response, Error> {
-        self.with_retries(url, || self.send(url, &[]), |r| r.status().as_u16())
+    /// One GET of `url`, returned as soon as the response head is there, without retries: a
+    /// NAR is streamed by the caller, which retries a transfer that breaks (or asks another
+    /// cache) by the same [`Policy`]. The watcher still shows it while it waits.
+    pub fn open_once(&self, url: &str) -> Result<Response, Error> {
+        let _pending = Pending::start(self.watch.as_deref(), url, 1);
+        self.send(url, &[])
     }
 
     fn send(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, Error> {
@@ -257,7 +261,7 @@ impl Drop for Pending<'_> {
 
 /// Answers worth asking again: server errors that are not "never" (501, 505), request timeout
 /// and rate limiting.
-fn is_transient_status(status: u16) -> bool {
+pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429) || ((500..600).contains(&status) && !matches!(status, 501 | 505))
 }
 
@@ -298,6 +302,9 @@ pub enum Error {
     /// The connection broke while the answer was being read.
     #[error("the response was cut off: {cause}")]
     CutOff { cause: String },
+    /// The answer is larger than the caller reads; asking again would get the same.
+    #[error("the answer is larger than {}, the most devenv reads here", crate::limits::human_bytes(*.limit))]
+    TooLarge { limit: u64 },
     /// Anything else (TLS, protocol errors, a malformed URL).
     #[error("{cause}")]
     Other { cause: String },
@@ -309,7 +316,7 @@ impl Error {
         match self {
             Error::Unreachable { transient, .. } => *transient,
             Error::Timeout { .. } | Error::CutOff { .. } => true,
-            Error::Other { .. } => false,
+            Error::TooLarge { .. } | Error::Other { .. } => false,
         }
     }
 
@@ -322,7 +329,7 @@ impl Error {
                  later, or raise DEVENV_HTTP_TIMEOUT (seconds) for a slow server",
                 timeout.as_secs_f64()
             )),
-            Error::CutOff { .. } | Error::Other { .. } => None,
+            Error::CutOff { .. } | Error::TooLarge { .. } | Error::Other { .. } => None,
         }
     }
 

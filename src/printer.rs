@@ -6,6 +6,9 @@
 //! On a terminal, every live line (progress bars, the waiting line) is drawn in one
 //! [`indicatif::MultiProgress`] area, and messages are printed above it, so they never garble
 //! each other.
+//!
+//! Messages quote values from manifests, locks and index answers; control characters in them are
+//! shown escaped ([`crate::display::escape_keeping_lines`]), never sent to the terminal.
 #![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use console::style;
 
 use crate::diagnostic::Report;
+use crate::display::escape_keeping_lines as clean;
 
 /// Writes human messages to stderr. Data for programs goes to stdout, written by `cli` alone.
 #[derive(Debug, Clone)]
@@ -58,31 +62,41 @@ impl Printer {
     /// A progress or status line (suppressed by `--quiet`).
     pub fn info(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            self.above(|| eprintln!("{}", message.as_ref()));
+            self.above(|| eprintln!("{}", clean(message.as_ref())));
         }
     }
 
     /// Detail shown with `-v`.
     pub fn debug(&self, message: impl AsRef<str>) {
         if self.verbose > 0 {
-            self.above(|| eprintln!("{}", style(message.as_ref()).dim()));
+            self.above(|| eprintln!("{}", style(clean(message.as_ref())).dim()));
         }
     }
 
     /// A warning; shown even with `--quiet`.
     pub fn warn(&self, message: impl AsRef<str>) {
-        self.above(|| eprintln!("{} {}", style("warning:").yellow().bold(), message.as_ref()));
+        self.above(|| {
+            eprintln!(
+                "{} {}",
+                style("warning:").yellow().bold(),
+                clean(message.as_ref())
+            )
+        });
     }
 
     /// Render an error report.
     pub fn error(&self, report: &Report) {
         self.above(|| {
-            eprintln!("{} {}", style("error:").red().bold(), report.message);
+            eprintln!(
+                "{} {}",
+                style("error:").red().bold(),
+                clean(&report.message)
+            );
             for cause in &report.causes {
-                eprintln!("  {} {}", style("caused by:").red(), cause);
+                eprintln!("  {} {}", style("caused by:").red(), clean(cause));
             }
             for hint in &report.hints {
-                eprintln!("{} {}", style("hint:").cyan().bold(), hint);
+                eprintln!("{} {}", style("hint:").cyan().bold(), clean(hint));
             }
         });
     }
@@ -300,7 +314,8 @@ impl crate::http::Watch for WaitingLine {
         state.requests.insert(
             id,
             Request {
-                url: url.to_string(),
+                // A NAR's URL comes from a server's narinfo: never send its control characters.
+                url: clean(url).into_owned(),
                 since: Instant::now(),
                 attempt: 1,
                 attempts,

@@ -32,8 +32,10 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
     let key = cache_key(&inputs.manifest, inputs.lock.as_deref(), target.as_deref());
     profile.verify()?;
     if let Some(spec) = cache.get(&project_key, &key)? {
+        tracing::debug!(%key, "environment from the cache");
         return Ok((spec, inputs));
     }
+    tracing::debug!(%key, "computing the environment");
     let system = &ctx.settings.system;
     let wants_packages = inputs
         .manifest()?

@@ -6,21 +6,17 @@
 //! into this one. Reads are bounded, so a huge file is refused before it is held in memory.
 
 use std::cell::OnceCell;
-use std::io::Read as _;
 use std::path::Path;
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{Context as _, Result};
 use filetime::FileTime;
 use sha2::{Digest, Sha256};
 
 use super::project::Project;
 use crate::diagnostic::ResultExt as _;
+use crate::limits::MAX_LOCK_BYTES;
 use crate::lock::Lockfile;
 use crate::manifest::{Dialect, LoadedManifest};
-
-/// The largest manifest or lock devenv reads. Real ones are a few KiB; a Devbox lock of a large
-/// project is a few hundred.
-pub const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The manifest and lock of a project as read at one moment.
 #[derive(Debug, Clone)]
@@ -53,11 +49,14 @@ impl Inputs {
             .flatten()
             .max()
             .unwrap_or_else(FileTime::zero);
-        let manifest = read_bounded(&mpath)
-            .with_context(|| format!("could not read the manifest `{}`", mpath.display()))?
-            .ok_or_else(|| anyhow!("the manifest `{}` does not exist", mpath.display()))?;
-        let lock = read_bounded(&lpath)
-            .with_context(|| format!("could not read the lock `{}`", lpath.display()))?;
+        let manifest = crate::manifest::read_bytes(&mpath)?;
+        let lock = crate::fsutil::read_input(&lpath, MAX_LOCK_BYTES, "the lock")?;
+        tracing::debug!(
+            manifest = %mpath.display(),
+            manifest_bytes = manifest.len(),
+            lock_bytes = lock.as_ref().map(Vec::len),
+            "read the project's inputs"
+        );
         Ok(Inputs {
             dialect: project.dialect,
             manifest_name: mpath.display().to_string(),
@@ -153,27 +152,6 @@ impl Inputs {
     }
 }
 
-/// A file's bytes, `None` when it does not exist; refused past [`MAX_INPUT_BYTES`].
-fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(anyhow!(
-            "`{}` is larger than {} MiB, the most devenv reads",
-            path.display(),
-            MAX_INPUT_BYTES / (1024 * 1024)
-        ))
-        .hint("a manifest or lock is a few KiB; restore the file from version control")
-        .bad_input();
-    }
-    Ok(Some(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +179,9 @@ mod tests {
         let f = std::fs::File::create(tmp.path().join("devenv.json")).unwrap();
         f.set_len(1 << 30).unwrap();
         let err = Inputs::read(&project(tmp.path())).unwrap_err();
-        assert!(format!("{err:#}").contains("larger than 8 MiB"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("is too large to read"),
+            "{err:#}"
+        );
     }
 }

@@ -46,6 +46,7 @@ pub fn ensure(
     mode: LockMode,
 ) -> Result<Option<Inputs>> {
     let stale = stale_keys(inputs)?;
+    tracing::debug!(?mode, stale = ?stale, "checking the lock");
     if inputs.lock.is_some() && stale.is_empty() {
         return Ok(None);
     }

@@ -12,6 +12,7 @@ use crate::printer::Printer;
 use crate::settings::Settings;
 
 pub mod activate;
+pub mod generations;
 pub mod inputs;
 pub mod lock;
 pub mod packages;

@@ -130,6 +130,10 @@ pub fn write_inputs(
 ) -> Result<Inputs> {
     let manifest_path = project.manifest_path();
     let lock_path = project.lock_path();
+    // Checked before either file is touched, so a refused lock leaves both as they were.
+    if let Some(lock) = lock {
+        crate::lock::check_writable(lock)?;
+    }
     let (manifest, written) = std::thread::scope(|s| {
         let manifest = s.spawn(|| crate::manifest::write(&manifest_path, text));
         let written = lock.map(|l| crate::lock::write(&lock_path, l));

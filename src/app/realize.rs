@@ -96,6 +96,11 @@ pub fn realize(
         .iter()
         .flat_map(|(_, _, outs)| outs.iter().map(|o| o.path.clone()))
         .collect();
+    tracing::debug!(
+        paths = paths.len(),
+        ?policy,
+        "realizing the lock for this system"
+    );
     let store = match Store::open_backend(&ctx.settings)? {
         Backend::Local(store) => *store,
         Backend::NixDaemon => {
@@ -148,6 +153,18 @@ pub fn realize(
             report.damaged_by_restart.len(),
             report.damaged_by_restart.join(", ")
         ));
+    }
+    if !report.missing_on_disk.is_empty() {
+        ctx.printer.warn(format!(
+            "{} store path(s) were registered but their directories had been deleted (or refer \
+             to one that had); they were unregistered, and those this project needs were \
+             fetched again: {}",
+            report.missing_on_disk.len(),
+            report.missing_on_disk.join(", ")
+        ));
+    }
+    for fallback in &report.nar_fallbacks {
+        ctx.printer.warn(fallback.to_string());
     }
     for u in &report.unreachable_caches {
         ctx.printer.warn(format!(

@@ -11,6 +11,7 @@ use crate::app::activate::{self, current_env, logical_cwd, pristine};
 use crate::app::{trust, Inputs, Project};
 use crate::diagnostic::Report;
 use crate::env::EnvCache;
+use crate::shell::diff::Applied;
 use crate::shell::trust::Trust;
 use crate::shell::{
     Shell, SHELL_VAR, STATE_ALLOW_VAR, STATE_DIFF_VAR, STATE_DIR_VAR, STATE_STAMP_VAR,
@@ -27,6 +28,11 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let shell = args.shell;
     let current = current_env();
+    let old = current
+        .get(STATE_DIFF_VAR)
+        .and_then(|s| Applied::decode(s))
+        .unwrap_or_default();
+    let mut new = Applied::default();
     let mut target = pristine(&current);
     let mut code_after = String::new();
     let cwd = logical_cwd()?;
@@ -48,14 +54,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let manifest_name = project.manifest_path().display().to_string();
         let mut stamp_inputs = (inputs.hash(), inputs.mtime);
         match trust {
-            Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs) {
-                Ok((spec, inputs)) => {
+            Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs).and_then(
+                |(spec, inputs)| {
+                    let applied = spec.apply(&project.root, target.clone())?;
+                    Ok((spec, inputs, applied))
+                },
+            ) {
+                Ok((spec, inputs, (env, applied))) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
-                    let (env, applied) = spec.apply(&project.root, target);
                     target = env;
                     if !applied.is_empty() {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());
                     }
+                    new = applied;
                     if !consent {
                         // Installing may have re-recorded the allowance for a lock it wrote.
                         let file = trust::allow_file(ctx, &project, &inputs)?;
@@ -93,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_STAMP_VAR.into(), format!("-{}", stamp.display()));
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
     }
-    let mut code = shell.transition(&current, &target);
+    let mut code = shell.activation(&current, &old, &target, &new);
     if !code.is_empty() {
         shell.forget_command_paths(&mut code);
     }

@@ -14,6 +14,10 @@ pub struct Args {
     /// Only delete paths added at least this long ago (e.g. `30d`, `12h`, `2w`).
     #[arg(long, value_name = "AGE")]
     pub older_than: Option<String>,
+    /// First delete every project's generations created longer ago than AGE (never a current
+    /// one), like `nix-collect-garbage --delete-older-than`.
+    #[arg(long, value_name = "AGE")]
+    pub delete_older_than: Option<String>,
     /// Show what would be deleted without deleting anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -28,6 +32,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
                 .bad_input()?,
         ),
     };
+    if let Some(text) = &args.delete_older_than {
+        let age = crate::store::gc::parse_age(text)
+            .map_err(|e| anyhow!("{e}"))
+            .bad_input()?;
+        if args.dry_run {
+            return Err(anyhow!(
+                "--delete-older-than deletes generations; it cannot be a dry run"
+            ))
+            .hint("list them with `devenv generations` first")
+            .bad_input();
+        }
+        let which = crate::profile::Prune::OlderThan(age);
+        for (key, numbers) in crate::app::generations::delete_everywhere(ctx, &which)? {
+            let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
+            ctx.printer.info(format!(
+                "deleted generation(s) {} of project {key}",
+                list.join(", ")
+            ));
+        }
+    }
     let store = Store::open(&ctx.settings)?;
     let report = crate::store::gc::collect(&store, age, args.dry_run)?;
     for name in &report.dead_roots {

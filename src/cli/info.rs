@@ -7,6 +7,7 @@ use console::style;
 use serde_json::json;
 
 use super::Ctx;
+use crate::display::escape;
 use crate::index::format::VersionEntry;
 
 /// Show a package's versions (newest first) with their nixpkgs revision and date.
@@ -65,16 +66,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         super::print_data(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = format!("{}", style(&pkg.name).bold());
+    // Every string here comes from the index: shown escaped, never obeyed by the terminal.
+    let mut out = format!("{}", style(escape(&pkg.name)).bold());
     if !pkg.summary.is_empty() {
-        out.push_str(&format!(": {}", pkg.summary));
+        out.push_str(&format!(": {}", escape(&pkg.summary)));
     }
     out.push('\n');
     if !pkg.homepage.is_empty() {
-        out.push_str(&format!("homepage: {}\n", pkg.homepage));
+        out.push_str(&format!("homepage: {}\n", escape(&pkg.homepage)));
     }
     if !pkg.license.is_empty() {
-        out.push_str(&format!("license:  {}\n", pkg.license.join(", ")));
+        out.push_str(&format!("license:  {}\n", escape(&pkg.license.join(", "))));
     }
     out.push('\n');
     let width = versions.iter().map(|v| v.version.len()).max().unwrap_or(0);
@@ -85,11 +87,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         let systems: Vec<&str> = v.systems.keys().map(String::as_str).collect();
         out.push_str(&format!(
             "{}{pad}  {}  {}  {}  {}\n",
-            style(&v.version).green(),
-            date,
-            style(rev).dim(),
-            v.attr_path,
-            systems.join(" ")
+            style(escape(&v.version)).green(),
+            escape(date),
+            style(escape(rev)).dim(),
+            escape(&v.attr_path),
+            escape(&systems.join(" "))
         ));
     }
     super::print_data(&out);

@@ -34,8 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     }
 
     let devbox_json = dir.join("devbox.json");
-    let text = std::fs::read_to_string(&devbox_json)
-        .with_context(|| format!("cannot read `{}`", devbox_json.display()))
+    let text = crate::manifest::read_text(&devbox_json)
         .hint("run `devenv init --from-devbox` in a Devbox project's directory")
         .bad_input()?;
     let converted = crate::manifest::devbox::convert(&text)

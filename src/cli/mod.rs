@@ -139,6 +139,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_tracing();
     let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.json);
     match run(cli, printer.clone()) {
         Ok(code) => code,
@@ -205,6 +206,22 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Complete(a) => completions::run_complete(&ctx, a),
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
     }
+}
+
+/// Diagnostics below `cli/` are `tracing` events, shown on stderr only when `DEVENV_LOG` names a
+/// level or filter (`DEVENV_LOG=debug`, `DEVENV_LOG=devenv::store=trace`); otherwise nothing is
+/// even formatted.
+fn init_tracing() {
+    // Read before settings are resolved: resolving them may already have something to say.
+    let Some(filter) = std::env::var_os(crate::variables::LOG).filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter.to_string_lossy());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// What a command says while another devenv process holds the project's write lock.

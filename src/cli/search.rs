@@ -7,6 +7,7 @@ use console::style;
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
+use crate::display::escape;
 
 /// Search the index for packages by name or description.
 #[derive(Debug, clap::Args)]
@@ -42,11 +43,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     for hit in &hits {
         let pad = " ".repeat(width - hit.name.len());
+        // Index data: shown escaped, never obeyed by the terminal.
         out.push_str(&format!(
             "{}{pad}  {}  {}\n",
-            style(&hit.name).bold(),
-            style(&hit.latest).green(),
-            hit.summary
+            style(escape(&hit.name)).bold(),
+            style(escape(&hit.latest)).green(),
+            escape(&hit.summary)
         ));
     }
     super::print_data(&out);

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let project = Project::open(&logical_cwd()?)?;
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
-    let (env, _) = spec.apply(&project.root, pristine(&current));
+    let (env, _) = spec.apply(&project.root, pristine(&current))?;
     let mut code = shell.transition(&current, &env);
     if args.init_hook {
         shell.init_hook(&mut code, &spec.init_hook);

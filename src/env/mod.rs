@@ -15,15 +15,16 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::diagnostic::ResultExt as _;
 use crate::fsutil::owner;
 use crate::manifest::Manifest;
 use crate::shell::diff::{Applied, Builder};
-use crate::shell::Env;
+use crate::shell::{vars, Env};
 
 /// Set to the project root in every activated environment.
-pub const PROJECT_ROOT_VAR: &str = crate::settings::variables::PROJECT_ROOT;
+pub const PROJECT_ROOT_VAR: &str = crate::variables::PROJECT_ROOT;
 /// Set to the profile (its stable `current` link) when the project has packages.
-pub const PROFILE_VAR: &str = crate::settings::variables::PROFILE;
+pub const PROFILE_VAR: &str = crate::variables::PROFILE;
 
 /// List variables filled from profile directories: (variable, subdirectories, default tail used
 /// when the variable is unset so programs keep their built-in search path).
@@ -59,9 +60,14 @@ pub struct EnvSpec {
     pub scripts: BTreeMap<String, Vec<String>>,
 }
 
+/// Changes whenever the rules a cached spec was checked against change, so a spec cached by an
+/// older devenv is computed (and its manifest checked) again. 2: `env` names and sizes are checked.
+const SPEC_VERSION: &[u8] = b"env-spec-2\0";
+
 /// Hash of what an environment depends on: manifest bytes, lock bytes and the profile's target.
 pub fn cache_key(manifest: &[u8], lock: Option<&[u8]>, profile_target: Option<&Path>) -> String {
     let mut h = Sha256::new();
+    h.update(SPEC_VERSION);
     h.update(inputs_hash(manifest, lock).as_bytes());
     h.update(b"\0");
     if let Some(t) = profile_target {
@@ -113,8 +119,10 @@ impl EnvSpec {
         }
     }
 
-    /// The environment of project `root` on top of `pristine`, and the record to undo it.
-    pub fn apply(&self, root: &Path, pristine: Env) -> (Env, Applied) {
+    /// The environment of project `root` on top of `pristine`, and the record to undo it. Fails
+    /// when a variable, all of them together, or the record would be too large for programs to
+    /// start (see [`check_sizes`]).
+    pub fn apply(&self, root: &Path, pristine: Env) -> Result<(Env, Applied)> {
         let mut b = Builder::new(pristine);
         b.set(PROJECT_ROOT_VAR, &root.display().to_string());
         if let Some(p) = &self.profile {
@@ -132,8 +140,61 @@ impl EnvSpec {
             let value = expand(raw, |name| b.get(name).map(str::to_string));
             b.set(key, &value);
         }
-        b.finish()
+        let (env, applied) = b.finish();
+        check_sizes(&env, &applied)?;
+        Ok((env, applied))
     }
+}
+
+/// Refuse an activation whose variables would no longer fit the kernel's limits once `$NAME`
+/// references are expanded (each value, and all the variables it sets together), or whose record
+/// in `__DEVENV_DIFF` would (it keeps the previous value of every variable the project replaces):
+/// beyond them no program starts in the shell, devenv included, so it could not even unload.
+fn check_sizes(env: &Env, applied: &Applied) -> Result<()> {
+    let mut total = 0;
+    let mut largest: Option<(&str, usize)> = None;
+    let keys: std::collections::BTreeSet<&str> = applied.keys().collect();
+    for key in keys {
+        let Some(value) = env.get(key) else { continue };
+        if value.len() > vars::MAX_VALUE_BYTES {
+            return Err(anyhow::anyhow!(
+                "`{key}` would be {} bytes long once `$NAME` references are expanded; a variable devenv sets may have at most {} bytes (32 KiB)",
+                value.len(),
+                vars::MAX_VALUE_BYTES
+            ))
+            .hint(format!("shorten `env.{key}` in the manifest, or the variables it refers to"))
+            .bad_input();
+        }
+        total += vars::entry_bytes(key, value);
+        if largest.map_or(true, |(_, n)| value.len() > n) {
+            largest = Some((key, value.len()));
+        }
+    }
+    if total > vars::MAX_TOTAL_BYTES {
+        let (key, n) = largest.expect("a total above the limit has a largest variable");
+        return Err(anyhow::anyhow!(
+            "the variables the project sets would take {total} bytes once `$NAME` references are expanded; together they may take at most {} bytes (128 KiB)",
+            vars::MAX_TOTAL_BYTES
+        ))
+        .hint(format!("the largest is `{key}` ({n} bytes); shorten it in the manifest's `env`"))
+        .bad_input();
+    }
+    let state = applied.encode().len();
+    if state > vars::MAX_STATE_BYTES {
+        let (key, prev) = applied
+            .vars
+            .iter()
+            .filter_map(|(k, c)| Some((k.as_str(), c.prev.as_ref()?.len())))
+            .max_by_key(|(_, n)| *n)
+            .unwrap_or(("", 0));
+        return Err(anyhow::anyhow!(
+            "to restore the shell on leaving, devenv would have to remember {state} bytes, more than the {} bytes (32 KiB) its state in the environment may take; most of it is the current value of `{key}` ({prev} bytes), which the project replaces",
+            vars::MAX_STATE_BYTES
+        ))
+        .hint(format!("shorten or unset `{key}` in your shell before entering the project, or remove it from the project's `env`"))
+        .bad_input();
+    }
+    Ok(())
 }
 
 /// Expand `$NAME` and `${NAME}` with `lookup` (unset = empty). Anything else, including `$(…)`
@@ -330,7 +391,7 @@ mod tests {
         };
         let spec = EnvSpec::compute("k".into(), &manifest, Some(&profile));
         let pristine: Env = [("PATH".to_string(), "/usr/bin".to_string())].into();
-        let (env, applied) = spec.apply(Path::new("/p"), pristine.clone());
+        let (env, applied) = spec.apply(Path::new("/p"), pristine.clone()).unwrap();
         let bin = profile.join("bin").display().to_string();
         assert_eq!(env["PATH"], format!("/p/scripts:{bin}:/usr/bin"));
         assert_eq!(env["CFG"], "/p/cfg");
@@ -340,6 +401,52 @@ mod tests {
         );
         assert_eq!(env[PROJECT_ROOT_VAR], "/p");
         assert_eq!(crate::shell::diff::revert(&env, &applied), pristine);
+    }
+
+    /// The error of applying `env` on `pristine`, rendered.
+    fn refused(env: &[(&str, &str)], pristine: &[(&str, &str)]) -> String {
+        let manifest = Manifest {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let spec = EnvSpec::compute("k".into(), &manifest, None);
+        let pristine: Env = pristine
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = spec.apply(Path::new("/p"), pristine).unwrap_err();
+        let report = crate::diagnostic::Report::from_error(&err);
+        assert_eq!(report.exit_code, crate::diagnostic::EXIT_BAD_INPUT);
+        report.render()
+    }
+
+    #[test]
+    fn apply_refuses_what_would_not_fit_after_expansion() {
+        let chunk = "x".repeat(20_000);
+        let err = refused(&[("A", &chunk), ("B", "$A$A")], &[]);
+        assert!(
+            err.contains("`B` would be 40000 bytes long once `$NAME` references are expanded"),
+            "{err}"
+        );
+        let many: Vec<(String, String)> = (0..7).map(|i| (format!("V{i}"), "$A".into())).collect();
+        let mut env: Vec<(&str, &str)> = vec![("A", &chunk)];
+        env.extend(many.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let err = refused(&env, &[]);
+        assert!(
+            err.contains("the variables the project sets would take 160")
+                && err.contains("at most 131072 bytes"),
+            "{err}"
+        );
+        // Replacing a large variable of the user's would make the record too large.
+        let theirs = "y".repeat(30_000);
+        let err = refused(&[("EDITOR", "vi")], &[("EDITOR", &theirs)]);
+        assert!(
+            err.contains("the current value of `EDITOR` (30000 bytes)") && err.contains("32768"),
+            "{err}"
+        );
     }
 
     #[test]

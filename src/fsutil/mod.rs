@@ -13,10 +13,15 @@
 //! * **shared** files (manifest, lock, binary cache files, index files, public keys) are created
 //!   like an editor creates them: 0666 minus the umask, and an existing file keeps its bits.
 //!
+//! Files devenv parses but did not write are read with a size limit ([`read_bounded`]).
+//!
 //! What devenv reads back from its private directories is checked by [`owner`]: a file other
 //! users could have written is refused, as ssh's `StrictModes` does.
 
 pub mod owner;
+mod read;
+
+pub use read::{read_bounded, read_input, read_to_end_bounded, too_large, TooLarge};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

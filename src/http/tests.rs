@@ -1,5 +1,5 @@
 use super::*;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::sync::Mutex;
 
@@ -74,7 +74,7 @@ fn a_server_failing_twice_with_503_is_asked_three_times_and_its_answer_used() {
     let (url, count) = server(vec![Some(UNAVAILABLE), Some(UNAVAILABLE), Some(OK)]);
     let recorder = Arc::new(Recorder::default());
     let client = Client::new(policy(2000)).watched_by(recorder.clone());
-    let reply = client.get(&url, &[]).unwrap();
+    let reply = client.get(&url, &[], 1 << 20).unwrap();
     assert_eq!(reply.status.as_u16(), 200);
     assert_eq!(reply.body, b"hello");
     assert_eq!(*count.lock().unwrap(), 3);
@@ -93,7 +93,7 @@ fn a_server_failing_twice_with_503_is_asked_three_times_and_its_answer_used() {
 #[test]
 fn the_last_5xx_is_returned_once_the_retries_are_spent() {
     let (url, count) = server(vec![Some(UNAVAILABLE); 3]);
-    let reply = Client::new(policy(2000)).get(&url, &[]).unwrap();
+    let reply = Client::new(policy(2000)).get(&url, &[], 1 << 20).unwrap();
     assert_eq!(reply.status.as_u16(), 503);
     assert_eq!(*count.lock().unwrap(), 3);
 }
@@ -101,8 +101,16 @@ fn the_last_5xx_is_returned_once_the_retries_are_spent() {
 #[test]
 fn a_404_is_an_answer_and_not_retried() {
     let (url, count) = server(vec![Some(MISSING), Some(OK)]);
-    let reply = Client::new(policy(2000)).get(&url, &[]).unwrap();
+    let reply = Client::new(policy(2000)).get(&url, &[], 1 << 20).unwrap();
     assert_eq!(reply.status.as_u16(), 404);
+    assert_eq!(*count.lock().unwrap(), 1);
+}
+
+#[test]
+fn an_answer_larger_than_asked_for_is_refused_and_not_retried() {
+    let (url, count) = server(vec![Some(OK), Some(OK)]);
+    let err = Client::new(policy(2000)).get(&url, &[], 4).unwrap_err();
+    assert_eq!(err, Error::TooLarge { limit: 4 });
     assert_eq!(*count.lock().unwrap(), 1);
 }
 
@@ -115,7 +123,9 @@ fn a_closed_port_is_unreachable_with_the_network_hint() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/index.json");
-    let err = Client::new(policy(2000)).get(&url, &[]).unwrap_err();
+    let err = Client::new(policy(2000))
+        .get(&url, &[], 1 << 20)
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Unreachable { host, transient: true, .. } if *host == format!("127.0.0.1:{port}")),
         "{err:?}"
@@ -142,7 +152,7 @@ fn a_name_that_does_not_resolve_is_unreachable_and_not_retried() {
     let recorder = Arc::new(Recorder::default());
     let client = Client::new(policy(5000)).watched_by(recorder.clone());
     let err = client
-        .get("http://nonexistent.invalid/index.json", &[])
+        .get("http://nonexistent.invalid/index.json", &[], 1 << 20)
         .unwrap_err();
     assert!(
         matches!(&err, Error::Unreachable { host, transient: false, .. } if host == "nonexistent.invalid"),
@@ -160,7 +170,9 @@ fn a_name_that_does_not_resolve_is_unreachable_and_not_retried() {
 fn a_server_that_never_answers_times_out_with_the_timeout_hint() {
     let (url, count) = server(vec![None, None, None]);
     let started = std::time::Instant::now();
-    let err = Client::new(policy(300)).get(&url, &[]).unwrap_err();
+    let err = Client::new(policy(300))
+        .get(&url, &[], 1 << 20)
+        .unwrap_err();
     assert_eq!(
         err,
         Error::Timeout {

@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::diagnostic::ResultExt;
 use crate::http::Reply;
 
+/// The largest answer read (and cached).
+const MAX_BODY: u64 = crate::limits::MAX_INDEX_BYTES;
+
 /// How index requests go: the invocation's HTTP client, and whether the network may be used.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -94,7 +97,7 @@ impl CachedHttp {
         let key = short_hash(url);
         let body_path = self.dir.join(format!("{key}.body"));
         let meta_path = self.dir.join(format!("{key}.meta"));
-        let cached_meta: Option<CacheMeta> = std::fs::read(&meta_path)
+        let cached_meta: Option<CacheMeta> = crate::fsutil::read_bounded(&meta_path, 64 << 10)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         let cached = || -> Option<Fetched<T>> {
@@ -102,7 +105,7 @@ impl CachedHttp {
             if meta.not_found {
                 return Some(Fetched::NotFound);
             }
-            let body = std::fs::read(&body_path).ok()?;
+            let body = crate::fsutil::read_bounded(&body_path, MAX_BODY).ok()?;
             parse(&body).ok().map(Fetched::Found)
         };
 
@@ -170,12 +173,19 @@ impl CachedHttp {
                 headers.push(("If-Modified-Since", lm.as_str()));
             }
         }
-        match self.options.client.get(url, &headers) {
+        match self.options.client.get(url, &headers, MAX_BODY) {
             Ok(r) if r.status.is_server_error() => {
                 Err(anyhow!("the index at `{url}` answered HTTP {}", r.status))
                     .hint("the index server has a problem; try again later")
             }
             Ok(r) => Ok(r),
+            // Asking again would get the same answer: the client does not retry it.
+            Err(crate::http::Error::TooLarge { limit }) => Err(anyhow!(
+                "the answer is larger than {}, the most devenv reads from an index",
+                crate::limits::human_bytes(limit)
+            ))
+            .with_context(|| format!("cannot fetch `{url}`"))
+            .hint("check the index URL (--index, DEVENV_INDEX); an index answer is a small JSON document"),
             Err(e) => {
                 let hint = e.hint();
                 let err =
@@ -216,10 +226,21 @@ impl CachedHttp {
     }
 }
 
-/// Parse JSON, naming `origin` (a path or URL) and the line:column of the first problem.
+/// Parse JSON, naming `origin` (a path or URL) and the line:column of the first problem; nesting
+/// deeper than [`crate::limits::MAX_DEPTH`] is refused before parsing.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T> {
+    check_depth(bytes, origin)?;
     serde_json::from_slice(bytes).map_err(|e| {
         anyhow!("{origin}:{}:{}: {e}", e.line(), e.column())
+            .context(format!("the index file `{origin}` is not valid"))
+    })
+}
+
+/// Refuse an index document nesting deeper than [`crate::limits::MAX_DEPTH`], naming `origin` and
+/// the line:column where it does.
+pub fn check_depth(bytes: &[u8], origin: &str) -> Result<()> {
+    crate::limits::check_depth(bytes, crate::limits::MAX_DEPTH).map_err(|e| {
+        anyhow!("{origin}:{}:{}: {e}", e.line, e.column)
             .context(format!("the index file `{origin}` is not valid"))
     })
 }

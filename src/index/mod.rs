@@ -5,7 +5,9 @@
 //! directory or an http(s) URL, whose file format is [`format`]) and a client for the
 //! Nixhub-compatible API ([`nixhub`]). [`open`] picks the backend from the configured URL. Resolution
 //! turns a name and a [`Constraint`] into a [`Resolved`] version with per-system outputs, which
-//! [`Resolved::to_locked`] turns into a lock entry.
+//! [`Resolved::to_locked`] turns into a lock entry. Every backend checks its answers with the
+//! lock's rules ([`validate`]) before returning them, so nothing an index says reaches a lock, a
+//! command or the terminal unchecked.
 
 pub mod build;
 pub mod builder;
@@ -14,6 +16,7 @@ pub mod http;
 pub mod nixhub;
 pub mod resolve;
 pub mod sparse;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Result;
 use serde::Deserialize;
@@ -22,6 +23,8 @@ use crate::version::Constraint;
 pub struct NixhubIndex {
     base: String,
     http: CachedHttp,
+    /// Entries left out because they break the lock's rules (see [`super::validate`]).
+    warnings: Mutex<Vec<String>>,
 }
 
 /// `GET /v2/resolve`.
@@ -110,7 +113,18 @@ impl NixhubIndex {
     pub fn new(base: &str, cache: &Path, options: HttpOptions) -> NixhubIndex {
         let base = base.trim_end_matches('/').to_string();
         let http = CachedHttp::new(cache, &base, options);
-        NixhubIndex { base, http }
+        NixhubIndex {
+            base,
+            http,
+            warnings: Mutex::default(),
+        }
+    }
+
+    fn warn(&self, warnings: impl IntoIterator<Item = String>) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(warnings);
     }
 
     fn search_raw(&self, query: &str) -> Result<Vec<SearchPackage>> {
@@ -168,7 +182,7 @@ impl NixhubIndex {
                 (s.clone(), SystemOutputs { outputs })
             })
             .collect();
-        Ok(Some(Resolved {
+        let resolved = Resolved {
             name: r.name,
             version: r.version,
             summary: r.summary,
@@ -176,7 +190,9 @@ impl NixhubIndex {
             rev,
             last_modified,
             systems,
-        }))
+        };
+        super::validate::resolved(&self.base, name, &resolved)?;
+        Ok(Some(resolved))
     }
 }
 
@@ -257,13 +273,16 @@ impl Index for NixhubIndex {
                 }
             })
             .collect();
-        Ok(Some(PackageFile {
+        let file = PackageFile {
             name: pkg.name,
             summary,
             homepage: String::new(),
             license: Vec::new(),
             versions,
-        }))
+        };
+        let (file, warnings) = super::validate::package(&self.base, name, file)?;
+        self.warn(warnings);
+        Ok(Some(file))
     }
 
     fn resolve(
@@ -297,7 +316,7 @@ impl Index for NixhubIndex {
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
-        Ok(self
+        let hits = self
             .search_raw(query)?
             .into_iter()
             .take(limit)
@@ -314,11 +333,16 @@ impl Index for NixhubIndex {
                     .unwrap_or_default(),
                 name: p.name,
             })
-            .collect())
+            .collect();
+        let (hits, warning) = super::validate::hits(&self.base, hits);
+        self.warn(warning);
+        Ok(hits)
     }
 
     fn take_warnings(&self) -> Vec<String> {
-        self.http.take_warnings()
+        let mut out = self.http.take_warnings();
+        out.append(&mut self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+        out
     }
 }
 

@@ -7,6 +7,7 @@
 //! name suggestions read `names.jsonl`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{anyhow, Context as _, Result};
 
@@ -27,6 +28,28 @@ pub const LOCAL_INDEX_ID: &str = "local-index";
 pub struct SparseIndex {
     source: Source,
     id: String,
+    /// Entries left out because they break the lock's rules (see [`super::validate`]).
+    warnings: Mutex<Vec<String>>,
+}
+
+/// Read a file of a directory index, bounded by [`crate::limits::MAX_INDEX_BYTES`];
+/// `None` when it does not exist.
+fn read_index_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match crate::fsutil::read_bounded(path, crate::limits::MAX_INDEX_BYTES) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+/// The id an index names in `index.json` becomes every lock entry's `source`: it must follow the
+/// lock's rule for that field.
+fn checked_id(id: String, origin: &str) -> Result<String> {
+    crate::lock::validate::field("id", crate::lock::validate::source(&id))
+        .map_err(|e| anyhow!("{origin}: {e}"))
+        .context("the index's `index.json` is not valid")
+        .hint("the `id` of an index is a short name such as `team-index`; ask its maintainer to fix it")?;
+    Ok(id)
 }
 
 impl SparseIndex {
@@ -34,9 +57,9 @@ impl SparseIndex {
     /// Its id is `index.json`'s `id`, or [`LOCAL_INDEX_ID`] when it has none.
     pub fn open_dir(dir: &Path) -> Result<SparseIndex> {
         let meta_path = dir.join("index.json");
-        let bytes = match std::fs::read(&meta_path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let bytes = match read_index_file(&meta_path)? {
+            Some(b) => b,
+            None => {
                 let what = if dir.is_dir() {
                     "has no `index.json`"
                 } else {
@@ -45,9 +68,6 @@ impl SparseIndex {
                 return Err(anyhow!("the index directory `{}` {what}", dir.display()))
                     .hint("point --index (or DEVENV_INDEX) at a directory made by `devenv index build`, or at an http(s) index")
                     .bad_input();
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read `{}`", meta_path.display()))
             }
         };
         let meta: IndexMeta = parse_json(&bytes, &meta_path.display().to_string())?;
@@ -62,7 +82,8 @@ impl SparseIndex {
             .to_string();
         Ok(SparseIndex {
             source: Source::Dir(dir.to_path_buf()),
-            id,
+            id: checked_id(id, &meta_path.display().to_string())?,
+            warnings: Mutex::default(),
         })
     }
 
@@ -99,8 +120,9 @@ impl SparseIndex {
             .and_then(|v| v.as_str())
             .map_or_else(|| base.clone(), str::to_string);
         Ok(Some(SparseIndex {
+            id: checked_id(id, &meta_url)?,
             source: Source::Http { base, http },
-            id,
+            warnings: Mutex::default(),
         }))
     }
 
@@ -108,8 +130,8 @@ impl SparseIndex {
         match &self.source {
             Source::Dir(dir) => {
                 let path = dir.join("names.jsonl");
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read `{}`", path.display()))
+                let bytes = read_index_file(&path)?
+                    .ok_or_else(|| anyhow!("`{}` does not exist", path.display()))
                     .hint("the index is incomplete; rebuild it with `devenv index build`")?;
                 parse_names(&bytes, &path.display().to_string())
             }
@@ -138,6 +160,7 @@ fn check_format(meta: &IndexMeta, origin: &str) -> Result<()> {
 
 /// Parse `names.jsonl`, naming the line of the first bad entry.
 fn parse_names(bytes: &[u8], origin: &str) -> Result<Vec<NameLine>> {
+    super::http::check_depth(bytes, origin)?;
     let text = std::str::from_utf8(bytes)
         .map_err(|e| anyhow!("{origin}: not UTF-8 ({e})"))
         .context("the index's name list is not valid")?;
@@ -160,6 +183,15 @@ fn safe_file_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
 }
 
+impl SparseIndex {
+    fn warn(&self, warnings: impl IntoIterator<Item = String>) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(warnings);
+    }
+}
+
 impl Index for SparseIndex {
     fn id(&self) -> &str {
         &self.id
@@ -174,12 +206,8 @@ impl Index for SparseIndex {
         let file: PackageFile = match &self.source {
             Source::Dir(dir) => {
                 let path = dir.join("packages").join(format!("{name}.json"));
-                let bytes = match std::fs::read(&path) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot read `{}`", path.display()))
-                    }
+                let Some(bytes) = read_index_file(&path)? else {
+                    return Ok(None);
                 };
                 parse_json(&bytes, &path.display().to_string())?
             }
@@ -191,24 +219,36 @@ impl Index for SparseIndex {
                 }
             }
         };
+        let (file, warnings) = super::validate::package(&self.id, name, file)?;
+        self.warn(warnings);
         Ok(Some(file))
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let names = self.names()?;
-        Ok(rank(query, names, limit))
+        let (hits, warning) = super::validate::hits(&self.id, rank(query, names, usize::MAX));
+        self.warn(warning);
+        Ok(hits.into_iter().take(limit).collect())
     }
 
     fn similar_names(&self, name: &str) -> Result<Vec<String>> {
         let names = self.names()?;
-        Ok(closest(name, names.iter().map(|n| n.name.as_str())))
+        Ok(closest(
+            name,
+            names
+                .iter()
+                .map(|n| n.name.as_str())
+                .filter(|n| crate::manifest::validate_name(n).is_ok()),
+        ))
     }
 
     fn take_warnings(&self) -> Vec<String> {
-        match &self.source {
+        let mut out = match &self.source {
             Source::Dir(_) => Vec::new(),
             Source::Http { http, .. } => http.take_warnings(),
-        }
+        };
+        out.append(&mut self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+        out
     }
 }
 

@@ -76,6 +76,9 @@ pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
         ))
         .bad_input();
     }
+    super::check_depth(text, file)
+        .with_context(invalid)
+        .bad_input()?;
     let lock: DevboxLock = serde_json::from_str(text)
         .map_err(|e| {
             anyhow!(
@@ -147,7 +150,7 @@ pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
             },
         );
     }
-    super::validate(&out)
+    super::validate::lockfile(&out, true)
         .map_err(|msg| anyhow!("{file}: {msg}"))
         .with_context(invalid)
         .bad_input()?;

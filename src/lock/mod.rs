@@ -5,7 +5,9 @@
 //! the canonical writer (sorted keys, 2-space indent, trailing newline, outputs in canonical order,
 //! rewritten only when the content changes), the checks of whether a lock is up to date with a
 //! manifest ([`check`]), merging fresh resolutions without dropping other systems, and reading
-//! Devbox's `devbox.lock` ([`devbox`]).
+//! Devbox's `devbox.lock` ([`devbox`]). The rules every field follows ([`validate`]) are shared
+//! with the index backends, so nothing an index answers can reach a lock that the reader would
+//! refuse.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +19,7 @@ use crate::diagnostic::ResultExt;
 
 mod check;
 pub mod devbox;
+pub mod validate;
 
 pub use check::{check, Freshness, LockStatus, MergeOutcome};
 pub use devbox::read_devbox;
@@ -134,14 +137,12 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Lockfile>> {
     parse(&text, &path.display().to_string()).map(Some)
 }
 
-/// A lock file's text; `None` when it does not exist; bad input when it is not UTF-8.
+/// A lock file's text; `None` when it does not exist; bad input when it is not UTF-8 or larger
+/// than [`crate::limits::MAX_LOCK_BYTES`].
 fn read_text(path: &Path) -> anyhow::Result<Option<String>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| format!("could not read the lock `{}`", path.display()))
-        }
+    let limit = crate::limits::MAX_LOCK_BYTES;
+    let Some(bytes) = crate::fsutil::read_input(path, limit, "the lock")? else {
+        return Ok(None);
     };
     crate::manifest::utf8(bytes, &path.display().to_string())
         .with_context(|| format!("`{}` is not a valid lock file", path.display()))
@@ -180,6 +181,12 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
         .bad_input();
     }
     let invalid = || format!("`{file}` is not a valid lock file");
+    check_depth(text, file)
+        .with_context(invalid)
+        .hint(format!(
+            "`{file}` is written by devenv; restore it from version control or delete it and run `devenv update`"
+        ))
+        .bad_input()?;
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| anyhow!("{file}:{}:{}: {}", e.line(), e.column(), json_reason(&e)))
         .with_context(invalid)
@@ -195,13 +202,18 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Lockfile> {
             "`{file}` is written by devenv; restore it from version control or delete it and run `devenv update`"
         ))
         .bad_input()?;
-    validate(&lock)
-        .and_then(|()| validate_resolved(&lock))
+    validate::lockfile(&lock, false)
         .map_err(|msg| anyhow!("{file}: {msg}"))
         .with_context(invalid)
         .hint(format!("run `devenv update` to rewrite `{file}`"))
         .bad_input()?;
     Ok(lock)
+}
+
+/// Refuse nesting deeper than [`crate::limits::MAX_DEPTH`] before serde_json sees the text.
+fn check_depth(text: &str, file: &str) -> anyhow::Result<()> {
+    crate::limits::check_depth(text.as_bytes(), crate::limits::MAX_DEPTH)
+        .map_err(|e| anyhow!("{file}:{}:{}: {e}", e.line, e.column))
 }
 
 fn json_reason(e: &serde_json::Error) -> String {
@@ -264,75 +276,6 @@ fn check_version(value: &serde_json::Value, file: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Checks serde cannot express: keys, dates, known systems, store paths.
-fn validate(lock: &Lockfile) -> Result<(), String> {
-    for (key, pkg) in &lock.packages {
-        let Some((name, constraint)) = key.rsplit_once('@') else {
-            return Err(format!("the key `{key}` is not `name@constraint`"));
-        };
-        crate::manifest::validate_name(name).map_err(|e| format!("the key `{key}`: {e}"))?;
-        crate::version::Constraint::parse(constraint)
-            .map_err(|e| format!("the key `{key}`: {e}"))?;
-        let rfc3339 = &time::format_description::well_known::Rfc3339;
-        if !pkg.last_modified.is_empty()
-            && time::OffsetDateTime::parse(&pkg.last_modified, rfc3339).is_err()
-        {
-            return Err(format!(
-                "package `{key}`: `last_modified` is not an RFC 3339 date: `{}`",
-                pkg.last_modified
-            ));
-        }
-        for (system, sys) in &pkg.systems {
-            if !crate::system::is_known(system) {
-                return Err(format!(
-                    "package `{key}` lists the unknown system `{system}`"
-                ));
-            }
-            if sys.outputs.is_empty() {
-                return Err(format!("package `{key}` on `{system}` lists no outputs"));
-            }
-            for out in &sys.outputs {
-                if out.name.is_empty() {
-                    return Err(format!(
-                        "package `{key}` on `{system}` has an output without a name"
-                    ));
-                }
-                if !out.path.starts_with("/nix/store/") || out.path.len() <= "/nix/store/".len() {
-                    return Err(format!(
-                        "package `{key}` on `{system}`: `{}` is not a store path under /nix/store",
-                        out.path
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// devenv writes `resolved` as `github:NixOS/nixpkgs/<40-hex revision>#<attribute path>`.
-fn validate_resolved(lock: &Lockfile) -> Result<(), String> {
-    for (key, pkg) in &lock.packages {
-        let ok = pkg
-            .resolved
-            .strip_prefix("github:NixOS/nixpkgs/")
-            .and_then(|rest| rest.split_once('#'))
-            .is_some_and(|(rev, attr)| {
-                rev.len() == 40
-                    && rev
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                    && !attr.is_empty()
-            });
-        if !ok {
-            return Err(format!(
-                "package `{key}`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `{}`",
-                pkg.resolved
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The canonical text of a lock: sorted keys, 2-space indent, outputs `out` first then by name,
 /// trailing newline. Equal locks always render to the same bytes.
 pub fn render(lock: &Lockfile) -> String {
@@ -363,9 +306,19 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Refuse a lock the reader would refuse: whatever went wrong upstream, devenv never writes a
+/// lock it cannot read back (and then cannot `update` or `rm` without a hand delete).
+pub fn check_writable(lock: &Lockfile) -> anyhow::Result<()> {
+    validate::lockfile(lock, false)
+        .map_err(|msg| anyhow!("{msg}"))
+        .context("refusing to write a lock devenv could not read back")
+        .hint("the lock was not changed; please report this as a devenv bug")
+}
+
 /// Write the lock atomically, only if its canonical text differs from the file; returns whether
-/// it wrote.
+/// it wrote. A lock that breaks the rules is not written ([`check_writable`]).
 pub fn write(path: &Path, lock: &Lockfile) -> anyhow::Result<bool> {
+    check_writable(lock)?;
     crate::fsutil::write_if_changed(path, render(lock).as_bytes())
         .with_context(|| format!("could not write the lock `{}`", path.display()))
 }

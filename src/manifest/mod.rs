@@ -145,12 +145,7 @@ pub enum Dialect {
 /// Read and parse a manifest (`devenv.json`, or `devbox.json` by file name). Invalid JSON and wrong
 /// types are bad input naming file:line:column; unknown keys become warnings.
 pub fn load(path: &Path) -> anyhow::Result<LoadedManifest> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("could not read the manifest `{}`", path.display()))?;
-    let text = utf8(bytes, &path.display().to_string())
-        .with_context(|| format!("`{}` is not a valid manifest", path.display()))
-        .hint("save the file as UTF-8")
-        .bad_input()?;
+    let text = read_text(path)?;
     let dialect = if path.file_name().is_some_and(|n| n == devbox::FILE_NAME) {
         Dialect::Devbox
     } else {
@@ -162,6 +157,26 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedManifest> {
         text,
         warnings,
     })
+}
+
+/// The text of a manifest file, read with the [`crate::limits::MAX_MANIFEST_BYTES`] bound (it is
+/// read on every `cd`, before anyone allowed it); bad input when it is too large or not UTF-8.
+pub fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    crate::fsutil::read_input(path, crate::limits::MAX_MANIFEST_BYTES, "the manifest")?.ok_or_else(
+        || {
+            anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::NotFound))
+                .context(format!("could not read the manifest `{}`", path.display()))
+        },
+    )
+}
+
+/// [`read_bytes`] as UTF-8 text.
+pub fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = read_bytes(path)?;
+    utf8(bytes, &path.display().to_string())
+        .with_context(|| format!("`{}` is not a valid manifest", path.display()))
+        .hint("save the file as UTF-8")
+        .bad_input()
 }
 
 /// The text of a file, or an error naming the line and column of the first byte that is not UTF-8.

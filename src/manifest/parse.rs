@@ -6,6 +6,7 @@ use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
 
 use super::{validate_name, validate_system, Dialect, Manifest, PackageSpec};
+use crate::shell::vars;
 use crate::version::Constraint;
 
 /// A problem at a position: an error or a warning.
@@ -42,6 +43,12 @@ pub(crate) fn parse_options() -> ParseOptions {
 
 /// Parse text to a syntax tree, converting syntax errors to an [`Issue`].
 pub(crate) fn parse_ast(text: &str) -> Result<Value<'_>, Issue> {
+    // The parser recurses once per level, and so do the checks below and dropping the tree.
+    crate::limits::check_depth(text.as_bytes(), crate::limits::MAX_DEPTH).map_err(|e| Issue {
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+    })?;
     let result = jsonc_parser::parse_to_ast(text, &CollectOptions::default(), &parse_options())
         .map_err(|e| {
             let (line, column) = line_col(text, e.range().start);
@@ -395,21 +402,29 @@ impl Walker<'_> {
         Ok(list)
     }
 
+    /// `env`, checked against the rules for variables a project may set (see
+    /// [`crate::shell::vars`]), so a refused name or value names its line and column.
     fn env(&mut self, v: &Value) -> Result<Vec<(String, String)>, Issue> {
         let obj = self.object(v, "`env`")?;
         let mut out = Vec::new();
+        let mut total = 0;
         for prop in &obj.properties {
             let key = prop.name.as_str();
-            let valid = !key.is_empty()
-                && !key.starts_with(|c: char| c.is_ascii_digit())
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            vars::check_name(key)
+                .map_err(|why| self.issue(&prop.name, format!("`{key}` {why}")))?;
+            let value = self.string(&prop.value, &format!("`env.{key}`"))?;
+            vars::check_value(&value)
+                .map_err(|why| self.issue(&prop.value, format!("`env.{key}` {why}")))?;
+            total += vars::entry_bytes(key, &value);
+            if total > vars::MAX_TOTAL_BYTES {
                 return Err(self.issue(
                     &prop.name,
-                    format!("`{key}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"),
+                    format!(
+                        "`env` takes {total} bytes up to `{key}`; all of `env` together may take at most {} bytes (128 KiB)",
+                        vars::MAX_TOTAL_BYTES
+                    ),
                 ));
             }
-            let value = self.string(&prop.value, &format!("`env.{key}`"))?;
             out.push((key.to_string(), value));
         }
         Ok(out)

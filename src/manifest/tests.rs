@@ -119,6 +119,81 @@ fn bad_manifests_name_file_line_and_column() {
 }
 
 #[test]
+fn deep_or_huge_manifests_are_refused_before_parsing() {
+    // The JSONC parser recurses per level: 30,000 levels used to overflow the stack.
+    let deep = format!(
+        "{{\"packages\": {}{}}}",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    let report = bad(&deep);
+    assert!(
+        report.contains("devenv.json:1:77: the document nests deeper than 64 levels"),
+        "{report}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let report = Report::from_error(&load(&path).unwrap_err());
+    assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+    assert_eq!(
+        report.message,
+        format!("the manifest `{}` is too large to read", path.display())
+    );
+    assert!(report.causes[0].contains("larger than 8 MiB"), "{report:?}");
+}
+
+#[test]
+fn env_refuses_names_the_shell_depends_on_nul_and_oversized_values() {
+    let big = "x".repeat(200_000);
+    let cases = [
+        (
+            "{\"env\": {\n  \"PROMPT_COMMAND\": \"echo hi\"}}".to_string(),
+            "devenv.json:2:3: `PROMPT_COMMAND` cannot be set by a project: devenv's shell hook runs from it".to_string(),
+        ),
+        (
+            "{\"env\": {\"PS1\": \"$ \"}}".to_string(),
+            "devenv.json:1:10: `PS1` cannot be set by a project: the shell runs its value as code".to_string(),
+        ),
+        (
+            "{\"env\": {\"__DEVENV_DIFF\": \"x\"}}".to_string(),
+            "devenv.json:1:10: `__DEVENV_DIFF` cannot be set by a project".to_string(),
+        ),
+        (
+            "{\"env\": {\"A\": \"1\", \"NUL\": \"a\\u0000b\"}}".to_string(),
+            "devenv.json:1:27: `env.NUL` contains a NUL character".to_string(),
+        ),
+        (
+            format!("{{\"env\": {{\"BIG\": \"{big}\"}}}}"),
+            "devenv.json:1:17: `env.BIG` is 200000 bytes long; a value may have at most 32768 bytes".to_string(),
+        ),
+    ];
+    for (text, expected) in &cases {
+        let report = bad(text);
+        assert!(
+            report.contains(expected.as_str()),
+            "expected {expected:?} in:\n{}",
+            &report[..report.len().min(2000)]
+        );
+    }
+    // Five values of 30000 bytes each are fine alone, too much together.
+    let value = "y".repeat(30_000);
+    let entries: Vec<String> = (1..=5).map(|i| format!("\"V{i}\": \"{value}\"")).collect();
+    let text = format!("{{\"env\": {{\n{}}}}}", entries.join(",\n"));
+    let report = bad(&text);
+    assert!(
+        report.contains("devenv.json:6:1: `env` takes 150020 bytes up to `V5`; all of `env` together may take at most 131072 bytes"),
+        "{}",
+        &report[..report.len().min(2000)]
+    );
+    let (m, _) = ok(&format!("{{\"env\": {{{}}}}}", entries[..4].join(",")));
+    assert_eq!(m.env.len(), 4);
+}
+
+#[test]
 fn load_reads_files_and_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);

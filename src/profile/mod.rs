@@ -86,6 +86,33 @@ impl Profile {
         }
     }
 
+    /// Every project profile under `data_dir`, with its project key (for `gc`, which prunes
+    /// generations of all projects).
+    pub fn all(data_dir: &Path) -> Result<Vec<(String, Profile)>> {
+        let dir = data_dir.join("projects");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", dir.display())),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let key = entry.file_name().to_string_lossy().to_string();
+            if entry.file_type()?.is_dir() && !key.starts_with('.') {
+                out.push((
+                    key,
+                    Profile {
+                        data: data_dir.to_path_buf(),
+                        dir: entry.path(),
+                    },
+                ));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// Refuse a profile another user could have changed: the directories from the data dir down
     /// to the current generation must belong to the user and be writable by nobody else.
     pub fn verify(&self) -> Result<()> {
@@ -190,9 +217,22 @@ impl Profile {
                 .collect();
             if let Err(err) = buildenv::build(&tmp, &elements) {
                 let _ = fs::remove_dir_all(&tmp);
-                return Err(err).context("cannot build the project's profile").hint(
-                    "remove one of the two packages from devenv.json, or ask for other outputs",
-                );
+                let hint = match err {
+                    buildenv::BuildError::Collision { .. }
+                    | buildenv::BuildError::DirFileCollision { .. } => {
+                        "remove one of the two packages from devenv.json, or ask for other outputs"
+                    }
+                    buildenv::BuildError::Read { .. } => {
+                        "if the store path was deleted, `devenv install` fetches it again \
+                         (`devenv doctor` lists missing store paths)"
+                    }
+                    buildenv::BuildError::Write { .. } => {
+                        "check that the data directory is writable and its disk has room"
+                    }
+                };
+                return Err(err)
+                    .context("cannot build the project's profile")
+                    .hint(hint);
             }
             fs::rename(&tmp, &final_dir).context("cannot finish the new generation")?;
             g.generations.push(Generation {
@@ -248,6 +288,31 @@ impl Profile {
         })
     }
 
+    /// Delete the generations `which` selects, never the current one (as
+    /// `nix-env --delete-generations` does). Returns the numbers deleted, ascending.
+    pub fn delete(&self, which: &Prune) -> Result<Vec<u32>> {
+        self.locked(|| {
+            let mut g = self.load()?;
+            let doomed = which.select(&g, time::OffsetDateTime::now_utc())?;
+            if doomed.is_empty() {
+                return Ok(doomed);
+            }
+            g.generations.retain(|x| !doomed.contains(&x.number));
+            // The record goes first: a crash in between leaves only directories nothing lists.
+            self.save(&g)?;
+            for n in &doomed {
+                let dir = self.generation_dir(*n);
+                if let Err(e) = fs::remove_dir_all(&dir) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        return Err(e)
+                            .with_context(|| format!("cannot delete `{}`", dir.display()));
+                    }
+                }
+            }
+            Ok(doomed)
+        })
+    }
+
     /// Atomically point `current` at generation `n` (a new link renamed over the old one).
     fn point_current(&self, n: u32) -> Result<()> {
         let tmp = self.dir.join(".current-tmp");
@@ -256,6 +321,66 @@ impl Profile {
             .context("cannot create the profile link")?;
         fs::rename(&tmp, self.current_link()).context("cannot switch the profile link")?;
         crate::fsutil::sync_dir(&self.dir).context("cannot sync the profile directory")
+    }
+}
+
+/// Which generations to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prune {
+    /// These numbers.
+    Numbers(Vec<u32>),
+    /// Those created longer ago than this.
+    OlderThan(std::time::Duration),
+    /// All but the newest N (the current one always stays).
+    KeepNewest(usize),
+}
+
+impl Prune {
+    /// The numbers to delete from `g` at time `now`: never the current generation. Naming a
+    /// generation that does not exist, or the current one, is bad input.
+    fn select(&self, g: &Generations, now: time::OffsetDateTime) -> Result<Vec<u32>> {
+        let mut numbers: Vec<u32> = g.generations.iter().map(|x| x.number).collect();
+        numbers.sort_unstable();
+        let mut out = match self {
+            Prune::Numbers(wanted) => {
+                for n in wanted {
+                    if !numbers.contains(n) {
+                        let known: Vec<String> = numbers.iter().map(u32::to_string).collect();
+                        return Err(anyhow::anyhow!("there is no generation {n}"))
+                            .hint(format!("existing generations: {}", known.join(", ")))
+                            .bad_input();
+                    }
+                    if g.current == Some(*n) {
+                        return Err(anyhow::anyhow!("generation {n} is the current one"))
+                            .hint("switch to another with `devenv rollback` first")
+                            .bad_input();
+                    }
+                }
+                wanted.clone()
+            }
+            Prune::OlderThan(age) => {
+                let cutoff = now - *age;
+                g.generations
+                    .iter()
+                    .filter(|x| {
+                        time::OffsetDateTime::parse(
+                            &x.created,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .is_ok_and(|t| t < cutoff)
+                    })
+                    .map(|x| x.number)
+                    .collect()
+            }
+            Prune::KeepNewest(keep) => {
+                let cut = numbers.len().saturating_sub(*keep);
+                numbers[..cut].to_vec()
+            }
+        };
+        out.retain(|n| g.current != Some(*n));
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 }
 
@@ -278,6 +403,34 @@ mod tests {
             priority: DEFAULT_PRIORITY,
             outputs: vec![(format!("/nix/store/x-{name}"), out)],
         }
+    }
+
+    #[test]
+    fn delete_keeps_the_current_generation_whatever_is_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = Profile::for_project(&tmp.path().join("data"), tmp.path());
+        let a = package(tmp.path(), "a");
+        let b = package(tmp.path(), "b");
+        let c = package(tmp.path(), "c");
+        profile.switch(std::slice::from_ref(&a), "1").unwrap();
+        profile.switch(std::slice::from_ref(&b), "2").unwrap();
+        profile.switch(std::slice::from_ref(&c), "3").unwrap();
+        profile.rollback(Some(2), "2").unwrap();
+        assert_eq!(profile.delete(&Prune::KeepNewest(1)).unwrap(), vec![1]);
+        assert!(!profile.generation_dir(1).exists());
+        assert!(profile.current_link().join("bin/b").exists());
+        let err = profile.delete(&Prune::Numbers(vec![2])).unwrap_err();
+        assert!(format!("{err:#}").contains("current"), "{err:#}");
+        let err = profile.delete(&Prune::Numbers(vec![7])).unwrap_err();
+        assert!(format!("{err:#}").contains("no generation 7"), "{err:#}");
+        let young = Prune::OlderThan(std::time::Duration::from_secs(3600));
+        assert_eq!(profile.delete(&young).unwrap(), Vec::<u32>::new());
+        let all = Prune::OlderThan(std::time::Duration::ZERO);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(profile.delete(&all).unwrap(), vec![3]);
+        let g = profile.load().unwrap();
+        assert_eq!(g.generations.len(), 1);
+        assert_eq!(g.current, Some(2));
     }
 
     #[test]

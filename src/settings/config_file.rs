@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{MAX_HTTP_RETRIES, MAX_HTTP_TIMEOUT_SECS, MAX_JOBS};
 use crate::diagnostic::ResultExt;
 
-pub use super::variables::KNOBS;
+use crate::variables::KNOBS;
 
 /// The user config file. Every key is optional; unknown keys are refused (a typo must not be
 /// silently ignored).
@@ -32,15 +32,22 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Read the config file; a missing file is an empty config.
+    /// Read the config file; a missing file is an empty config. Bounded in size
+    /// ([`crate::limits::MAX_CONFIG_BYTES`]) and nesting like every file devenv parses.
     pub fn load(path: &Path) -> Result<ConfigFile> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("failed to read `{}`", path.display()))
-            }
+        let limit = crate::limits::MAX_CONFIG_BYTES;
+        let Some(bytes) = crate::fsutil::read_input(path, limit, "the user config file")? else {
+            return Ok(ConfigFile::default());
         };
+        let text = crate::manifest::utf8(bytes, &path.display().to_string())
+            .context("invalid user config file")
+            .hint("save the file as UTF-8")
+            .bad_input()?;
+        crate::limits::check_depth(text.as_bytes(), crate::limits::MAX_DEPTH)
+            .map_err(|e| anyhow!("{}:{}:{}: {e}", path.display(), e.line, e.column))
+            .context("invalid user config file")
+            .hint("the config file is a flat JSON object such as {\"index\": \"…\"}")
+            .bad_input()?;
         let invalid = |line: usize, column: usize, message: String| {
             Err(anyhow!("{}:{line}:{column}: {message}", path.display()))
                 .context("invalid user config file")

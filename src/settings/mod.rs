@@ -2,7 +2,7 @@
 //! user config file or a default (the first one given wins), each remembering where it came from;
 //! plus the directories devenv owns.
 //!
-//! This is where the environment is read for settings: the [`variables`] table lists every
+//! This is where the environment is read for settings: the [`crate::variables`] table lists every
 //! variable devenv reads at all, and the few read elsewhere say why there. The result is passed
 //! down as a value (nothing in devenv reads global mutable state), and `devenv config` shows it
 //! with each value's [`Source`], so "why does it use that cache?" has an answer.
@@ -17,9 +17,11 @@ use crate::diagnostic::ResultExt;
 
 mod config_file;
 pub mod report;
-pub mod variables;
 
-pub use config_file::{ConfigFile, KNOBS};
+pub use crate::variables::KNOBS;
+pub use config_file::ConfigFile;
+
+use crate::variables;
 
 /// The public Nixhub-compatible search service Devbox uses; overridable with `--index`.
 pub const DEFAULT_INDEX: &str = "https://search.devbox.sh";

@@ -5,9 +5,11 @@
 //! for list variables (`PATH`, `MANPATH`, …) only the entries we added; for other variables the
 //! previous value and a short hash of the value we set. Reverting removes one occurrence of each
 //! entry we added (so entries the user added inside the project survive) and restores a variable
-//! only while it still holds our value (so a value the user changed is left alone).
+//! only while it still holds our value (so a value the user changed is left alone). What the
+//! environment cannot show, a shell variable the user did not export, the shell keeps itself
+//! (see `restore`), for the keys [`handed_back`] names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,13 @@ pub struct ListChange {
     /// The variable did not exist before; unset it when nothing but our entries remain.
     #[serde(rename = "u", default, skip_serializing_if = "std::ops::Not::not")]
     pub was_unset: bool,
+    /// How the entries were added, in order: (appended at the end?, how many). With [`Self::ours`]
+    /// this undoes an untouched list exactly, even when entries repeat or are empty.
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<(bool, usize)>,
+    /// [`short_hash`] of the list's value after activation.
+    #[serde(rename = "h", default, skip_serializing_if = "String::is_empty")]
+    pub ours: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +66,14 @@ impl Applied {
         self.lists.is_empty() && self.vars.is_empty()
     }
 
+    /// Every variable this activation changed.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.lists
+            .keys()
+            .chain(self.vars.keys())
+            .map(String::as_str)
+    }
+
     /// The compact text form: base64 (URL-safe, unpadded) of JSON.
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("serializable");
@@ -75,39 +92,82 @@ impl Applied {
 /// Undo `applied` on `env`: the environment as it would be had the project never been loaded,
 /// keeping every change the user made meanwhile.
 pub fn revert(env: &Env, applied: &Applied) -> Env {
+    revert_noting(env, applied).0
+}
+
+/// The keys whose state from before activation [`revert`] gives back on `env`: variables that
+/// still hold our value, and list variables that were unset and hold nothing but our entries.
+/// Only for these may the shell put back its own copy of the old state; any other key now holds
+/// something the user chose.
+pub fn handed_back(env: &Env, applied: &Applied) -> BTreeSet<String> {
+    revert_noting(env, applied).1
+}
+
+/// [`revert`], also returning the keys it handed back.
+fn revert_noting(env: &Env, applied: &Applied) -> (Env, BTreeSet<String>) {
     let mut out = env.clone();
+    let mut back = BTreeSet::new();
     for (key, change) in &applied.lists {
         let Some(current) = out.get(key) else {
             continue; // the user unset it: nothing of ours is left
         };
-        let mut parts: Vec<&str> = current.split(':').collect();
+        match list_without_ours(current, change) {
+            Some(rest) => {
+                out.insert(key.clone(), rest);
+            }
+            None => {
+                out.remove(key);
+                back.insert(key.clone());
+            }
+        }
+    }
+    for (key, change) in &applied.vars {
+        // After the lists: a variable extended as a list and then set whole holds our value again
+        // once our entries are gone.
+        if !still_ours(&out, key, change) {
+            continue;
+        }
+        match &change.prev {
+            Some(prev) => out.insert(key.clone(), prev.clone()),
+            None => out.remove(key),
+        };
+        back.insert(key.clone());
+    }
+    (out, back)
+}
+
+/// Whether `key` still holds the value activation gave it.
+fn still_ours(env: &Env, key: &str, change: &VarChange) -> bool {
+    env.get(key).is_some_and(|v| short_hash(v) == change.ours)
+}
+
+/// List value `current` with one occurrence of each entry we added removed; `None` when the
+/// variable was unset before and nothing but our entries is left, so it is unset again.
+fn list_without_ours(current: &str, change: &ListChange) -> Option<String> {
+    let mut parts: Vec<&str> = current.split(':').collect();
+    let counted: usize = change.steps.iter().map(|(_, n)| n).sum();
+    if !change.ours.is_empty() && short_hash(current) == change.ours && counted <= parts.len() {
+        // Untouched since activation: undo each addition where it was made, which is exact even
+        // when entries repeat or are empty.
+        for (appended, n) in change.steps.iter().rev() {
+            if *appended {
+                parts.truncate(parts.len() - n);
+            } else {
+                parts.drain(..*n);
+            }
+        }
+    } else {
         for entry in &change.added {
             if let Some(i) = parts.iter().position(|p| p == entry) {
                 parts.remove(i);
             }
         }
-        if change.was_unset && parts.iter().all(|p| p.is_empty()) {
-            out.remove(key);
-        } else {
-            let joined = parts.join(":");
-            out.insert(key.clone(), joined);
-        }
     }
-    for (key, change) in &applied.vars {
-        let still_ours = out.get(key).map(|v| short_hash(v)) == Some(change.ours.clone());
-        if !still_ours {
-            continue;
-        }
-        match &change.prev {
-            Some(prev) => {
-                out.insert(key.clone(), prev.clone());
-            }
-            None => {
-                out.remove(key);
-            }
-        }
+    if change.was_unset && parts.iter().all(|p| p.is_empty()) {
+        None
+    } else {
+        Some(parts.join(":"))
     }
-    out
 }
 
 /// Builds the target environment of an activation on top of a pristine environment, recording
@@ -155,7 +215,7 @@ impl Builder {
                 added.join(":")
             }
         };
-        self.record_list(key, added);
+        self.record_list(key, added, false);
         self.env.insert(key.to_string(), value);
     }
 
@@ -167,16 +227,17 @@ impl Builder {
                 .strip_suffix(cur.as_str())
                 .and_then(|h| h.strip_suffix(':'))
             {
-                Some(head)
+                Some((head, false))
             } else {
                 value
                     .strip_prefix(cur.as_str())
                     .and_then(|t| t.strip_prefix(':'))
+                    .map(|tail| (tail, true))
             };
-            if let Some(added) = added {
+            if let Some((added, appended)) = added {
                 if !self.applied.vars.contains_key(key) {
                     let entries = added.split(':').map(str::to_string).collect();
-                    self.record_list(key, entries);
+                    self.record_list(key, entries, appended);
                     self.env.insert(key.to_string(), value.to_string());
                     return;
                 }
@@ -197,7 +258,7 @@ impl Builder {
         self.env.insert(key.to_string(), value.to_string());
     }
 
-    fn record_list(&mut self, key: &str, entries: Vec<String>) {
+    fn record_list(&mut self, key: &str, entries: Vec<String>, appended: bool) {
         let was_unset = !self.base.contains_key(key);
         let change = self
             .applied
@@ -206,12 +267,18 @@ impl Builder {
             .or_insert_with(|| ListChange {
                 added: Vec::new(),
                 was_unset,
+                steps: Vec::new(),
+                ours: String::new(),
             });
+        change.steps.push((appended, entries.len()));
         change.added.extend(entries);
     }
 
     /// The target environment and the record of how it differs from the pristine one.
-    pub fn finish(self) -> (Env, Applied) {
+    pub fn finish(mut self) -> (Env, Applied) {
+        for (key, change) in self.applied.lists.iter_mut() {
+            change.ours = self.env.get(key).map(|v| short_hash(v)).unwrap_or_default();
+        }
         (self.env, self.applied)
     }
 }
@@ -278,6 +345,26 @@ mod tests {
             "/p/share:/usr/local/share:/usr/share"
         );
         assert_eq!(revert(&target, &applied), base);
+    }
+
+    #[test]
+    fn handed_back_names_what_revert_gives_back() {
+        let base = env(&[("EDITOR", "vi")]);
+        let mut b = Builder::new(base);
+        b.prepend("MANPATH", &["/p/man".into()], &[""]);
+        b.set("EDITOR", "nano");
+        b.set("FOO", "bar");
+        let (mut target, applied) = b.finish();
+        assert_eq!(
+            handed_back(&target, &applied),
+            ["EDITOR", "FOO", "MANPATH"].map(String::from).into()
+        );
+        target.insert("FOO".into(), "mine".into());
+        target.insert("MANPATH".into(), "/mine:/p/man:".into());
+        assert_eq!(
+            handed_back(&target, &applied),
+            ["EDITOR".to_string()].into()
+        );
     }
 
     #[test]

@@ -3,24 +3,28 @@
 //!
 //! Everything here is pure text and data: [`diff`] turns an environment plus wanted changes into
 //! a target environment and a compact record of what was changed; [`Shell`] renders the difference
-//! between two environments as code for one shell; the hook scripts in `shell-hooks/` decide with
-//! shell builtins alone whether anything changed, so a prompt where nothing did starts no process.
+//! between two environments as code for one shell, saving and restoring the shell's own copy of
+//! each variable it sets (`restore`); [`vars`] says which variables a project may set and how
+//! large they may be; the hook scripts in `shell-hooks/` decide with shell builtins alone whether
+//! anything changed, so a prompt where nothing did starts no process.
 
 pub mod diff;
 pub mod quote;
+mod restore;
 pub mod trust;
+pub mod vars;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::settings::variables;
+use crate::variables;
 
 /// An environment as a sorted map (deterministic output).
 pub type Env = BTreeMap<String, String>;
 
 /// Variables the hook keeps its state in. Their values never start with `/`, so zsh does not turn
 /// them into named directories (`auto_name_dirs`). Like every variable devenv reads, they are
-/// named in the table of `settings::variables`.
+/// named in the table of `crate::variables`.
 pub const STATE_DIR_VAR: &str = variables::STATE_DIR;
 pub const STATE_STAMP_VAR: &str = variables::STATE_STAMP;
 pub const STATE_ALLOW_VAR: &str = variables::STATE_ALLOW;
@@ -101,21 +105,33 @@ impl Shell {
         }
     }
 
-    /// Code that turns environment `from` into `to` (only the keys that differ).
+    /// Code that turns environment `from` into `to` (only the keys that differ). It knows nothing
+    /// of the shell's own variables: for the hook, [`Shell::activation`] also restores those.
     pub fn transition(self, from: &Env, to: &Env) -> String {
-        let mut out = String::new();
-        for (key, old) in from {
-            if !to.contains_key(key) && is_settable(key) {
-                let _ = old;
-                self.unset(&mut out, key);
+        self.transition_lines(from, to)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect()
+    }
+
+    /// [`Shell::transition`] as one line per key: unsets first, then exports.
+    fn transition_lines(self, from: &Env, to: &Env) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for key in from.keys() {
+            if !to.contains_key(key) && vars::is_identifier(key) {
+                let mut line = String::new();
+                self.unset(&mut line, key);
+                lines.push((key.clone(), line));
             }
         }
         for (key, value) in to {
-            if from.get(key) != Some(value) && is_settable(key) {
-                self.export(&mut out, key, value);
+            if from.get(key) != Some(value) && vars::is_identifier(key) {
+                let mut line = String::new();
+                self.export(&mut line, key, value);
+                lines.push((key.clone(), line));
             }
         }
-        out
+        lines
     }
 
     /// Code that makes the shell forget where it found commands. bash and zsh remember the path of
@@ -159,13 +175,6 @@ impl Shell {
     }
 }
 
-/// Whether a variable name can be assigned by every shell (letters, digits, `_`, not first digit).
-pub fn is_settable(key: &str) -> bool {
-    let mut chars = key.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,10 +208,9 @@ mod tests {
     }
 
     #[test]
-    fn unsettable_names_are_skipped() {
-        assert!(is_settable("_A1"));
-        assert!(!is_settable("1A"));
-        assert!(!is_settable("BASH_FUNC_x%%"));
-        assert!(!is_settable(""));
+    fn names_no_shell_can_assign_are_skipped() {
+        let from: Env = [("BASH_FUNC_x%%".to_string(), "() { :; }".to_string())].into();
+        assert_eq!(Shell::Bash.transition(&from, &Env::new()), "");
+        assert_eq!(Shell::Fish.transition(&Env::new(), &from), "");
     }
 }

@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::narinfo::CacheInfo;
+use crate::nix::narinfo::CacheInfo;
 
 /// How long a narinfo found in a cache is reused without asking again.
 const POSITIVE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -140,7 +140,7 @@ impl BinaryCache {
         if let Some(dir) = &self.narinfo_cache {
             let pos = dir.join(format!("{hash_part}.narinfo"));
             if fresh(&pos, POSITIVE_TTL) {
-                if let Ok(text) = fs::read_to_string(&pos) {
+                if let Ok(text) = read_text_bounded(&pos) {
                     return Ok(Some(text));
                 }
             }
@@ -186,7 +186,12 @@ impl BinaryCache {
     }
 
     /// Start downloading `url_field` (the narinfo's `URL`, relative to the cache or absolute).
-    pub fn open_nar(&self, url_field: &str) -> Result<Download> {
+    /// One attempt: the error says whether it is worth trying again (a connection failure, a
+    /// timeout, a 5xx answer), so the caller decides between retrying and another cache.
+    pub fn open_nar(
+        &self,
+        url_field: &str,
+    ) -> std::result::Result<Download, (anyhow::Error, bool)> {
         let failed = Arc::new(AtomicBool::new(false));
         let absolute = url_field.starts_with("http://") || url_field.starts_with("https://");
         if !absolute {
@@ -196,10 +201,11 @@ impl BinaryCache {
                 || (url_field.starts_with("file://")
                     && matches!(self.location, Location::Http { .. }))
             {
-                bail!(
+                let e = anyhow!(
                     "the narinfo's URL `{url_field}` points outside the binary cache `{}`",
                     self.url
                 );
+                return Err((e, false));
             }
             let local = match (&self.location, url_field.strip_prefix("file://")) {
                 (_, Some(abs)) => Some(PathBuf::from(abs)),
@@ -208,7 +214,8 @@ impl BinaryCache {
             };
             if let Some(path) = local {
                 let f = fs::File::open(&path)
-                    .with_context(|| format!("cannot open NAR `{}`", path.display()))?;
+                    .with_context(|| format!("cannot open NAR `{}`", path.display()))
+                    .map_err(|e| (e, false))?;
                 return Ok(Download {
                     reader: Box::new(io::BufReader::with_capacity(256 * 1024, f)),
                     transport_failed: failed,
@@ -220,24 +227,40 @@ impl BinaryCache {
             // Absolute, also from a directory cache whose narinfo points at an http(s) URL.
             _ => url_field.to_string(),
         };
-        let resp = self
-            .http_get(&url)?
-            .with_context(|| format!("`{url}` is missing (404)"))?;
-        Ok(Download {
-            reader: Box::new(NetReader::new(
-                resp,
-                failed.clone(),
-                self.http.policy().timeout,
+        // One attempt: the caller retries a transfer that breaks, or moves on to another cache.
+        match self.http.open_once(&url) {
+            Ok(resp) if resp.status().is_success() => Ok(Download {
+                reader: Box::new(NetReader::new(
+                    resp,
+                    failed.clone(),
+                    self.http.policy().timeout,
+                )),
+                transport_failed: failed,
+            }),
+            Ok(resp) if matches!(resp.status().as_u16(), 403 | 404) => Err((
+                anyhow!("`{url}` is missing ({})", resp.status().as_u16()),
+                false,
             )),
-            transport_failed: failed,
-        })
+            Ok(resp) => Err((
+                anyhow!("the server answered {}", resp.status())
+                    .context(format!("GET `{url}` failed")),
+                crate::http::is_transient_status(resp.status().as_u16()),
+            )),
+            Err(e) => {
+                let transient = e.is_transient();
+                Err((
+                    anyhow::Error::new(e).context(format!("GET `{url}` failed")),
+                    transient,
+                ))
+            }
+        }
     }
 
     fn get_text(&self, rel: &str) -> Result<Option<String>> {
         match &self.location {
             Location::Dir(d) => {
                 let p = d.join(rel);
-                match fs::read_to_string(&p) {
+                match read_text_bounded(&p) {
                     Ok(t) => Ok(Some(t)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(e).with_context(|| format!("cannot read `{}`", p.display())),
@@ -247,11 +270,11 @@ impl BinaryCache {
                 let url = format!("{base}/{rel}");
                 let reply = self
                     .http
-                    .get(&url, &[])
+                    .get(&url, &[], MAX_TEXT)
                     .map_err(anyhow::Error::new)
                     .with_context(|| format!("cannot download `{url}`"))?;
                 match reply.status.as_u16() {
-                    200..=299 => String::from_utf8(reply.body)
+                    200..=299 => utf8(reply.body)
                         .map(Some)
                         .with_context(|| format!("`{url}` is not text")),
                     404 | 403 => Ok(None),
@@ -259,24 +282,6 @@ impl BinaryCache {
                         .with_context(|| format!("cannot download `{url}`")),
                 }
             }
-        }
-    }
-
-    /// GET the head of `url` (retried by the client's policy); Ok(None) on 404/403.
-    fn http_get(&self, url: &str) -> Result<Option<crate::http::Response>> {
-        let resp = self
-            .http
-            .open(url)
-            .map_err(anyhow::Error::new)
-            .with_context(|| format!("cannot download `{url}`"))?;
-        let status = resp.status();
-        if status.is_success() {
-            Ok(Some(resp))
-        } else if status.as_u16() == 404 || status.as_u16() == 403 {
-            Ok(None)
-        } else {
-            Err(anyhow!("the server answered {status}"))
-                .with_context(|| format!("cannot download `{url}`"))
         }
     }
 
@@ -318,7 +323,7 @@ impl Read for NetReader {
                     if self.seen < exp {
                         self.failed.store(true, Ordering::SeqCst);
                         return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
+                            io::ErrorKind::ConnectionAborted,
                             format!("download truncated after {} of {exp} bytes", self.seen),
                         ));
                     }
@@ -338,9 +343,18 @@ impl Read for NetReader {
                     }
                     _ => format!("download failed after {} bytes", self.seen),
                 };
-                Err(io::Error::new(e.kind(), format!("{what} ({cause})")))
+                Err(io::Error::new(broken_kind(&e), format!("{what} ({cause})")))
             }
         }
+    }
+}
+
+/// The kind of a failed body read, except that a body cut short is never `UnexpectedEof`: a NAR
+/// reader would take that for an archive that ends early, where the transfer is what broke.
+fn broken_kind(e: &io::Error) -> io::ErrorKind {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => io::ErrorKind::ConnectionAborted,
+        kind => kind,
     }
 }
 
@@ -355,6 +369,19 @@ fn fresh(path: &Path, ttl: Duration) -> bool {
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The most read of a narinfo or `nix-cache-info`; [`NarInfo::parse`](crate::nix::narinfo::NarInfo::parse)
+/// refuses more anyway, this keeps a cache from making devenv hold more than that in memory.
+const MAX_TEXT: u64 = crate::limits::MAX_NARINFO_BYTES;
+
+fn utf8(bytes: Vec<u8>) -> io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// A small text file of a cache directory (or the lookup cache), read with the [`MAX_TEXT`] bound.
+fn read_text_bounded(path: &Path) -> io::Result<String> {
+    crate::fsutil::read_bounded(path, MAX_TEXT).and_then(utf8)
 }
 
 #[cfg(test)]
@@ -390,7 +417,7 @@ mod tests {
         let cache = BinaryCache::open(dir.path().to_str().unwrap(), &http, None).unwrap();
         let (url, server) = stalling_server();
         let started = std::time::Instant::now();
-        let mut download = cache.open_nar(&url).unwrap();
+        let mut download = cache.open_nar(&url).map_err(|(e, _)| e).unwrap();
         let err = download.reader.read_to_end(&mut Vec::new()).unwrap_err();
         let text = err.to_string();
         assert!(

@@ -14,6 +14,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::diagnostic::ResultExt as _;
+
 const SCHEMA: &str = r#"
 create table if not exists ValidPaths (
     id               integer primary key autoincrement not null,
@@ -48,6 +50,10 @@ create index if not exists IndexGcRootsName on GcRoots(name);
 create table if not exists Unflushed (
     path   text primary key not null,
     bootId text not null
+);
+create table if not exists CheckedOnDisk (
+    root  text primary key not null,
+    stamp text not null
 );
 "#;
 
@@ -124,6 +130,45 @@ impl Db {
         // a deferred one could fail at once when another process creates the tables first.
         conn.execute_batch(&format!("begin immediate;\n{SCHEMA}commit;"))
             .with_context(|| format!("cannot initialise `{}`", path.display()))?;
+        Ok(Db { conn })
+    }
+
+    /// Open an existing database without writing anything, for a store this user cannot write
+    /// (a read-only mount, an immutable or someone else's directory): no init lock, no schema,
+    /// no switch to WAL.
+    ///
+    /// SQLite reads a WAL database only with its `-shm` index, which a read-only directory
+    /// cannot get when the last writer removed it on close. Then, if no log is pending (the
+    /// `-wal` file is absent or empty), the database file alone is the whole database and is
+    /// opened as immutable; a pending log that cannot be read is an error with the way out.
+    pub fn open_read_only(path: &Path) -> Result<Db> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let uri = |parameter: &str| format!("file:{}?{parameter}", uri_path(path));
+        let probe = |conn: &Connection| {
+            conn.query_row("select count(*) from ValidPaths", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        };
+        let context = || format!("cannot read the store database `{}`", path.display());
+        let conn = Connection::open_with_flags(uri("mode=ro"), flags).with_context(context)?;
+        conn.busy_timeout(Duration::from_secs(3600))?;
+        let Err(first) = probe(&conn) else {
+            return Ok(Db { conn });
+        };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+            return Err(first).with_context(context).hint(format!(
+                "its write-ahead log `{}` holds changes that can only be read where the \
+                 directory is writable: run any devenv command there once, which folds them in",
+                Path::new(&wal).display()
+            ));
+        }
+        let conn = Connection::open_with_flags(uri("immutable=1"), flags).with_context(context)?;
+        probe(&conn).with_context(context)?;
         Ok(Db { conn })
     }
 
@@ -270,6 +315,24 @@ impl Db {
         Ok(())
     }
 
+    /// The valid ones among `paths` and every valid path they reference, directly or not,
+    /// sorted; one query, however deep the closure.
+    pub fn closure_of(&self, paths: &[String]) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "with recursive closure(id) as ( \
+               select id from ValidPaths where path in (select value from json_each(?1)) \
+               union \
+               select r.reference from Refs r join closure c on r.referrer = c.id \
+             ) \
+             select v.path from closure c join ValidPaths v on v.id = c.id order by v.path",
+        )?;
+        let list = serde_json::to_string(paths)?;
+        let rows = stmt
+            .query_map(params![list], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     /// `paths` and every valid path referring to them, directly or not, sorted.
     pub fn with_referrers(&self, paths: &[String]) -> Result<Vec<String>> {
         let mut referrers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -355,6 +418,24 @@ impl Db {
         Ok(())
     }
 
+    /// The store directory's stamp when the closure of root `name` was last found complete on
+    /// disk (see `Store::forget_missing`).
+    pub fn checked_stamp(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("select stamp from CheckedOnDisk where root = ?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_checked_stamp(&mut self, name: &str, stamp: &str) -> Result<()> {
+        self.conn.execute(
+            "insert or replace into CheckedOnDisk (root, stamp) values (?1, ?2)",
+            params![name, stamp],
+        )?;
+        Ok(())
+    }
+
     /// Replace the paths held by root `name`.
     pub fn set_root(&mut self, name: &str, paths: &[String], link: Option<&Path>) -> Result<()> {
         let now = now_secs();
@@ -393,6 +474,7 @@ impl Db {
     pub fn remove_root(&mut self, name: &str) -> Result<bool> {
         let tx = self.write_transaction()?;
         let removed = tx.execute("delete from GcRoots where name = ?1", params![name])?;
+        tx.execute("delete from CheckedOnDisk where root = ?1", params![name])?;
         tx.commit()?;
         Ok(removed > 0)
     }
@@ -424,6 +506,20 @@ impl Db {
         }
         Ok(roots)
     }
+}
+
+/// `path` for an SQLite `file:` URI: the characters URIs reserve are percent-encoded.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            b if b.is_ascii_graphic() => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Seconds since the Unix epoch.
@@ -527,5 +623,43 @@ mod tests {
         assert_eq!(roots[0].paths, vec!["/nix/store/b-b"]);
         assert!(db.remove_root("p").unwrap());
         assert!(db.roots().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_closure_follows_references_in_one_query() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&tmp.path().join("db.sqlite")).unwrap();
+        db.register(&info("/nix/store/a-a", &["/nix/store/a-a"]))
+            .unwrap();
+        db.register(&info("/nix/store/b-b", &["/nix/store/a-a"]))
+            .unwrap();
+        db.register(&info("/nix/store/c-c", &["/nix/store/b-b"]))
+            .unwrap();
+        db.register(&info("/nix/store/d-d", &[])).unwrap();
+        let closure = |p: &[&str]| {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            db.closure_of(&p).unwrap()
+        };
+        assert_eq!(
+            closure(&["/nix/store/c-c", "/nix/store/x-unknown"]),
+            vec!["/nix/store/a-a", "/nix/store/b-b", "/nix/store/c-c"]
+        );
+        assert_eq!(closure(&["/nix/store/d-d"]), vec!["/nix/store/d-d"]);
+        assert!(closure(&[]).is_empty());
+    }
+
+    #[test]
+    fn reads_a_database_read_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A directory name that needs escaping in a `file:` URI.
+        let path = tmp.path().join("odd ?#% dir/db.sqlite");
+        let mut db = Db::open(&path).unwrap();
+        db.register(&info("/nix/store/a-a", &[])).unwrap();
+        drop(db);
+        let mut ro = Db::open_read_only(&path).unwrap();
+        assert_eq!(ro.all_paths().unwrap(), vec!["/nix/store/a-a"]);
+        let err = ro.register(&info("/nix/store/b-b", &[])).unwrap_err();
+        assert!(format!("{err:#}").contains("readonly"), "{err:#}");
+        assert!(Db::open_read_only(&tmp.path().join("none/db.sqlite")).is_err());
     }
 }

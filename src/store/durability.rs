@@ -26,7 +26,7 @@ pub const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(120
 
 /// Environment variable that replaces the kernel's boot id (empty: unknown). It exists so tests
 /// can stand for a restart; nothing else should set it.
-pub const BOOT_ID_ENV: &str = crate::settings::variables::BOOT_ID;
+pub const BOOT_ID_ENV: &str = crate::variables::BOOT_ID;
 
 /// The id of the running kernel's boot, if it can be known.
 pub fn boot_id() -> Option<String> {
@@ -95,7 +95,7 @@ fn survived(store: &Store, path: &str) -> Result<bool> {
         return Ok(true);
     };
     let real = store.layout.real_path(path);
-    match crate::nixfmt::nar::writer::dump_hash(&real) {
+    match crate::nix::nar::writer::dump_hash(&real) {
         Ok((hash, size)) => {
             Ok(format!("sha256:{}", hash.to_hex()) == info.nar_hash_hex && size == info.nar_size)
         }

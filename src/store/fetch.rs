@@ -18,14 +18,13 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::{anyhow, Result};
 
-use super::cache::BinaryCache;
 use super::db::PathInfo;
 use super::substitute::{
-    parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, Substituters,
+    parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, NarFault, Substituters,
 };
 use super::{locks, Progress, Store};
-use crate::nixfmt::narinfo::{Compression, NarInfo};
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::narinfo::{Compression, NarInfo};
+use crate::nix::store_path::StorePath;
 
 /// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says. With
 /// cheap decompression (zstd, none) a stream often waits on the network or the file system, and
@@ -47,6 +46,29 @@ const MAX_UNREGISTERED: usize = 256;
 /// flushing itself; registration is what waits, not the downloads.
 const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// A path whose NAR some cache failed to deliver (bad bytes, a broken or stalled transfer, an
+/// unusable narinfo), fetched from another cache instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NarFallback {
+    pub path: String,
+    /// `(cache URL, why it was skipped)`, in the order the caches were tried.
+    pub skipped: Vec<(String, String)>,
+    pub fetched_from: String,
+}
+
+impl std::fmt::Display for NarFallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (url, why) in &self.skipped {
+            write!(
+                f,
+                "skipped binary cache `{url}` for `{}`: {why}; ",
+                self.path
+            )?;
+        }
+        write!(f, "fetched it from `{}`", self.fetched_from)
+    }
+}
+
 /// What [`fetch_closure`] did.
 pub struct Fetched {
     /// Paths this process fetched, sorted (others may have been fetched meanwhile by another
@@ -54,6 +76,8 @@ pub struct Fetched {
     pub paths: Vec<String>,
     /// Sum of their NAR sizes.
     pub nar_bytes: u64,
+    /// Paths fetched from another cache than the first that offered them, sorted by path.
+    pub fallbacks: Vec<NarFallback>,
 }
 
 /// Make `wanted` and their closures valid: look the paths up in the caches (the closure comes
@@ -88,13 +112,20 @@ pub fn fetch_closure(
     }
     // When several paths fail, report the one a user would fix first (see `Sched::fail`).
     if let Some((_, e)) = g.errors.drain(..).min_by_key(|(key, _)| *key) {
-        return Err(e);
+        // A full disk is reported as such, with what this install still needed.
+        let needed = (g.found.iter())
+            .filter(|(p, _)| !g.valid.contains(*p))
+            .map(|(_, f)| f.info.nar_size)
+            .sum();
+        let store_dir = store.layout.store_dir();
+        return Err(super::diskfull::explain(e, &store_dir, None, Some(needed)));
     }
     g.fetched.sort();
-    let nar_bytes = g.fetched.iter().map(|p| g.found[p].info.nar_size).sum();
+    g.fallbacks.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Fetched {
         paths: g.fetched,
-        nar_bytes,
+        nar_bytes: g.fetched_bytes,
+        fallbacks: g.fallbacks,
     })
 }
 
@@ -129,6 +160,9 @@ struct Sched {
     /// Failures with their sort keys (lowest reported; see `fail`).
     errors: Vec<(usize, anyhow::Error)>,
     fetched: Vec<String>,
+    /// Sum of the NAR sizes of `fetched`.
+    fetched_bytes: u64,
+    fallbacks: Vec<NarFallback>,
 }
 
 impl Sched {
@@ -313,7 +347,7 @@ fn worker_loop(
                 g = cond.wait(g).expect("scheduler lock");
             }
         };
-        let result = fetch_one(store, &subs.caches[found.cache], &found.info, progress);
+        let result = fetch_one(store, subs, &found, progress);
         let mut g = sched.lock().expect("scheduler lock");
         g.running -= 1;
         if matches!(found.info.compression, Compression::Xz) {
@@ -454,15 +488,17 @@ fn register_ready(
             }
             // The path lock is released only now that the path is registered (or removed).
             drop(placed.lock);
-            results.push((path, r));
+            results.push((path, placed.info.nar_size, placed.fallback, r));
         }
         let mut g = sched.lock().expect("scheduler lock");
-        for (path, r) in results {
+        for (path, nar_size, fallback, r) in results {
             g.unregistered -= 1;
             match r {
                 Ok(()) => {
                     progress.finished(&path);
                     g.fetched.push(path.clone());
+                    g.fetched_bytes += nar_size;
+                    g.fallbacks.extend(fallback);
                     g.valid.insert(path);
                 }
                 Err(e) => g.fail(&path, e),
@@ -479,16 +515,25 @@ fn register_ready(
 struct Placed {
     info: PathInfo,
     lock: locks::Lock,
+    /// Set when the first cache offering the path failed and another delivered it.
+    fallback: Option<NarFallback>,
 }
 
 /// Fetch one path unless another process did meanwhile (None). Leaves it in place, unregistered,
 /// holding its lock, for the committer.
+///
+/// When a cache's NAR fails (wrong bytes, a transfer that breaks or stalls for the HTTP
+/// timeout), the partial tree is removed and the next cache with a usable narinfo for the path
+/// is tried, as Nix does; a broken transfer is retried only after every other cache was tried.
+/// The path fails only when every cache that has it failed, and the error names each one. A
+/// failure to write into the store (a full disk) stops at once: no cache can help with that.
 fn fetch_one(
     store: &Store,
-    cache: &BinaryCache,
-    info: &NarInfo,
+    subs: &Substituters,
+    found: &Found,
     progress: &dyn Progress,
 ) -> Result<Option<Placed>> {
+    let info = &found.info;
     let path = info.store_path.to_absolute();
     let hash_part = info.store_path.hash_part();
     let lock = locks::exclusive(&locks::path_lock(&store.state_dir, &hash_part))?;
@@ -501,29 +546,109 @@ fn fetch_one(
     if super::nix::adopt_or_clear(store, &path)? {
         return Ok(None);
     }
-    // A transfer that breaks midway is retried whole, by the same policy as every request.
-    let policy = cache.http_policy();
-    let mut attempt = 0;
-    let tmp = loop {
+    let mut current = found.clone();
+    // Caches from this position on have not been asked for the path yet.
+    let mut unasked = found.cache + 1;
+    let mut attempts = vec![0u32; subs.caches.len()];
+    // Caches whose transfer broke, to try again once the others are exhausted.
+    let mut broken: VecDeque<Found> = VecDeque::new();
+    // Each cache's latest failure, in the order they were tried.
+    let mut failures: Vec<(String, anyhow::Error)> = Vec::new();
+    loop {
+        let cache = &subs.caches[current.cache];
         let tmp = tmp_path(store, &hash_part);
-        match unpack_verified(cache, info, &tmp, progress) {
-            Ok(()) => break tmp,
-            Err((e, transient)) => {
-                let _ = remove_tree(&tmp);
-                attempt += 1;
-                if transient && attempt < policy.attempts() {
-                    policy.pause_before(attempt);
-                    continue;
-                }
-                return Err(e.context(format!("cannot substitute `{path}` from `{}`", cache.url)));
+        let fault = match unpack_verified(cache, &current.info, &tmp, progress) {
+            Ok(()) => {
+                place(store, &tmp, &path)?;
+                failures.retain(|(url, _)| *url != cache.url);
+                let fallback = (!failures.is_empty()).then(|| NarFallback {
+                    path: path.clone(),
+                    skipped: (failures.iter())
+                        .map(|(url, e)| (url.clone(), format!("{e:#}")))
+                        .collect(),
+                    fetched_from: cache.url.clone(),
+                });
+                return Ok(Some(Placed {
+                    info: path_info(&current.info),
+                    lock,
+                    fallback,
+                }));
             }
-        }
-    };
-    place(store, &tmp, &path)?;
-    Ok(Some(Placed {
-        info: path_info(info),
-        lock,
-    }))
+            Err(fault) => fault,
+        };
+        let _ = remove_tree(&tmp);
+        attempts[current.cache] += 1;
+        let e = match fault {
+            NarFault::Local(e) => {
+                let e = e.context(format!("cannot substitute `{path}`"));
+                let store_dir = store.layout.store_dir();
+                return Err(super::diskfull::explain(e, &store_dir, Some(&path), None));
+            }
+            NarFault::Broken(e) => {
+                // Transfers are tried as often as any request (the one HTTP policy).
+                if attempts[current.cache] < cache.http_policy().attempts() {
+                    broken.push_back(current.clone());
+                }
+                e
+            }
+            NarFault::Bad(e) => e,
+        };
+        failures.retain(|(url, _)| *url != cache.url);
+        failures.push((cache.url.clone(), e));
+        // A cache not tried yet comes before another attempt at a broken transfer.
+        let next = loop {
+            let mut refusals = Vec::new();
+            let candidate = subs.find_from(&info.store_path, unasked, &mut refusals);
+            failures.extend(refusals.into_iter().map(|(url, why)| (url, anyhow!(why))));
+            let Some(candidate) = candidate else {
+                unasked = subs.caches.len();
+                break None;
+            };
+            unasked = candidate.cache + 1;
+            // The scheduler registers the path after the references of the first narinfo.
+            if same_references(&candidate.info, info) {
+                break Some(candidate);
+            }
+            failures.push((
+                subs.caches[candidate.cache].url.clone(),
+                anyhow!(
+                    "its narinfo lists other references than the one of `{}`",
+                    subs.caches[found.cache].url
+                ),
+            ));
+        };
+        current = match next.or_else(|| broken.pop_front()) {
+            Some(next) => {
+                if attempts[next.cache] > 0 {
+                    subs.caches[next.cache]
+                        .http_policy()
+                        .pause_before(attempts[next.cache]);
+                }
+                next
+            }
+            None => return Err(all_failed(&path, failures)),
+        };
+    }
+}
+
+fn same_references(a: &NarInfo, b: &NarInfo) -> bool {
+    let set =
+        |i: &NarInfo| -> HashSet<String> { i.references.iter().map(|r| r.to_absolute()).collect() };
+    set(a) == set(b)
+}
+
+/// The error for a path no cache could deliver: a single cache's failure as it is, several
+/// named one by one.
+fn all_failed(path: &str, mut failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
+    if failures.len() == 1 {
+        let (url, e) = failures.remove(0);
+        return e.context(format!("cannot substitute `{path}` from `{url}`"));
+    }
+    let each: Vec<String> = (failures.iter())
+        .map(|(url, e)| format!("`{url}`: {e:#}"))
+        .collect();
+    anyhow!("{}", each.join("; "))
+        .context(format!("cannot substitute `{path}` from any binary cache"))
 }
 
 /// The database row for a verified narinfo.

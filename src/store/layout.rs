@@ -55,6 +55,41 @@ pub fn writable(dir: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
+/// What identifies the state of directory `dir`'s entry list, combined with `paths` (what was
+/// checked in it): device, inode and change time (which moves whenever an entry is added,
+/// removed or renamed, and cannot be set by anyone). The flag says whether the change time is
+/// old enough (2 s) that a change in the same tick of a coarse file system clock has already
+/// shown; only then may the stamp stand for "nothing changed since".
+pub fn dir_stamp(dir: &Path, paths: &[String]) -> Option<(String, bool)> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).ok()?;
+    let mut sorted: Vec<&String> = paths.iter().collect();
+    sorted.sort();
+    let mut hasher = Sha256::new();
+    for p in sorted {
+        hasher.update(p.as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize();
+    let stamp = format!(
+        "{}:{}:{}.{:09}:{}",
+        meta.dev(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Some((stamp, now - meta.ctime() >= 2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +107,22 @@ mod tests {
             StoreLayout::new("/").store_dir(),
             PathBuf::from("/nix/store")
         );
+    }
+
+    #[test]
+    fn a_dir_stamp_moves_when_an_entry_goes() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("a")).unwrap();
+        let paths = vec!["/nix/store/a".to_string()];
+        let (before, settled) = dir_stamp(tmp.path(), &paths).unwrap();
+        assert!(!settled, "just changed");
+        assert_eq!(dir_stamp(tmp.path(), &paths).unwrap().0, before);
+        assert_ne!(dir_stamp(tmp.path(), &[]).unwrap().0, before, "other paths");
+        // Past one tick of any file system clock, then a removal.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::remove_dir(tmp.path().join("a")).unwrap();
+        assert_ne!(dir_stamp(tmp.path(), &paths).unwrap().0, before);
+        assert!(dir_stamp(&tmp.path().join("none"), &paths).is_none());
     }
 
     #[test]

@@ -7,11 +7,18 @@
 //! Submodules: `db` (metadata), `locks` (process safety), `cache` (reading binary caches),
 //! `substitute` (the verified pipeline for one path), `fetch` (scheduling a
 //! closure's downloads and registrations), `durability` (surviving a power failure without
-//! waiting for the disk), `push` (writing binary caches), `gc`, `nix` (coexisting with an
-//! installed Nix).
+//! waiting for the disk), `diskfull` (a full disk told apart from a bad download), `push`
+//! (writing binary caches), `gc`, `nix` (coexisting with an installed Nix).
+//!
+//! Realizing also checks what the database cannot know: that the directories of the registered
+//! paths it hands out still exist (one `stat` each), since anything can delete them. And a
+//! complete store that this user cannot write (a read-only mount, an image, a directory of
+//! someone else) is opened read-only: everything it has can be used, nothing is locked or
+//! written, and only a path it lacks is an error.
 
 pub mod cache;
 pub mod db;
+pub mod diskfull;
 pub mod durability;
 pub mod fetch;
 pub mod gc;
@@ -27,11 +34,12 @@ use std::sync::Mutex;
 use anyhow::{anyhow, Context as _, Result};
 
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::signature::TrustedKeys;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::signature::TrustedKeys;
+use crate::nix::store_path::StorePath;
 use crate::settings::Settings;
 use cache::BinaryCache;
 use db::{Db, PathInfo};
+pub use fetch::NarFallback;
 use layout::StoreLayout;
 pub use substitute::MissingPaths;
 
@@ -72,6 +80,11 @@ pub struct RealizeReport {
     /// Paths registered before a restart whose files did not survive it (with their
     /// referrers): unregistered, and fetched again if wanted. Sorted.
     pub damaged_by_restart: Vec<String>,
+    /// Registered paths whose directory had been deleted (with their referrers): unregistered,
+    /// and fetched again if wanted. Sorted.
+    pub missing_on_disk: Vec<String>,
+    /// Paths a cache failed to deliver that came from another cache, sorted by path.
+    pub nar_fallbacks: Vec<NarFallback>,
 }
 
 /// Where realization happens for the current settings.
@@ -98,9 +111,14 @@ pub struct Store {
     /// The kernel boot id, when known: fetched paths are then registered without waiting for
     /// the disk (see `durability`).
     boot_id: Option<String>,
+    /// The database exists but this user cannot write it: nothing is locked or written.
+    read_only: bool,
 }
 
 const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
+
+/// devenv's database in a store whose root is `/`.
+pub const DEFAULT_DB: &str = "/nix/var/devenv/db.sqlite";
 
 impl Store {
     /// Open the store the settings point at (see [`Backend`] for the default root).
@@ -113,7 +131,8 @@ impl Store {
     }
 
     /// Decide the root: `--store-root`/`DEVENV_STORE_ROOT`/config; else `/` when `/nix/store` is
-    /// writable or can be created; else the Nix daemon when one runs; else an error with options.
+    /// writable or can be created; else the Nix daemon when one runs; else `/` read-only when
+    /// devenv's database is there; else an error with options.
     pub fn open_backend(settings: &Settings) -> Result<Backend> {
         let root = match &settings.store_root.value {
             Some(r) => r.clone(),
@@ -122,6 +141,10 @@ impl Store {
                     PathBuf::from("/")
                 } else if Path::new(DAEMON_SOCKET).exists() {
                     return Ok(Backend::NixDaemon);
+                } else if Path::new(DEFAULT_DB).exists() {
+                    // A store this user cannot write (a read-only mount, an image): opened
+                    // read-only, it still serves everything it has.
+                    PathBuf::from("/")
                 } else {
                     return Err(no_writable_store())
                         .hint(
@@ -136,23 +159,38 @@ impl Store {
         Store::open_at(&root, settings).map(|s| Backend::Local(Box::new(s)))
     }
 
-    /// Open (creating) the store with physical root `root`.
+    /// Open (creating) the store with physical root `root`; read-only when its database exists
+    /// and this user cannot write it.
     pub fn open_at(root: &Path, settings: &Settings) -> Result<Store> {
         let layout = StoreLayout::new(root);
-        // Like Nix's: readable by everyone, writable by the owner alone, whatever the umask.
-        crate::fsutil::create_dir_all_with_mode(&layout.store_dir(), PUBLIC_DIR)
-            .and_then(|()| {
-                crate::fsutil::create_dir_all_with_mode(&layout.real_path("/nix/var"), PUBLIC_DIR)
-            })
-            .with_context(|| format!("cannot create the store `{}`", layout.store_dir().display()))
-            .hint(
-                "check that the store root is writable, or choose another with DEVENV_STORE_ROOT",
-            )?;
-        // The database and locks are this user's alone.
         let state_dir = layout.real_path("/nix/var/devenv");
-        crate::fsutil::create_private_dir_all(&state_dir)
-            .with_context(|| format!("cannot create `{}`", state_dir.display()))?;
-        let db = Db::open(&state_dir.join("db.sqlite"))?;
+        let db_path = state_dir.join("db.sqlite");
+        // `access(2)`, so a read-only mount, an immutable file and permissions all count.
+        let read_only =
+            db_path.exists() && !(layout::writable(&state_dir) && layout::writable(&db_path));
+        let db = if read_only {
+            Db::open_read_only(&db_path)?
+        } else {
+            // Like Nix's: readable by everyone, writable by the owner alone, whatever the umask.
+            crate::fsutil::create_dir_all_with_mode(&layout.store_dir(), PUBLIC_DIR)
+                .and_then(|()| {
+                    crate::fsutil::create_dir_all_with_mode(
+                        &layout.real_path("/nix/var"),
+                        PUBLIC_DIR,
+                    )
+                })
+                .with_context(|| {
+                    format!("cannot create the store `{}`", layout.store_dir().display())
+                })
+                .hint(
+                    "check that the store root is writable, or choose another with \
+                     DEVENV_STORE_ROOT",
+                )?;
+            // The database and locks are this user's alone.
+            crate::fsutil::create_private_dir_all(&state_dir)
+                .with_context(|| format!("cannot create `{}`", state_dir.display()))?;
+            Db::open(&db_path)?
+        };
         Ok(Store {
             layout,
             state_dir,
@@ -163,7 +201,13 @@ impl Store {
             jobs: settings.jobs.value,
             http: settings.http.clone(),
             boot_id: durability::boot_id(),
+            read_only,
         })
+    }
+
+    /// Whether the store was opened read-only (see [`Store::open_at`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     pub fn layout(&self) -> &StoreLayout {
@@ -260,28 +304,41 @@ impl Store {
                     .bad_input()
             })
             .collect::<Result<Vec<_>>>()?;
-        // Before the shared lock: settling takes it exclusively when it has work to do.
-        let settled = durability::settle(self)?;
-        let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
+        // Before the shared lock: settling and repairing take it exclusively when they have work.
+        let settled = match self.read_only {
+            true => durability::Settled::default(),
+            false => durability::settle(self)?,
+        };
+        let missing_on_disk = self.forget_missing(paths, root.map(|r| r.0))?;
+        let _gc = self.gc_lock_shared()?;
         let mut report = RealizeReport {
             requested: paths.len(),
             damaged_by_restart: settled.invalidated,
+            missing_on_disk,
             ..Default::default()
         };
-        let mut all_valid = true;
+        let mut invalid = Vec::new();
         for p in paths {
             if !self.is_valid(p)? {
-                all_valid = false;
-                break;
+                invalid.push(p.clone());
             }
         }
-        if !all_valid {
+        if !invalid.is_empty() {
+            if self.read_only {
+                return Err(self.read_only_error(&invalid));
+            }
             self.clean_stale_tmp();
             let subs = self.substituters()?;
             let fetched = fetch::fetch_closure(self, &subs, &wanted, self.jobs, progress)?;
             report.fetched = fetched.paths;
             report.nar_bytes = fetched.nar_bytes;
+            report.nar_fallbacks = fetched.fallbacks;
             report.unreachable_caches = subs.unreachable.clone();
+        }
+        if self.read_only {
+            // Nothing can be registered or rooted in a store nobody here may write, and nothing
+            // can be collected from it either.
+            return Ok(report);
         }
         report.registered_with_nix = nix::register_with_nix(self, paths)?;
         if let Some((name, link)) = root {
@@ -292,6 +349,88 @@ impl Store {
             nix::sync_nix_roots(self)?;
         }
         Ok(report)
+    }
+
+    /// The registered paths of the closure of `paths` whose directory is gone. One query and one
+    /// `stat` per path.
+    pub fn missing_on_disk(&self, paths: &[String]) -> Result<Vec<String>> {
+        let closure = self.db().closure_of(paths)?;
+        Ok(closure
+            .into_iter()
+            .filter(|p| {
+                std::fs::symlink_metadata(self.layout.real_path(p))
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            })
+            .collect())
+    }
+
+    /// Unregister the paths of the closure of `paths` whose directory was deleted behind
+    /// devenv's back, with every path referring to them (their closures are incomplete now), so
+    /// the fetch replaces them. Returns what was unregistered, sorted.
+    ///
+    /// Removing a directory from the store changes the store directory's change time, so when
+    /// it is what it was at the last complete check of root `root` holding these same paths,
+    /// nothing can be missing and the check is skipped: one `stat` instead of one per path.
+    fn forget_missing(&self, paths: &[String], root: Option<&str>) -> Result<Vec<String>> {
+        // Taken before the check, so a removal during the check changes it afterwards. (A
+        // read-only store records nothing, and may predate the table.)
+        let stamp = root
+            .filter(|_| !self.read_only)
+            .and_then(|_| layout::dir_stamp(&self.layout.store_dir(), paths));
+        if let (Some(name), Some((stamp, _))) = (root, &stamp) {
+            if self.db().checked_stamp(name)?.as_ref() == Some(stamp) {
+                return Ok(Vec::new());
+            }
+        }
+        if self.missing_on_disk(paths)?.is_empty() {
+            if let (Some(name), Some((stamp, true))) = (root, stamp) {
+                self.db().set_checked_stamp(name, &stamp)?;
+            }
+            return Ok(Vec::new());
+        }
+        if self.read_only {
+            let gone = self.missing_on_disk(paths)?;
+            return Err(self.read_only_error(&gone));
+        }
+        // Exclusively, like settling: no install registers anything meanwhile, and another
+        // process that repaired them first leaves nothing to do.
+        let _gc = locks::exclusive(&self.state_dir.join("gc.lock"))?;
+        let gone = self.missing_on_disk(paths)?;
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut db = self.db();
+        let doomed = db.with_referrers(&gone)?;
+        db.unregister(&doomed)?;
+        Ok(doomed)
+    }
+
+    /// The store is read-only and lacks `paths` (or their directories).
+    fn read_only_error(&self, paths: &[String]) -> anyhow::Error {
+        let dir = self.layout.store_dir();
+        Err::<(), _>(anyhow!(
+            "the store `{}` is read-only, and {} path(s) needed here are not in it: {}",
+            dir.display(),
+            paths.len(),
+            paths.join(", ")
+        ))
+        .hint(format!(
+            "run `devenv install` where `{}` is writable (e.g. when building the image that \
+             holds it), or set DEVENV_STORE_ROOT to a store root you can write",
+            dir.display()
+        ))
+        .expect_err("an error")
+    }
+
+    /// The GC lock, shared. A read-only store takes it only when its lock file exists (a
+    /// read-only descriptor can hold a shared `flock`), so someone who can write the store still
+    /// does not collect while it is read.
+    fn gc_lock_shared(&self) -> Result<Option<locks::Lock>> {
+        let path = self.state_dir.join("gc.lock");
+        match self.read_only {
+            true => locks::shared_existing(&path),
+            false => locks::shared(&path).map(Some),
+        }
     }
 
     /// Open the configured binary caches, sorted by priority (stable: ties keep the given order).
@@ -363,8 +502,12 @@ impl Store {
     }
 
     /// Make root `name` hold exactly `paths` (which should be valid); used for profile
-    /// generations and projects. A root tied to a file (`link`) dies with that file.
+    /// generations and projects. A root tied to a file (`link`) dies with that file. A
+    /// read-only store records nothing: nothing can be collected from it either.
     pub fn add_gc_root(&self, name: &str, paths: &[String], link: Option<&Path>) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let _gc = locks::shared(&self.state_dir.join("gc.lock"))?;
         self.db
             .lock()

@@ -191,15 +191,15 @@ pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
         if store.is_valid(&path)? {
             continue;
         }
-        let sp = crate::nixfmt::store_path::StorePath::parse_absolute(&path)
-            .map_err(|e| anyhow!("{e}"))?;
+        let sp =
+            crate::nix::store_path::StorePath::parse_absolute(&path).map_err(|e| anyhow!("{e}"))?;
         let _lock =
             super::locks::exclusive(&super::locks::path_lock(store.state_dir(), &sp.hash_part()))?;
         if store.is_valid(&path)? {
             continue;
         }
         let hash = nix_store_query(&["-q", "--hash", &path])?;
-        let nar_hash = crate::nixfmt::hash::Sha256Hash::parse(&hash)
+        let nar_hash = crate::nix::hash::Sha256Hash::parse(&hash)
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("Nix reported an unreadable hash for `{path}`"))?;
         let nar_size: u64 = nix_store_query(&["-q", "--size", &path])?
@@ -231,9 +231,11 @@ pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
             &super::NoProgress,
         );
         let status = child.wait()?;
-        if let Err((e, _)) = unpacked {
+        if let Err(fault) = unpacked {
             let _ = super::substitute::remove_tree(&tmp);
-            return Err(e.context(format!("cannot import `{path}` from Nix")));
+            return Err(fault
+                .into_error()
+                .context(format!("cannot import `{path}` from Nix")));
         }
         if !status.success() {
             let _ = super::substitute::remove_tree(&tmp);

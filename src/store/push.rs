@@ -14,9 +14,9 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::Store;
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
-use crate::nixfmt::narinfo::NarInfo;
-use crate::nixfmt::signature::SecretKey;
+use crate::nix::hash::{HashingWriter, Sha256Hash};
+use crate::nix::narinfo::NarInfo;
+use crate::nix::signature::SecretKey;
 
 /// Compression for pushed NARs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub fn push(
     let info_file = to.join("nix-cache-info");
     match fs::read_to_string(&info_file) {
         Ok(text) => {
-            let info = crate::nixfmt::narinfo::CacheInfo::parse(&text)
+            let info = crate::nix::narinfo::CacheInfo::parse(&text)
                 .map_err(|e| anyhow!("{e}"))
                 .with_context(|| format!("invalid `{}`", info_file.display()))?;
             if info.store_dir != super::layout::STORE_DIR {
@@ -117,8 +117,8 @@ pub fn push(
         let info = store
             .path_info(&path)?
             .with_context(|| format!("`{path}` is not valid in the store"))?;
-        let sp = crate::nixfmt::store_path::StorePath::parse_absolute(&path)
-            .map_err(|e| anyhow!("{e}"))?;
+        let sp =
+            crate::nix::store_path::StorePath::parse_absolute(&path).map_err(|e| anyhow!("{e}"))?;
         let narinfo_path = to.join(format!("{}.narinfo", sp.hash_part()));
         if narinfo_path.exists() {
             report.skipped.push(path);
@@ -186,7 +186,7 @@ fn write_nar(
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
     let source = store.layout().real_path(path);
     let dump = |out: &mut dyn Write| {
-        crate::nixfmt::nar::writer::dump(&source, out)
+        crate::nix::nar::writer::dump(&source, out)
             .with_context(|| format!("cannot serialise `{path}`"))
     };
     let (nar_hash, nar_size, file_hashing) = match compression {

@@ -22,9 +22,9 @@ use super::cache::BinaryCache;
 use super::db::PathInfo;
 use super::{Progress, Store};
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::narinfo::{Compression, NarInfo};
-use crate::nixfmt::signature::TrustedKeys;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::narinfo::{Compression, NarInfo};
+use crate::nix::signature::TrustedKeys;
+use crate::nix::store_path::StorePath;
 
 /// A path some cache has, with its verified narinfo.
 #[derive(Clone)]
@@ -78,22 +78,49 @@ impl Substituters {
     pub fn query(&self, path: &StorePath) -> Result<Option<Found>> {
         let want = path.to_absolute();
         let mut refusals = Vec::new();
-        for (i, cache) in self.caches.iter().enumerate() {
+        if let Some(found) = self.find_from(path, 0, &mut refusals) {
+            return Ok(Some(found));
+        }
+        if refusals.is_empty() {
+            return Ok(None);
+        }
+        let refusals: Vec<String> = refusals
+            .iter()
+            .map(|(url, why)| format!("`{url}`: {why}"))
+            .collect();
+        Err(anyhow!("{}", refusals.join("; ")))
+            .with_context(|| format!("no usable substitute for `{want}`"))
+            .hint(
+                "a binary cache is trusted only for narinfos signed by a key in \
+                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
+            )
+    }
+
+    /// The first cache at or after position `from` (in priority order) with a usable narinfo for
+    /// `path`; the caches whose narinfo was refused or could not be read are added to
+    /// `refusals` as (URL, why). Used for the first lookup, and again when a NAR fails.
+    pub fn find_from(
+        &self,
+        path: &StorePath,
+        from: usize,
+        refusals: &mut Vec<(String, String)>,
+    ) -> Option<Found> {
+        for (i, cache) in self.caches.iter().enumerate().skip(from) {
             let hash_part = path.hash_part();
             let mut text = match cache.narinfo_text(&hash_part) {
                 Ok(Some(text)) => text,
                 Ok(None) => continue,
                 // An unreachable cache is skipped for this path, as Nix does; if no other cache
-                // has the path, the reason is reported below.
+                // has the path, the reason is reported.
                 Err(e) => {
-                    refusals.push(format!("`{}`: {e:#}", cache.url));
+                    refusals.push((cache.url.clone(), format!("{e:#}")));
                     continue;
                 }
             };
             let mut asked_again = false;
             let refusal = loop {
                 let refusal = match self.check(path, &text) {
-                    Ok(info) => return Ok(Some(Found { cache: i, info })),
+                    Ok(info) => return Some(Found { cache: i, info }),
                     Err(refusal) => refusal,
                 };
                 cache.forget_narinfo(&hash_part);
@@ -111,17 +138,9 @@ impl Substituters {
                 break refusal;
             };
             cache.forget_narinfo(&hash_part);
-            refusals.push(format!("`{}`: {refusal}", cache.url));
+            refusals.push((cache.url.clone(), refusal));
         }
-        if refusals.is_empty() {
-            return Ok(None);
-        }
-        Err(anyhow!("{}", refusals.join("; ")))
-            .with_context(|| format!("no usable substitute for `{want}`"))
-            .hint(
-                "a binary cache is trusted only for narinfos signed by a key in \
-                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
-            )
+        None
     }
 }
 
@@ -176,31 +195,65 @@ pub(super) fn parallel_map<T: Sync, R: Send>(
         .collect()
 }
 
+/// Why a NAR could not be placed in the store, which decides what happens next.
+#[derive(Debug)]
+pub(crate) enum NarFault {
+    /// The transfer broke (cut off, timed out, refused): trying again, or another cache, may work.
+    Broken(anyhow::Error),
+    /// This cache's answer is unusable (wrong hash or size, not a NAR, no NAR behind the
+    /// narinfo): another cache may have a good copy.
+    Bad(anyhow::Error),
+    /// Writing into the store failed (a full disk, permissions): no cache can help.
+    Local(anyhow::Error),
+}
+
+impl NarFault {
+    pub fn into_error(self) -> anyhow::Error {
+        match self {
+            NarFault::Broken(e) | NarFault::Bad(e) | NarFault::Local(e) => e,
+        }
+    }
+}
+
 /// Download, decompress, hash and unpack into `tmp`; then compare with NarHash/NarSize.
-/// The error says whether the transfer broke (worth retrying) or the content is wrong.
 pub(super) fn unpack_verified(
     cache: &BinaryCache,
     info: &NarInfo,
     tmp: &Path,
     progress: &dyn Progress,
-) -> std::result::Result<(), (anyhow::Error, bool)> {
-    // Opening already retried transient failures; only a broken stream is worth another go.
-    let download = cache.open_nar(&info.url).map_err(|e| (e, false))?;
+) -> std::result::Result<(), NarFault> {
+    let download = cache.open_nar(&info.url).map_err(|(e, transient)| {
+        if transient {
+            NarFault::Broken(e)
+        } else {
+            NarFault::Bad(e)
+        }
+    })?;
     let failed = download.transport_failed.clone();
-    let decompressed = decoder(&info.compression, download.reader).map_err(|e| (e, false))?;
-    unpack_checked(decompressed, &info.nar_hash, info.nar_size, tmp, progress)
-        .map_err(|(e, stream_broke)| (e, stream_broke && failed.load(Ordering::SeqCst)))
+    let decompressed = decoder(&info.compression, download.reader).map_err(NarFault::Bad)?;
+    // A stream that failed to read is only a broken transfer when the transport says so: a
+    // decompressor choking on garbage is the cache's fault.
+    unpack_checked(decompressed, &info.nar_hash, info.nar_size, tmp, progress).map_err(
+        |f| match f {
+            NarFault::Broken(e) if !failed.load(Ordering::SeqCst) => {
+                NarFault::Bad(e.context("the NAR is corrupt or does not match its narinfo"))
+            }
+            f => f,
+        },
+    )
 }
 
 /// Unpack the NAR stream `input` into `tmp`, checking it against `nar_hash` and `nar_size`.
-/// The error says whether reading the stream failed (as opposed to wrong content).
+/// A failure to read the stream is [`NarFault::Broken`], wrong content [`NarFault::Bad`], and a
+/// failure to write into the store [`NarFault::Local`] (a full disk says so: see `diskfull`).
 pub(crate) fn unpack_checked(
     input: impl Read,
-    nar_hash: &crate::nixfmt::hash::Sha256Hash,
+    nar_hash: &crate::nix::hash::Sha256Hash,
     nar_size: u64,
     tmp: &Path,
     progress: &dyn Progress,
-) -> std::result::Result<(), (anyhow::Error, bool)> {
+) -> std::result::Result<(), NarFault> {
+    use crate::nix::nar::reader::NarError;
     let mut reader = VerifyingReader {
         inner: input,
         hasher: Sha256::new(),
@@ -208,12 +261,25 @@ pub(crate) fn unpack_checked(
         limit: nar_size,
         progress,
     };
-    let unpacked = crate::nixfmt::nar::reader::unpack(&mut reader, tmp);
-    if let Err(e) = unpacked {
-        return Err((
-            anyhow::Error::from(e).context("the NAR is corrupt or does not match its narinfo"),
-            true,
-        ));
+    match crate::nix::nar::reader::unpack(&mut reader, tmp) {
+        Ok(_) => {}
+        Err(e @ (NarError::Write { .. } | NarError::TargetExists(_))) => {
+            let store_dir = tmp.parent().unwrap_or(tmp);
+            let e = anyhow::Error::from(e).context(format!(
+                "cannot unpack into the store `{}`",
+                store_dir.display()
+            ));
+            return Err(NarFault::Local(super::diskfull::explain(
+                e, store_dir, None, None,
+            )));
+        }
+        Err(e @ NarError::Invalid { .. }) => {
+            return Err(NarFault::Bad(
+                anyhow::Error::from(e).context("the NAR is corrupt or does not match its narinfo"),
+            ))
+        }
+        // The stream failed: the transfer, or the decompressor (the caller tells which).
+        Err(e) => return Err(NarFault::Broken(e.into())),
     }
     // Whatever follows the archive still counts towards NarSize and NarHash.
     let mut rest = [0u8; 8192];
@@ -221,28 +287,22 @@ pub(crate) fn unpack_checked(
         match reader.read(&mut rest) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) => return Err((anyhow!(e).context("cannot read the NAR"), true)),
+            Err(e) => return Err(NarFault::Broken(anyhow!(e).context("cannot read the NAR"))),
         }
     }
     if reader.count != nar_size {
-        return Err((
-            anyhow!(
-                "NAR size mismatch: the narinfo says NarSize {nar_size}, the download has {} bytes",
-                reader.count
-            ),
-            false,
-        ));
+        return Err(NarFault::Bad(anyhow!(
+            "NAR size mismatch: the narinfo says NarSize {nar_size}, the download has {} bytes",
+            reader.count
+        )));
     }
     let got: [u8; 32] = reader.hasher.finalize().into();
     if got != nar_hash.0 {
-        return Err((
-            anyhow!(
-                "NAR hash mismatch: the narinfo says {}, the download hashes to {}",
-                nar_hash.display_nix(),
-                crate::nixfmt::hash::Sha256Hash(got).display_nix()
-            ),
-            false,
-        ));
+        return Err(NarFault::Bad(anyhow!(
+            "NAR hash mismatch: the narinfo says {}, the download hashes to {}",
+            nar_hash.display_nix(),
+            crate::nix::hash::Sha256Hash(got).display_nix()
+        )));
     }
     Ok(())
 }

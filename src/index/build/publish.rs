@@ -19,10 +19,10 @@ use super::write;
 use crate::diagnostic::ResultExt;
 use crate::index::format::{PackageFile, SystemOutputs, VersionEntry};
 use crate::lock::Output;
-use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
-use crate::nixfmt::narinfo::{CacheInfo, NarInfo};
-use crate::nixfmt::signature::SecretKey;
-use crate::nixfmt::store_path::{validate_name, StorePath};
+use crate::nix::hash::{HashingWriter, Sha256Hash};
+use crate::nix::narinfo::{CacheInfo, NarInfo};
+use crate::nix::signature::SecretKey;
+use crate::nix::store_path::{validate_name, StorePath};
 
 /// What to publish, and where.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
             .bad_input();
     }
 
-    let (nar_hash, nar_size) = crate::nixfmt::nar::writer::dump_hash(&opts.dir)
+    let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(&opts.dir)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))
         .bad_input()?;
     let store_path = StorePath::make_source(&full_name, &nar_hash, &[], false)
@@ -178,7 +178,7 @@ fn write_cache(
     let file_writer =
         HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
     let mut nar = HashingWriter::new(liblzma::write::XzEncoder::new(file_writer, 6));
-    crate::nixfmt::nar::writer::dump(&opts.dir, &mut nar)
+    crate::nix::nar::writer::dump(&opts.dir, &mut nar)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))?;
     let (again_hash, again_size, encoder) = nar.finish();
     let (file_hash, file_size, mut inner) = encoder.finish()?.finish();
