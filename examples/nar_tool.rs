@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use devenv::nixfmt::nar;
+use devenv::nix::nar;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

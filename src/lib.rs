@@ -21,7 +21,7 @@ pub mod index;
 pub mod limits;
 pub mod lock;
 pub mod manifest;
-pub mod nixfmt;
+pub mod nix;
 pub mod printer;
 pub mod profile;
 pub mod shell;

@@ -14,7 +14,7 @@ use super::realize::{BuildPolicy, InstalledPackage};
 use super::{Context, Inputs, LockMode, Project};
 use crate::diagnostic::Report;
 use crate::env::{cache_key, EnvCache, EnvSpec};
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::store_path::StorePath;
 use crate::profile::{Profile, ProfilePackage, DEFAULT_PRIORITY};
 use crate::shell::diff::{revert, Applied};
 use crate::shell::{Env, STATE_ALLOW_VAR, STATE_DIFF_VAR, STATE_DIR_VAR, STATE_STAMP_VAR};

@@ -14,7 +14,7 @@ use super::store::explain;
 use super::{Context, Inputs, Project};
 use crate::diagnostic::ResultExt as _;
 use crate::lock::{LockedPackage, Output};
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::store_path::StorePath;
 use crate::store::StoreOptions;
 use crate::store::{MissingPaths, Progress, RealizeReport, RootSpec, Store, StoreError};
 

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Context as _};
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::store_path::StorePath;
 use crate::store::push::PushCompression;
 use crate::store::StoreOptions;
 

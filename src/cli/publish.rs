@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::Ctx;
 use crate::diagnostic::ResultExt;
 use crate::index::build::publish::{self, PublishOptions};
-use crate::nixfmt::signature::SecretKey;
+use crate::nix::signature::SecretKey;
 
 /// Turn a local directory into a signed store path and add it to an index.
 ///

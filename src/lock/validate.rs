@@ -180,7 +180,7 @@ pub fn resolved(s: &str) -> Result<(), String> {
 /// An absolute store path, `/nix/store/<32 nixbase32 characters>-<name>`, by the same parser the
 /// store uses; no `..`, no sub-path.
 pub fn store_path(p: &str) -> Result<(), String> {
-    crate::nixfmt::store_path::StorePath::parse_absolute(p)
+    crate::nix::store_path::StorePath::parse_absolute(p)
         .map(|_| ())
         .map_err(|e| {
             format!(

@@ -36,6 +36,13 @@ pub struct ListChange {
     /// The variable did not exist before; unset it when nothing but our entries remain.
     #[serde(rename = "u", default, skip_serializing_if = "std::ops::Not::not")]
     pub was_unset: bool,
+    /// How the entries were added, in order: (appended at the end?, how many). With [`Self::ours`]
+    /// this undoes an untouched list exactly, even when entries repeat or are empty.
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<(bool, usize)>,
+    /// [`short_hash`] of the list's value after activation.
+    #[serde(rename = "h", default, skip_serializing_if = "String::is_empty")]
+    pub ours: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,9 +145,22 @@ fn still_ours(env: &Env, key: &str, change: &VarChange) -> bool {
 /// variable was unset before and nothing but our entries is left, so it is unset again.
 fn list_without_ours(current: &str, change: &ListChange) -> Option<String> {
     let mut parts: Vec<&str> = current.split(':').collect();
-    for entry in &change.added {
-        if let Some(i) = parts.iter().position(|p| p == entry) {
-            parts.remove(i);
+    let counted: usize = change.steps.iter().map(|(_, n)| n).sum();
+    if !change.ours.is_empty() && short_hash(current) == change.ours && counted <= parts.len() {
+        // Untouched since activation: undo each addition where it was made, which is exact even
+        // when entries repeat or are empty.
+        for (appended, n) in change.steps.iter().rev() {
+            if *appended {
+                parts.truncate(parts.len() - n);
+            } else {
+                parts.drain(..*n);
+            }
+        }
+    } else {
+        for entry in &change.added {
+            if let Some(i) = parts.iter().position(|p| p == entry) {
+                parts.remove(i);
+            }
         }
     }
     if change.was_unset && parts.iter().all(|p| p.is_empty()) {
@@ -195,7 +215,7 @@ impl Builder {
                 added.join(":")
             }
         };
-        self.record_list(key, added);
+        self.record_list(key, added, false);
         self.env.insert(key.to_string(), value);
     }
 
@@ -207,16 +227,17 @@ impl Builder {
                 .strip_suffix(cur.as_str())
                 .and_then(|h| h.strip_suffix(':'))
             {
-                Some(head)
+                Some((head, false))
             } else {
                 value
                     .strip_prefix(cur.as_str())
                     .and_then(|t| t.strip_prefix(':'))
+                    .map(|tail| (tail, true))
             };
-            if let Some(added) = added {
+            if let Some((added, appended)) = added {
                 if !self.applied.vars.contains_key(key) {
                     let entries = added.split(':').map(str::to_string).collect();
-                    self.record_list(key, entries);
+                    self.record_list(key, entries, appended);
                     self.env.insert(key.to_string(), value.to_string());
                     return;
                 }
@@ -237,7 +258,7 @@ impl Builder {
         self.env.insert(key.to_string(), value.to_string());
     }
 
-    fn record_list(&mut self, key: &str, entries: Vec<String>) {
+    fn record_list(&mut self, key: &str, entries: Vec<String>, appended: bool) {
         let was_unset = !self.base.contains_key(key);
         let change = self
             .applied
@@ -246,12 +267,18 @@ impl Builder {
             .or_insert_with(|| ListChange {
                 added: Vec::new(),
                 was_unset,
+                steps: Vec::new(),
+                ours: String::new(),
             });
+        change.steps.push((appended, entries.len()));
         change.added.extend(entries);
     }
 
     /// The target environment and the record of how it differs from the pristine one.
-    pub fn finish(self) -> (Env, Applied) {
+    pub fn finish(mut self) -> (Env, Applied) {
+        for (key, change) in self.applied.lists.iter_mut() {
+            change.ours = self.env.get(key).map(|v| short_hash(v)).unwrap_or_default();
+        }
         (self.env, self.applied)
     }
 }

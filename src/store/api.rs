@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Progress, RealizeReport, StoreError};
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::store_path::StorePath;
 
 /// A GC root: a name that keeps a set of paths alive, optionally only as long as a file exists
 /// (a project's lock or manifest), so deleting a project frees what it held.

@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::narinfo::CacheInfo;
+use crate::nix::narinfo::CacheInfo;
 
 /// How long a narinfo found in a cache is reused without asking again.
 const POSITIVE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -439,7 +439,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The most read of a narinfo or `nix-cache-info`; [`NarInfo::parse`](crate::nixfmt::narinfo::NarInfo::parse)
+/// The most read of a narinfo or `nix-cache-info`; [`NarInfo::parse`](crate::nix::narinfo::NarInfo::parse)
 /// refuses more anyway, this keeps a cache from making devenv hold more than that in memory.
 const MAX_TEXT: u64 = crate::limits::MAX_NARINFO_BYTES;
 

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::nixfmt::hash::{HashingWriter, Sha256Hash};
-use crate::nixfmt::narinfo::{CacheInfo, Compression, NarInfo};
-use crate::nixfmt::signature::SecretKey;
-use crate::nixfmt::store_path::{StorePath, STORE_DIR};
+use crate::nix::hash::{HashingWriter, Sha256Hash};
+use crate::nix::narinfo::{CacheInfo, Compression, NarInfo};
+use crate::nix::signature::SecretKey;
+use crate::nix::store_path::{StorePath, STORE_DIR};
 
 /// How NARs are compressed in the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl CacheWriter {
         let mut tmp = self.writing(crate::fsutil::shared_temp_file(&self.nar_dir))?;
         let file = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
         let dump = |out: &mut dyn Write| {
-            crate::nixfmt::nar::writer::dump(contents, out).map_err(io_error(|| {
+            crate::nix::nar::writer::dump(contents, out).map_err(io_error(|| {
                 format!("cannot serialise `{}`", contents.display())
             }))
         };
@@ -286,7 +286,7 @@ pub(crate) mod testing {
     /// Add directory `dir` to the cache in `cache` as the store path `nix-store --add` would
     /// give it under `name`, signed with `key` when given; returns the path.
     pub fn add_dir(cache: &Path, dir: &Path, name: &str, key: Option<&SecretKey>) -> StorePath {
-        let (nar_hash, nar_size) = crate::nixfmt::nar::writer::dump_hash(dir).unwrap();
+        let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(dir).unwrap();
         let path = StorePath::make_source(name, &nar_hash, &[], false).unwrap();
         let meta = PathMeta {
             nar_hash,
@@ -320,11 +320,11 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::sample_dir;
     use super::*;
-    use crate::nixfmt::signature::TrustedKeys;
+    use crate::nix::signature::TrustedKeys;
     use std::io::Read as _;
 
     fn meta_of(dir: &Path) -> PathMeta {
-        let (nar_hash, nar_size) = crate::nixfmt::nar::writer::dump_hash(dir).unwrap();
+        let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(dir).unwrap();
         PathMeta {
             nar_hash,
             nar_size,

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::api::{RootSpec, Store};
 use super::{locks, nix, Progress, RealizeReport, StoreError};
 use crate::context::Settings;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::store_path::StorePath;
 
 /// The Nix daemon's store, reached through `nix-store`.
 pub struct DaemonStore {
@@ -246,7 +246,7 @@ impl Store for DaemonStore {
 mod tests {
     use super::*;
     use crate::context::Dirs;
-    use crate::nixfmt::signature::SecretKey;
+    use crate::nix::signature::SecretKey;
     use crate::store::cache_writer::testing::{add_dir, sample_dir};
     use crate::store::NoProgress;
 

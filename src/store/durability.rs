@@ -95,7 +95,7 @@ fn survived(store: &LocalStore, path: &str) -> Result<bool> {
         return Ok(true);
     };
     let real = store.layout.real_path(path);
-    match crate::nixfmt::nar::writer::dump_hash(&real) {
+    match crate::nix::nar::writer::dump_hash(&real) {
         Ok((hash, size)) => {
             Ok(format!("sha256:{}", hash.to_hex()) == info.nar_hash_hex && size == info.nar_size)
         }

@@ -24,8 +24,8 @@ use super::substitute::{
     parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, NarFault, Substituters,
 };
 use super::{locks, LocalStore, Progress};
-use crate::nixfmt::narinfo::{Compression, NarInfo};
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::narinfo::{Compression, NarInfo};
+use crate::nix::store_path::StorePath;
 
 /// At most this many NARs are decompressed and unpacked at once, whatever `--jobs` says. With
 /// cheap decompression (zstd, none) a stream often waits on the network or the file system, and

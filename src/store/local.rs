@@ -21,8 +21,8 @@ use super::{durability, fetch, locks, nix, substitute};
 use super::{Progress, RealizeReport, StoreOptions, PUBLIC_DIR};
 use crate::context::Settings;
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::signature::TrustedKeys;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::signature::TrustedKeys;
+use crate::nix::store_path::StorePath;
 
 /// An open local store. Its fields are shared with the submodules of `store` that do the work
 /// (substitution, fetching, durability, GC).
@@ -431,7 +431,7 @@ impl Store for LocalStore {
 mod tests {
     use super::*;
     use crate::context::Dirs;
-    use crate::nixfmt::signature::SecretKey;
+    use crate::nix::signature::SecretKey;
     use crate::store::cache_writer::testing::{add_dir, sample_dir};
     use crate::store::{gc, NoProgress};
 

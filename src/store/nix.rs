@@ -158,15 +158,15 @@ pub fn import_from_nix(store: &LocalStore, paths: &[String]) -> Result<Vec<Strin
         if store.is_valid_path(&path)? {
             continue;
         }
-        let sp = crate::nixfmt::store_path::StorePath::parse_absolute(&path)
-            .map_err(|e| anyhow!("{e}"))?;
+        let sp =
+            crate::nix::store_path::StorePath::parse_absolute(&path).map_err(|e| anyhow!("{e}"))?;
         let _lock =
             super::locks::exclusive(&super::locks::path_lock(store.state_dir(), &sp.hash_part()))?;
         if store.is_valid_path(&path)? {
             continue;
         }
         let hash = nix_store_query(&["-q", "--hash", &path])?;
-        let nar_hash = crate::nixfmt::hash::Sha256Hash::parse(&hash)
+        let nar_hash = crate::nix::hash::Sha256Hash::parse(&hash)
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("Nix reported an unreadable hash for `{path}`"))?;
         let nar_size: u64 = nix_store_query(&["-q", "--size", &path])?

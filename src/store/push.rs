@@ -10,9 +10,9 @@ use anyhow::{anyhow, Context as _, Result};
 use super::cache_writer::{Added, CacheWriteError, CacheWriter, PathMeta};
 use super::{LocalStore, StoreError};
 use crate::diagnostic::ResultExt;
-use crate::nixfmt::hash::Sha256Hash;
-use crate::nixfmt::signature::SecretKey;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::hash::Sha256Hash;
+use crate::nix::signature::SecretKey;
+use crate::nix::store_path::StorePath;
 
 /// Compression for pushed NARs.
 pub use super::cache_writer::NarCompression as PushCompression;

@@ -22,9 +22,9 @@ use super::cache::BinaryCache;
 use super::db::PathInfo;
 use super::error::{RefusalStage, Refused, StoreError};
 use super::{LocalStore, Progress};
-use crate::nixfmt::narinfo::{Compression, NarInfo};
-use crate::nixfmt::signature::TrustedKeys;
-use crate::nixfmt::store_path::StorePath;
+use crate::nix::narinfo::{Compression, NarInfo};
+use crate::nix::signature::TrustedKeys;
+use crate::nix::store_path::StorePath;
 
 /// A path some cache has, with its verified narinfo.
 #[derive(Clone)]
@@ -239,12 +239,12 @@ pub(super) fn unpack_verified(
 /// failure to write into the store [`NarFault::Local`] (a full disk says so: see `diskfull`).
 pub(crate) fn unpack_checked(
     input: impl Read,
-    nar_hash: &crate::nixfmt::hash::Sha256Hash,
+    nar_hash: &crate::nix::hash::Sha256Hash,
     nar_size: u64,
     tmp: &Path,
     progress: &dyn Progress,
 ) -> std::result::Result<(), NarFault> {
-    use crate::nixfmt::nar::reader::NarError;
+    use crate::nix::nar::reader::NarError;
     let mut reader = VerifyingReader {
         inner: input,
         hasher: Sha256::new(),
@@ -252,7 +252,7 @@ pub(crate) fn unpack_checked(
         limit: nar_size,
         progress,
     };
-    match crate::nixfmt::nar::reader::unpack(&mut reader, tmp) {
+    match crate::nix::nar::reader::unpack(&mut reader, tmp) {
         Ok(_) => {}
         Err(e @ (NarError::Write { .. } | NarError::TargetExists(_))) => {
             let store_dir = tmp.parent().unwrap_or(tmp);
@@ -292,7 +292,7 @@ pub(crate) fn unpack_checked(
         return Err(NarFault::Bad(anyhow!(
             "NAR hash mismatch: the narinfo says {}, the download hashes to {}",
             nar_hash.display_nix(),
-            crate::nixfmt::hash::Sha256Hash(got).display_nix()
+            crate::nix::hash::Sha256Hash(got).display_nix()
         )));
     }
     Ok(())

@@ -19,9 +19,9 @@ use super::write;
 use crate::diagnostic::ResultExt;
 use crate::index::format::{PackageFile, SystemOutputs, VersionEntry};
 use crate::lock::Output;
-use crate::nixfmt::hash::Sha256Hash;
-use crate::nixfmt::signature::SecretKey;
-use crate::nixfmt::store_path::{validate_name, StorePath};
+use crate::nix::hash::Sha256Hash;
+use crate::nix::signature::SecretKey;
+use crate::nix::store_path::{validate_name, StorePath};
 use crate::store::cache_writer::{Added, CacheWriteError, CacheWriter, NarCompression, PathMeta};
 
 /// What to publish, and where.
@@ -112,7 +112,7 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
             .bad_input();
     }
 
-    let (nar_hash, nar_size) = crate::nixfmt::nar::writer::dump_hash(&opts.dir)
+    let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(&opts.dir)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))
         .bad_input()?;
     let store_path =
