@@ -15,8 +15,9 @@ use super::{Context, Inputs, Project};
 use crate::diagnostic::ResultExt as _;
 use crate::lock::{LockedPackage, Output};
 use crate::nix::store_path::StorePath;
-use crate::store::StoreOptions;
-use crate::store::{MissingPaths, Progress, RealizeReport, RootSpec, Store, StoreError};
+use crate::store::{
+    MissingPaths, Progress, RealizeReport, RootSpec, Store, StoreError, StoreOptions,
+};
 
 /// Whether a path no binary cache has may be built with an installed Nix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
