@@ -82,6 +82,14 @@ where
     }
 }
 
+/// The first message of `err`'s chain, skipping markers: what the error says, for an error type
+/// that wraps a whole chain and shows its headline (the rest stays reachable as its source).
+pub fn headline(err: &anyhow::Error) -> String {
+    err.chain()
+        .find(|cause| cause.downcast_ref::<Marked>().is_none())
+        .map_or_else(|| "unknown error".to_string(), |cause| cause.to_string())
+}
+
 /// An error split into what `cli` prints: the message, its causes, hints, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {

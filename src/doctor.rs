@@ -150,7 +150,7 @@ fn store_root_origin(settings: &Settings) -> String {
     }
 }
 
-/// The store check mirrors the store's own choice (`store::Store::open_backend`): a configured
+/// The store check mirrors the store's own choice (`store::choose_root`): a configured
 /// root; else `/` when `/nix/store` is writable or can be created; else a Nix daemon's store;
 /// else nothing usable. It only looks, where opening the store would create directories.
 fn store(settings: &Settings, probe: &Probe) -> Check {

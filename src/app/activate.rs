@@ -14,9 +14,11 @@ use super::realize::{BuildPolicy, InstalledPackage};
 use super::{Context, Inputs, LockMode, Project};
 use crate::diagnostic::Report;
 use crate::env::{cache_key, EnvCache, EnvSpec};
+use crate::nix::store_path::StorePath;
 use crate::profile::{Profile, ProfilePackage, DEFAULT_PRIORITY};
 use crate::shell::diff::{revert, Applied};
 use crate::shell::{Env, STATE_ALLOW_VAR, STATE_DIFF_VAR, STATE_DIR_VAR, STATE_STAMP_VAR};
+use crate::store::RootSpec;
 
 /// The environment spec of `project` for `inputs`: from the cache when manifest, lock and
 /// profile are unchanged; otherwise locked (resolving stale entries), installed (never built,
@@ -144,16 +146,16 @@ fn switch_generation(
             outputs: p
                 .outputs
                 .iter()
-                .map(|o| (o.logical.clone(), o.physical.clone()))
+                .map(|o| (o.logical.to_absolute(), o.physical.clone()))
                 .collect(),
         })
         .collect();
     let (number, created) = profile.switch(&packages, inputs)?;
     if created {
         EnvCache::new(&ctx.settings.dirs.state).invalidate(&project.key());
-        let paths: Vec<String> = packages
+        let paths: Vec<StorePath> = installed
             .iter()
-            .flat_map(|p| p.outputs.iter().map(|(l, _)| l.clone()))
+            .flat_map(|p| p.outputs.iter().map(|o| o.logical.clone()))
             .collect();
         add_generation_root(ctx, project, number, &paths)?;
     }
@@ -166,26 +168,24 @@ pub fn generation_root_name(project_key: &str, number: u32) -> String {
 }
 
 /// Register generation `number` as a GC root tied to the project's manifest: deleting the
-/// project frees its generations at the next `gc`. (A store shared with Nix's daemon keeps its
-/// own roots: there is no local database to record it in.)
+/// project frees its generations at the next `gc` (or, with the Nix daemon's store, the next
+/// time roots are added).
 fn add_generation_root(
     ctx: &Context,
     project: &Project,
     number: u32,
-    paths: &[String],
+    paths: &[StorePath],
 ) -> Result<()> {
-    use crate::store::{Backend, Store};
-    if let Backend::Local(store) = Store::open_backend(&ctx.settings)? {
-        let manifest = project.manifest_path();
-        store
-            .add_gc_root(
-                &generation_root_name(&project.key(), number),
-                paths,
-                Some(&manifest),
-            )
-            .context("could not register the new generation as a GC root")?;
-    }
-    Ok(())
+    let store = super::store::open(&ctx.settings)?;
+    let manifest = project.manifest_path();
+    let root = RootSpec {
+        name: &generation_root_name(&project.key(), number),
+        link: Some(&manifest),
+    };
+    store
+        .add_gc_root(root, paths)
+        .map_err(super::store::explain)
+        .context("could not register the new generation as a GC root")
 }
 
 /// The directory the user is in, as the shell sees it (`$PWD` keeps symlinked paths).

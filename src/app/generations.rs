@@ -10,7 +10,6 @@ use anyhow::{Context as _, Result};
 use super::activate::generation_root_name;
 use super::Context;
 use crate::profile::{Profile, Prune};
-use crate::store::{Backend, Store};
 
 /// Delete the generations `which` selects from the profile of the project with `key`, and their
 /// GC roots. Returns the numbers deleted.
@@ -19,13 +18,12 @@ pub fn delete(ctx: &Context, key: &str, profile: &Profile, which: &Prune) -> Res
     if deleted.is_empty() {
         return Ok(deleted);
     }
-    // A store shared with Nix's daemon keeps no roots of ours.
-    if let Backend::Local(store) = Store::open_backend(&ctx.settings)? {
-        for n in &deleted {
-            store
-                .remove_gc_root(&generation_root_name(key, *n))
-                .with_context(|| format!("cannot drop the GC root of generation {n}"))?;
-        }
+    let store = super::store::open(&ctx.settings)?;
+    for n in &deleted {
+        store
+            .remove_gc_root(&generation_root_name(key, *n))
+            .map_err(super::store::explain)
+            .with_context(|| format!("cannot drop the GC root of generation {n}"))?;
     }
     Ok(deleted)
 }

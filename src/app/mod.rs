@@ -4,7 +4,8 @@
 //! Every command that touches a project goes the same way:
 //! [`Project::open`] → [`Inputs::read`] (manifest and lock, read once) → [`trust`] (may these
 //! inputs act without being asked?) → [`lock::ensure`] with a [`LockMode`] (write, frozen, check)
-//! → [`realize()`] (the store) → [`activate`] (profile generation, GC root, cached environment).
+//! → [`realize()`] (the store, opened by [`store::open`]) → [`activate`] (profile generation, GC
+//! root, cached environment).
 //! Whatever is exported or executed comes from the same [`Inputs`] value whose hashes were
 //! checked; nothing here reads the files a second time, prints to stdout, or calls a command.
 
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod packages;
 pub mod project;
 pub mod realize;
+pub mod store;
 pub mod trust;
 
 pub use inputs::Inputs;
@@ -35,7 +37,7 @@ pub struct Context {
 pub struct Installed {
     pub inputs: Inputs,
     pub packages: Vec<InstalledPackage>,
-    pub report: Option<crate::store::RealizeReport>,
+    pub report: crate::store::RealizeReport,
 }
 
 /// Bring the lock up to date (per `mode`) and realize it for this system, with progress bars on

@@ -6,14 +6,16 @@
 //! runs an evaluator or a builder, so a lock pointing at paths no cache has cannot make a `cd`
 //! run `nix build`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _, Result};
 
+use super::store::explain;
 use super::{Context, Inputs, Project};
 use crate::diagnostic::ResultExt as _;
 use crate::lock::{LockedPackage, Output};
-use crate::store::{Backend, Progress, RealizeReport, Store};
+use crate::nix::store_path::StorePath;
+use crate::store::{MissingPaths, Progress, RealizeReport, RootSpec, Store, StoreError};
 
 /// Whether a path no binary cache has may be built with an installed Nix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +31,7 @@ pub enum BuildPolicy {
 pub struct InstalledOutput {
     pub name: String,
     /// `/nix/store/…`.
-    pub logical: String,
+    pub logical: StorePath,
     /// The same path under the store's physical root.
     pub physical: PathBuf,
 }
@@ -42,10 +44,11 @@ pub struct InstalledPackage {
     pub outputs: Vec<InstalledOutput>,
 }
 
-type Wanted = Vec<(String, LockedPackage, Vec<Output>)>;
+type Wanted = Vec<(String, LockedPackage, Vec<(Output, StorePath)>)>;
 
 /// What to realize: per manifest package for this system (in manifest order) its lock key, entry
-/// and chosen outputs. The lock must be up to date ([`super::lock::ensure`]).
+/// and chosen outputs with their store paths, parsed here once: everything below is typed. The
+/// lock must be up to date ([`super::lock::ensure`]).
 fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
     let system = &ctx.settings.system;
     let manifest = &inputs.manifest()?.manifest;
@@ -77,73 +80,76 @@ fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
                 "the package may not exist for {system}; restrict it with `platforms` in the manifest, or run `devenv update`"
             ));
         }
+        let outputs = (outputs.into_iter())
+            .map(|o| {
+                let path = StorePath::parse_absolute(&o.path)
+                    .map_err(|e| anyhow!("{e}"))
+                    .with_context(|| {
+                        format!(
+                            "`{}` has an invalid store path for output `{}` of `{key}`",
+                            inputs.lock_name(),
+                            o.name
+                        )
+                    })
+                    .bad_input()?;
+                Ok((o, path))
+            })
+            .collect::<Result<Vec<_>>>()?;
         out.push((key, entry.clone(), outputs));
     }
     Ok(out)
 }
 
-/// Realize the locked packages of `inputs` for this system; returns them in manifest order and,
-/// for the local store, what was fetched.
+/// Realize the locked packages of `inputs` for this system; returns them in manifest order, and
+/// what the store did.
 pub fn realize(
     ctx: &Context,
     project: &Project,
     inputs: &Inputs,
     policy: BuildPolicy,
     progress: &dyn Progress,
-) -> Result<(Vec<InstalledPackage>, Option<RealizeReport>)> {
+) -> Result<(Vec<InstalledPackage>, RealizeReport)> {
     let packages = wanted(ctx, inputs)?;
-    let paths: Vec<String> = packages
+    let paths: Vec<StorePath> = packages
         .iter()
-        .flat_map(|(_, _, outs)| outs.iter().map(|o| o.path.clone()))
+        .flat_map(|(_, _, outs)| outs.iter().map(|(_, p)| p.clone()))
         .collect();
     tracing::debug!(
         paths = paths.len(),
         ?policy,
         "realizing the lock for this system"
     );
-    let store = match Store::open_backend(&ctx.settings)? {
-        Backend::Local(store) => *store,
-        Backend::NixDaemon => {
-            ctx.printer
-                .debug("delegating realization to the Nix daemon (/nix/store is not writable)");
-            crate::store::nix::realize_with_daemon(
-                &paths,
-                &ctx.settings.substituters,
-                &ctx.settings.trusted_public_keys,
-            )?;
-            return Ok((installed(&packages, |l| PathBuf::from(l)), None));
-        }
-    };
+    let store = super::store::open(&ctx.settings)?;
+    ctx.printer
+        .debug(format!("realizing in {}", store.describe()));
     let root_name = format!("project:{}", project.root.display());
     let lock_path = project.lock_path();
-    let report = match store
-        .realize_rooted(&paths, Some((&root_name, Some(&lock_path))), progress)
-        .context("cannot install the project's packages")
-    {
+    let root = RootSpec {
+        name: &root_name,
+        link: Some(&lock_path),
+    };
+    let failed = "cannot install the project's packages";
+    let report = match store.realize(&paths, Some(root), progress) {
         Ok(r) => r,
-        Err(e) => {
-            let Some(missing) = e.downcast_ref::<crate::store::MissingPaths>() else {
-                return Err(e);
-            };
+        Err(StoreError::MissingPaths(missing)) => {
             if policy == BuildPolicy::Never {
-                return Err(anyhow!("{missing}"))
-                    .context("cannot install the project's packages")
-                    .hint(
-                        "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS; \
-                         `devenv install` (typed by you, never a `cd`) can also build them with an installed Nix",
-                    );
+                return Err(anyhow!("{missing}")).context(failed).hint(
+                    "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS; \
+                     `devenv install` (typed by you, never a `cd`) can also build them with an installed Nix",
+                );
             }
             if crate::store::nix::which("nix").is_none() {
-                return Err(anyhow!("{missing}"))
-                    .context("cannot install the project's packages")
-                    .hint(
-                        "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS, \
-                         or install Nix so devenv can build them",
-                    );
+                return Err(anyhow!("{missing}")).context(failed).hint(
+                    "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS, \
+                     or install Nix so devenv can build them",
+                );
             }
-            build_missing(ctx, &store, &packages, missing)?;
-            store.realize_rooted(&paths, Some((&root_name, Some(&lock_path))), progress)?
+            build_missing(ctx, store.as_ref(), &packages, &missing)?;
+            store
+                .realize(&paths, Some(root), progress)
+                .map_err(explain)?
         }
+        Err(e) => return Err(explain(e)).context(failed),
     };
     if !report.damaged_by_restart.is_empty() {
         ctx.printer.warn(format!(
@@ -171,52 +177,65 @@ pub fn realize(
             "{u}; skipped it, the other binary caches had everything"
         ));
     }
-    let installed = installed(&packages, |l| store.layout().real_path(l));
-    Ok((installed, Some(report)))
+    let installed = installed(&packages, |p| store.real_path(p));
+    Ok((installed, report))
 }
 
 /// No cache has some paths but Nix is installed: build each package that is not fully present
 /// with the real evaluator and import the results.
 fn build_missing(
     ctx: &Context,
-    store: &Store,
+    store: &dyn Store,
     packages: &Wanted,
-    missing: &crate::store::MissingPaths,
+    missing: &MissingPaths,
 ) -> Result<()> {
     // A nixpkgs git checkout to build from on machines without GitHub.
     let nixpkgs = ctx.settings.nixpkgs.value.clone();
     for (key, locked, outputs) in packages {
         let mut present = true;
-        for o in outputs {
-            present &= store.is_valid(&o.path)?;
+        for (_, path) in outputs {
+            present &= store.is_valid(path).map_err(explain)?;
         }
         if present {
             continue;
         }
-        let installable = crate::store::nix::installable(locked, nixpkgs.as_deref());
+        let installable = installable(locked, nixpkgs.as_deref());
         ctx.printer.info(format!(
             "building {key} with Nix ({installable}): no binary cache has {} of its paths",
             missing.paths.len()
         ));
-        let wanted: Vec<String> = outputs.iter().map(|o| o.path.clone()).collect();
-        crate::store::nix::build_and_import(store, &installable, &wanted)
+        let wanted: Vec<StorePath> = outputs.iter().map(|(_, p)| p.clone()).collect();
+        store
+            .build_with_nix(&installable, &wanted)
+            .map_err(explain)
             .with_context(|| format!("cannot build `{key}` with Nix either"))
             .with_context(|| format!("{missing}"))?;
     }
     Ok(())
 }
 
-fn installed(packages: &Wanted, physical: impl Fn(&str) -> PathBuf) -> Vec<InstalledPackage> {
+/// What to hand `nix build` for a lock entry: its `resolved` reference, or, given a nixpkgs git
+/// checkout, the same revision and attribute from that checkout.
+fn installable(locked: &LockedPackage, nixpkgs_checkout: Option<&Path>) -> String {
+    match (nixpkgs_checkout, locked.rev(), locked.attr_path()) {
+        (Some(dir), Some(rev), Some(attr)) => {
+            format!("git+file://{}?rev={rev}#{attr}", dir.display())
+        }
+        _ => locked.resolved.clone(),
+    }
+}
+
+fn installed(packages: &Wanted, physical: impl Fn(&StorePath) -> PathBuf) -> Vec<InstalledPackage> {
     packages
         .iter()
         .map(|(key, _, outs)| InstalledPackage {
             key: key.clone(),
             outputs: outs
                 .iter()
-                .map(|o| InstalledOutput {
+                .map(|(o, path)| InstalledOutput {
                     name: o.name.clone(),
-                    logical: o.path.clone(),
-                    physical: physical(&o.path),
+                    logical: path.clone(),
+                    physical: physical(path),
                 })
                 .collect(),
         })

@@ -7,8 +7,8 @@ use anyhow::{anyhow, Context as _};
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
+use crate::nix::store_path::StorePath;
 use crate::store::push::PushCompression;
-use crate::store::Store;
 
 /// Write store paths as a signed binary cache.
 #[derive(Debug, clap::Args)]
@@ -58,7 +58,7 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::store::push::read_secret_key)
         .transpose()?;
-    let store = Store::open(&ctx.settings)?;
+    let store = crate::app::store::open_local(&ctx.settings)?;
     let paths = if args.paths.is_empty() {
         let project = crate::app::Project::open(&crate::app::activate::logical_cwd()?)
             .hint("pass store paths, or run this inside a project")?;
@@ -76,8 +76,12 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|p| p.outputs.into_iter().map(|o| o.logical))
             .collect()
     } else {
+        let mut paths = Vec::new();
         for p in &args.paths {
-            if !store.is_valid(p)? {
+            let path = StorePath::parse_absolute(p)
+                .map_err(|e| anyhow!("{e}"))
+                .bad_input()?;
+            if !store.is_valid_path(p)? {
                 return Err(anyhow!(
                     "`{p}` is not a valid path in the store `{}`",
                     store.layout().root.display()
@@ -85,8 +89,9 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
                 .hint("realize it first (e.g. `devenv install`)")
                 .bad_input();
             }
+            paths.push(path);
         }
-        args.paths.clone()
+        paths
     };
     if key.is_none() {
         ctx.printer.warn("no --key given: the cache is unsigned, so Nix and devenv will refuse it unless told not to check signatures");
@@ -96,6 +101,7 @@ fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<ExitCode> {
         CompressionArg::Zstd => PushCompression::Zstd,
     };
     let report = crate::store::push::push(&store, &paths, &to, key.as_ref(), compression)
+        .map_err(crate::app::store::explain)
         .with_context(|| format!("cannot write the binary cache `{}`", to.display()))?;
     ctx.printer.info(format!(
         "wrote {} path(s) ({}) to `{}`, {} already there",

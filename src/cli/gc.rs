@@ -6,7 +6,6 @@ use anyhow::anyhow;
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
-use crate::store::Store;
 
 /// Delete store paths that no project, generation or lock references.
 #[derive(Debug, clap::Args)]
@@ -52,7 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let store = Store::open(&ctx.settings)?;
+    let store = crate::app::store::open_local(&ctx.settings)?;
     let report = crate::store::gc::collect(&store, age, args.dry_run)?;
     for name in &report.dead_roots {
         ctx.printer

@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     } = app::install(ctx, &project, inputs, mode, BuildPolicy::NixFallback)?;
     let outputs: usize = installed.iter().map(|p| p.outputs.len()).sum();
     match &report {
-        Some(r) if !r.fetched.is_empty() => ctx.printer.info(format!(
+        r if !r.fetched.is_empty() => ctx.printer.info(format!(
             "installed {} package(s) ({outputs} output(s)): fetched {} path(s), {}",
             installed.len(),
             r.fetched.len(),
@@ -58,10 +58,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "packages": installed.iter().map(|p| serde_json::json!({
                 "key": p.key,
                 "outputs": p.outputs.iter().map(|o| serde_json::json!({
-                    "name": o.name, "path": o.logical, "physical": o.physical,
+                    "name": o.name, "path": o.logical.to_absolute(), "physical": o.physical,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "fetched": report.as_ref().map(|r| r.fetched.clone()).unwrap_or_default(),
+            "fetched": report.fetched,
         });
         super::print_data(&format!("{json:#}\n"));
     }

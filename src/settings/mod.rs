@@ -315,6 +315,19 @@ impl Settings {
         })
     }
 
+    /// Settings for a test world under `root` (devenv's directories there) from flags alone,
+    /// with no environment and no config file: what other modules' unit tests start from.
+    #[cfg(test)]
+    pub fn for_tests(root: &Path, overrides: Overrides) -> Settings {
+        let dirs = Dirs {
+            config: root.join("config"),
+            cache: root.join("cache"),
+            data: root.join("data"),
+            state: root.join("state"),
+        };
+        Settings::resolve(overrides, &|_| None, dirs).expect("valid test settings")
+    }
+
     /// Let `watch` see this invocation's HTTP requests (the printer's "waiting for" line).
     pub fn watch_http(&mut self, watch: std::sync::Arc<dyn crate::http::Watch>) {
         self.http = self.http.clone().watched_by(watch);

@@ -163,7 +163,7 @@ impl Db {
         if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
             return Err(first).with_context(context).hint(format!(
                 "its write-ahead log `{}` holds changes that can only be read where the \
-                 directory is writable: run any devenv command there once, which folds them in",
+                 directory is writable: opening the store there once folds them in",
                 Path::new(&wal).display()
             ));
         }

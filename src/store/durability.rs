@@ -18,7 +18,7 @@
 
 use anyhow::Result;
 
-use super::{db, locks, substitute, Store};
+use super::{db, locks, substitute, LocalStore};
 
 /// Rows of the current boot younger than this are left alone: the kernel writes dirty data
 /// back within 30 s by default, so after this an `syncfs` rarely has anything to wait for.
@@ -51,7 +51,7 @@ pub struct Settled {
 /// Check or confirm the paths registered without a flush (see the module docs). Cheap when there
 /// is nothing to do: one query. Takes the GC lock exclusively while it works, so no install is
 /// registering paths meanwhile.
-pub fn settle(store: &Store) -> Result<Settled> {
+pub fn settle(store: &LocalStore) -> Result<Settled> {
     let current = store.boot_id.as_deref();
     let settle_by = db::now_secs() - SETTLE_AFTER.as_secs() as i64;
     if store.db().unflushed_due(current, settle_by)?.is_empty() {
@@ -90,7 +90,7 @@ pub fn settle(store: &Store) -> Result<Settled> {
 }
 
 /// Whether `path`'s files on disk still hash to its registered NAR hash and size.
-fn survived(store: &Store, path: &str) -> Result<bool> {
+fn survived(store: &LocalStore, path: &str) -> Result<bool> {
     let Some(info) = store.path_info(path)? else {
         return Ok(true);
     };
@@ -105,7 +105,7 @@ fn survived(store: &Store, path: &str) -> Result<bool> {
 
 /// Flush the store's file system and forget the unflushed rows of this boot: for handing paths
 /// to a program that cannot check them after a restart (a Nix installation sharing the store).
-pub fn flush_all(store: &Store) -> Result<()> {
+pub fn flush_all(store: &LocalStore) -> Result<()> {
     let rows = store.db().unflushed()?;
     if rows.is_empty() {
         return Ok(());

@@ -19,10 +19,11 @@ use std::sync::{Condvar, Mutex};
 use anyhow::{anyhow, Result};
 
 use super::db::PathInfo;
+use super::error::{RefusalStage, Refused, StoreError};
 use super::substitute::{
     parallel_map, place, remove_tree, tmp_path, unpack_verified, Found, NarFault, Substituters,
 };
-use super::{locks, Progress, Store};
+use super::{locks, LocalStore, Progress};
 use crate::nix::narinfo::{Compression, NarInfo};
 use crate::nix::store_path::StorePath;
 
@@ -40,7 +41,7 @@ pub const MAX_PARALLEL_XZ: usize = 4;
 /// the path locks (open files) held when a large reference is slow to arrive.
 const MAX_UNREGISTERED: usize = 256;
 
-/// When it must flush (see [`Store::flush_before_registering`]), the committer does so at most
+/// When it must flush (see [`LocalStore::flush_before_registering`]), the committer does so at most
 /// this often while paths are still arriving. Each `syncfs` commits the file system's journal,
 /// which stalls the workers creating files meanwhile, so a flush per path costs more than the
 /// flushing itself; registration is what waits, not the downloads.
@@ -88,7 +89,7 @@ pub struct Fetched {
 /// references go on. Fails with [`MissingPaths`](super::MissingPaths) when no cache has some
 /// path of the closure.
 pub fn fetch_closure(
-    store: &Store,
+    store: &LocalStore,
     subs: &Substituters,
     wanted: &[StorePath],
     jobs: usize,
@@ -243,7 +244,7 @@ fn finish_planning(
 /// wave's paths are handed to the workers at once (largest first, so the slowest downloads are
 /// not left for last). Returns the paths no cache has, sorted, or the first failed lookup.
 fn plan_waves(
-    store: &Store,
+    store: &LocalStore,
     subs: &Substituters,
     wanted: &[StorePath],
     jobs: usize,
@@ -264,7 +265,7 @@ fn plan_waves(
             continue;
         }
         // A Nix sharing the root may have it already: adopt instead of downloading.
-        let valid = store.is_valid(&abs)? || super::nix::adopt_closure(store, &abs)?;
+        let valid = store.is_valid_path(&abs)? || super::nix::adopt_closure(store, &abs)?;
         if !valid {
             pending.insert(abs);
             frontier.push(p.clone());
@@ -293,7 +294,7 @@ fn plan_waves(
                 if r_abs == abs {
                     continue;
                 }
-                if seen.insert(r_abs.clone()) && !store.is_valid(&r_abs)? {
+                if seen.insert(r_abs.clone()) && !store.is_valid_path(&r_abs)? {
                     pending.insert(r_abs.clone());
                     next.push(r.clone());
                 }
@@ -325,7 +326,7 @@ fn plan_waves(
 
 /// A worker: take the next path, fetch it, hand it to the committer.
 fn worker_loop(
-    store: &Store,
+    store: &LocalStore,
     subs: &Substituters,
     sched: &Mutex<Sched>,
     cond: &Condvar,
@@ -370,7 +371,7 @@ fn worker_loop(
 /// The committer: register placed paths once their references are valid (flushing them first,
 /// one `syncfs` per batch, where it must). On failure elsewhere, remove what can no longer be
 /// registered.
-fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &dyn Progress) {
+fn commit_loop(store: &LocalStore, sched: &Mutex<Sched>, cond: &Condvar, progress: &dyn Progress) {
     let flushing = store.flush_before_registering();
     // Placed (and flushed where needed), waiting for a reference to become valid.
     let mut waiting: Vec<(String, Placed)> = Vec::new();
@@ -462,7 +463,7 @@ fn commit_loop(store: &Store, sched: &Mutex<Sched>, cond: &Condvar, progress: &d
 /// Register every waiting path whose references are all valid, repeatedly (a registration can
 /// make a waiting referrer ready).
 fn register_ready(
-    store: &Store,
+    store: &LocalStore,
     sched: &Mutex<Sched>,
     cond: &Condvar,
     waiting: &mut Vec<(String, Placed)>,
@@ -528,7 +529,7 @@ struct Placed {
 /// The path fails only when every cache that has it failed, and the error names each one. A
 /// failure to write into the store (a full disk) stops at once: no cache can help with that.
 fn fetch_one(
-    store: &Store,
+    store: &LocalStore,
     subs: &Substituters,
     found: &Found,
     progress: &dyn Progress,
@@ -537,7 +538,7 @@ fn fetch_one(
     let path = info.store_path.to_absolute();
     let hash_part = info.store_path.hash_part();
     let lock = locks::exclusive(&locks::path_lock(&store.state_dir, &hash_part))?;
-    if store.is_valid(&path)? {
+    if store.is_valid_path(&path)? {
         return Ok(None);
     }
     progress.started(&path, info.nar_size);
@@ -637,18 +638,12 @@ fn same_references(a: &NarInfo, b: &NarInfo) -> bool {
     set(a) == set(b)
 }
 
-/// The error for a path no cache could deliver: a single cache's failure as it is, several
-/// named one by one.
-fn all_failed(path: &str, mut failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
-    if failures.len() == 1 {
-        let (url, e) = failures.remove(0);
-        return e.context(format!("cannot substitute `{path}` from `{url}`"));
-    }
-    let each: Vec<String> = (failures.iter())
-        .map(|(url, e)| format!("`{url}`: {e:#}"))
+/// The error for a path no cache could deliver, naming each cache that was tried and why.
+fn all_failed(path: &str, failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
+    let refusals = (failures.into_iter())
+        .map(|(url, e)| (url, format!("{e:#}")))
         .collect();
-    anyhow!("{}", each.join("; "))
-        .context(format!("cannot substitute `{path}` from any binary cache"))
+    StoreError::Refused(Refused::new(path.to_string(), RefusalStage::Nar, refusals)).into()
 }
 
 /// The database row for a verified narinfo.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{db, locks, substitute, Store};
+use super::{db, locks, substitute, LocalStore};
 
 /// What a collection did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,9 +32,13 @@ pub struct GcReport {
 
 /// Collect garbage. With `older_than`, only paths registered at least that long ago are deleted
 /// (and everything they reference is kept), so a fresh download is never collected by accident.
-pub fn collect(store: &Store, older_than: Option<Duration>, dry_run: bool) -> Result<GcReport> {
+pub fn collect(
+    store: &LocalStore,
+    older_than: Option<Duration>,
+    dry_run: bool,
+) -> Result<GcReport> {
     let _gc = locks::exclusive(&store.state_dir().join("gc.lock"))?;
-    let mut db = store.db.lock().expect("db lock");
+    let mut db = store.db();
     let mut report = GcReport::default();
     let mut live_roots: BTreeSet<String> = BTreeSet::new();
     for root in db.roots()? {

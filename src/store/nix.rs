@@ -1,6 +1,6 @@
 //! Living next to an installed Nix: registering what we substitute with Nix's own database (so
-//! Nix's GC keeps it), delegating to a Nix daemon that owns `/nix/store`, and building a locked
-//! package with the real evaluator when no binary cache has it.
+//! Nix's GC keeps it), adopting what Nix already has, and building a package with the real
+//! evaluator when no binary cache has it. (Handing everything to a Nix daemon is `daemon`.)
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use super::Store;
-use crate::diagnostic::ResultExt;
+use super::{LocalStore, StoreError};
 
 /// Nix's database directory for a store root, when a Nix installation shares the root and this
 /// user may write it (single-user Nix, or a chroot store Nix created).
@@ -23,7 +22,7 @@ pub fn shared_nix_db(root: &Path) -> Option<PathBuf> {
 /// root, if any: the part Nix does not know yet, references first, with
 /// `nix-store --register-validity --hash-given --reregister`. Also catches up paths fetched by
 /// an earlier run that was killed before this step. Returns whether it registered anything.
-pub fn register_with_nix(store: &Store, paths: &[String]) -> Result<bool> {
+pub fn register_with_nix(store: &LocalStore, paths: &[String]) -> Result<bool> {
     let root = &store.layout().root;
     if shared_nix_db(root).is_none() {
         return Ok(false);
@@ -75,43 +74,18 @@ pub fn register_with_nix(store: &Store, paths: &[String]) -> Result<bool> {
         .write_all(input.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!(
-            "`nix-store --register-validity` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(failed("nix-store --register-validity".into(), &out.stderr));
     }
     Ok(true)
 }
 
-/// Realize `paths` through the Nix installation (its daemon), passing our caches and keys as
-/// extra substituters.
-pub fn realize_with_daemon(
-    paths: &[String],
-    substituters: &[String],
-    trusted_keys: &[String],
-) -> Result<()> {
-    let nix_store = which("nix-store")
-        .ok_or_else(|| anyhow!("`nix-store` is not on PATH although a Nix daemon runs"))?;
-    let out = Command::new(nix_store)
-        .arg("--realise")
-        .args(paths)
-        .arg("--option")
-        .arg("extra-substituters")
-        .arg(substituters.join(" "))
-        .arg("--option")
-        .arg("extra-trusted-public-keys")
-        .arg(trusted_keys.join(" "))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run `nix-store --realise`")?;
-    if !out.status.success() {
-        bail!(
-            "`nix-store --realise` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+/// A Nix command that exited with an error, with what it printed.
+pub(super) fn failed(command: String, stderr: &[u8]) -> anyhow::Error {
+    StoreError::Nix {
+        command,
+        stderr: String::from_utf8_lossy(stderr).trim().to_string(),
     }
-    Ok(())
+    .into()
 }
 
 /// The absolute path of `program` on PATH.
@@ -140,10 +114,7 @@ pub fn build_with_nix(installable: &str) -> Result<Vec<String>> {
         .output()
         .context("cannot run `nix build`")?;
     if !out.status.success() {
-        bail!(
-            "`nix build {installable}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(failed(format!("nix build {installable}"), &out.stderr));
     }
     // `[{"drvPath": …, "outputs": {"out": "/nix/store/…", …}}, …]`
     let built: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -166,11 +137,7 @@ fn nix_store_query(args: &[&str]) -> Result<String> {
         .output()
         .context("cannot run `nix-store`")?;
     if !out.status.success() {
-        bail!(
-            "`nix-store {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(failed(format!("nix-store {}", args.join(" ")), &out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -178,7 +145,7 @@ fn nix_store_query(args: &[&str]) -> Result<String> {
 /// Copy `paths` and their closures from the installed Nix's store into ours: each NAR comes
 /// from `nix-store --dump`, is checked against the hash and size Nix recorded, unpacked and
 /// registered exactly like a substituted path. Returns the paths copied.
-pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
+pub fn import_from_nix(store: &LocalStore, paths: &[String]) -> Result<Vec<String>> {
     let mut args = vec!["-q", "--requisites"];
     args.extend(paths.iter().map(String::as_str));
     let closure: Vec<String> = nix_store_query(&args)?
@@ -188,14 +155,14 @@ pub fn import_from_nix(store: &Store, paths: &[String]) -> Result<Vec<String>> {
     // Nix prints requisites references-first.
     let mut copied = Vec::new();
     for path in closure {
-        if store.is_valid(&path)? {
+        if store.is_valid_path(&path)? {
             continue;
         }
         let sp =
             crate::nix::store_path::StorePath::parse_absolute(&path).map_err(|e| anyhow!("{e}"))?;
         let _lock =
             super::locks::exclusive(&super::locks::path_lock(store.state_dir(), &sp.hash_part()))?;
-        if store.is_valid(&path)? {
+        if store.is_valid_path(&path)? {
             continue;
         }
         let hash = nix_store_query(&["-q", "--hash", &path])?;
@@ -277,7 +244,7 @@ pub fn nix_valid_info(root: &Path, path: &str) -> Option<super::db::PathInfo> {
 /// A path already on disk under our root: adopt it when the Nix sharing the root has it valid
 /// (register Nix's metadata; returns true), else delete it (a leftover of a killed process that
 /// was never registered) so a verified copy can take its place.
-pub fn adopt_or_clear(store: &Store, path: &str) -> Result<bool> {
+pub fn adopt_or_clear(store: &LocalStore, path: &str) -> Result<bool> {
     let final_path = store.layout().real_path(path);
     if std::fs::symlink_metadata(&final_path).is_err() {
         return Ok(false);
@@ -290,40 +257,37 @@ pub fn adopt_or_clear(store: &Store, path: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// What to hand `nix build` for a lock entry: its `resolved` reference, or, given a nixpkgs git
-/// checkout, the same revision and attribute from that checkout.
-pub fn installable(locked: &crate::lock::LockedPackage, nixpkgs_checkout: Option<&Path>) -> String {
-    match (nixpkgs_checkout, locked.rev(), locked.attr_path()) {
-        (Some(dir), Some(rev), Some(attr)) => {
-            format!("git+file://{}?rev={rev}#{attr}", dir.display())
-        }
-        _ => locked.resolved.clone(),
-    }
-}
-
 /// Build `installable` with Nix, check it produced every path in `wanted`, and import the
 /// results (with their closures) into our store.
 pub fn build_and_import(
-    store: &Store,
+    store: &LocalStore,
     installable: &str,
     wanted: &[String],
-) -> Result<Vec<String>> {
+) -> Result<Vec<String>, StoreError> {
+    let built = build_checked(installable, wanted)?;
+    import_from_nix(store, &built)
+        .with_context(|| format!("cannot import the build of `{installable}`"))?;
+    Ok(built)
+}
+
+/// Build `installable` with Nix (into the store Nix uses) and check it produced every path in
+/// `wanted`; returns the paths built.
+pub fn build_checked(installable: &str, wanted: &[String]) -> Result<Vec<String>, StoreError> {
     let built = build_with_nix(installable)?;
     if let Some(w) = wanted.iter().find(|w| !built.contains(w)) {
-        return Err(anyhow!(
-            "`nix build {installable}` produced {}, not the locked `{w}`",
-            built.join(", ")
-        ))
-        .hint("the lock may come from another nixpkgs evaluation; run `devenv update`");
+        return Err(StoreError::BuildMismatch {
+            installable: installable.to_string(),
+            built,
+            wanted: w.clone(),
+        });
     }
-    import_from_nix(store, &built)
-        .with_context(|| format!("cannot import the build of `{installable}`"))
+    Ok(built)
 }
 
 /// Mirror our GC roots into the Nix installation sharing the root, as symlinks
 /// `<root>/nix/var/nix/gcroots/devenv/<base name> -> /nix/store/<base name>`, so Nix's garbage
 /// collector keeps exactly what devenv's roots keep. No-op without a shared Nix.
-pub fn sync_nix_roots(store: &Store) -> Result<()> {
+pub fn sync_nix_roots(store: &LocalStore) -> Result<()> {
     let root = &store.layout().root;
     if shared_nix_db(root).is_none() {
         return Ok(());
@@ -334,7 +298,7 @@ pub fn sync_nix_roots(store: &Store) -> Result<()> {
     let mut wanted = BTreeSet::new();
     for r in store.gc_roots()? {
         for p in r.paths {
-            if store.is_valid(&p)? {
+            if store.is_valid_path(&p)? {
                 wanted.insert(p);
             }
         }
@@ -364,7 +328,7 @@ pub fn sync_nix_roots(store: &Store) -> Result<()> {
 
 /// If the Nix sharing our root has `path` valid (and so its whole closure), register that
 /// closure with us, references first, without downloading anything. Returns whether it did.
-pub fn adopt_closure(store: &Store, path: &str) -> Result<bool> {
+pub fn adopt_closure(store: &LocalStore, path: &str) -> Result<bool> {
     let root = store.layout().root.clone();
     if shared_nix_db(&root).is_none() || nix_valid_info(&root, path).is_none() {
         return Ok(false);
@@ -380,7 +344,7 @@ pub fn adopt_closure(store: &Store, path: &str) -> Result<bool> {
             order.push(info);
             continue;
         }
-        if !seen.insert(p.clone()) || store.is_valid(&p)? {
+        if !seen.insert(p.clone()) || store.is_valid_path(&p)? {
             continue;
         }
         let info = match nix_valid_info(&root, &p) {

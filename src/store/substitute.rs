@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use super::cache::BinaryCache;
 use super::db::PathInfo;
-use super::{Progress, Store};
-use crate::diagnostic::ResultExt;
+use super::error::{RefusalStage, Refused, StoreError};
+use super::{LocalStore, Progress};
 use crate::nix::narinfo::{Compression, NarInfo};
 use crate::nix::signature::TrustedKeys;
 use crate::nix::store_path::StorePath;
@@ -84,16 +84,7 @@ impl Substituters {
         if refusals.is_empty() {
             return Ok(None);
         }
-        let refusals: Vec<String> = refusals
-            .iter()
-            .map(|(url, why)| format!("`{url}`: {why}"))
-            .collect();
-        Err(anyhow!("{}", refusals.join("; ")))
-            .with_context(|| format!("no usable substitute for `{want}`"))
-            .hint(
-                "a binary cache is trusted only for narinfos signed by a key in \
-                 --trusted-public-keys / DEVENV_TRUSTED_PUBLIC_KEYS, and must be reachable",
-            )
+        Err(StoreError::Refused(Refused::new(want, RefusalStage::Narinfo, refusals)).into())
     }
 
     /// The first cache at or after position `from` (in priority order) with a usable narinfo for
@@ -309,7 +300,7 @@ pub(crate) fn unpack_checked(
 
 /// Move a verified temp tree to its store path and register it (flushing it first only where
 /// a restart could not be noticed afterwards; see `durability`).
-pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
+pub(crate) fn commit(store: &LocalStore, tmp: &Path, info: &PathInfo) -> Result<()> {
     let final_path = place(store, tmp, &info.path)?;
     let flushed = if store.flush_before_registering() {
         sync_fs(&store.layout.store_dir())
@@ -326,7 +317,7 @@ pub(crate) fn commit(store: &Store, tmp: &Path, info: &PathInfo) -> Result<()> {
 /// Rename a verified temp tree to its store path `path` (removing the tree if that fails).
 /// It is renamed before it is durable: until it is registered, the path counts as a leftover
 /// that a later run replaces, so a crash in between loses nothing.
-pub(super) fn place(store: &Store, tmp: &Path, path: &str) -> Result<std::path::PathBuf> {
+pub(super) fn place(store: &LocalStore, tmp: &Path, path: &str) -> Result<std::path::PathBuf> {
     let final_path = store.layout.real_path(path);
     if let Err(e) = fs::rename(tmp, &final_path) {
         let _ = remove_tree(tmp);
@@ -342,7 +333,7 @@ pub(super) fn place(store: &Store, tmp: &Path, path: &str) -> Result<std::path::
 }
 
 /// A fresh temp dir name inside the store for `hash_part` (not created).
-pub(crate) fn tmp_path(store: &Store, hash_part: &str) -> std::path::PathBuf {
+pub(crate) fn tmp_path(store: &LocalStore, hash_part: &str) -> std::path::PathBuf {
     store.layout.store_dir().join(format!(
         "{}{hash_part}-{:08x}",
         super::TMP_PREFIX,

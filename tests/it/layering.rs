@@ -103,3 +103,21 @@ fn top_level_modules_have_no_dependency_cycles() {
         remaining.keys().collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_store_names_no_command_in_its_messages() {
+    // What to run about a store failure depends on who asked; `app` and `cli` say it.
+    let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    for file in walk(&store) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            assert!(
+                code.starts_with("//") || !code.contains("`devenv "),
+                "{}:{}: {line}",
+                file.display(),
+                n + 1
+            );
+        }
+    }
+}

@@ -32,6 +32,7 @@ mod shell_interactive;
 mod shell_packages;
 mod shell_restore;
 mod shell_zsh_fish;
+mod snapshots;
 mod store_crash;
 mod store_durability;
 mod store_faults;

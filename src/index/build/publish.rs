@@ -5,24 +5,24 @@
 //! The store path is the one `nix-store --add` gives a directory named `<name>-<version>`: type
 //! `source`, the SHA-256 of the directory's NAR, no references. The cache entry is what
 //! `nix copy --to file://…` writes (xz-compressed NAR under `nar/`, a narinfo with `CA:
-//! fixed:r:sha256:…`, signed), so real Nix can substitute it too. A published tool has no nixpkgs
+//! fixed:r:sha256:…`, signed), written by the store's binary cache writer like `cache push`, so
+//! real Nix can substitute it too. A published tool has no nixpkgs
 //! commit; its index entry uses `attr_path` = the name and `rev` = the first 40 hex digits of the
 //! NAR hash: deterministic, 40 hex like a commit, and different whenever the content differs.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 
 use super::merge::{merge_entry, Meta};
 use super::write;
 use crate::diagnostic::ResultExt;
 use crate::index::format::{PackageFile, SystemOutputs, VersionEntry};
 use crate::lock::Output;
-use crate::nix::hash::{HashingWriter, Sha256Hash};
-use crate::nix::narinfo::{CacheInfo, NarInfo};
+use crate::nix::hash::Sha256Hash;
 use crate::nix::signature::SecretKey;
 use crate::nix::store_path::{validate_name, StorePath};
+use crate::store::cache_writer::{Added, CacheWriteError, CacheWriter, NarCompression, PathMeta};
 
 /// What to publish, and where.
 #[derive(Debug, Clone)]
@@ -115,12 +115,12 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
     let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(&opts.dir)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))
         .bad_input()?;
-    let store_path = StorePath::make_source(&full_name, &nar_hash, &[], false)
-        .map_err(|e| anyhow!("{e}"))?
-        .to_absolute();
+    let store_path =
+        StorePath::make_source(&full_name, &nar_hash, &[], false).map_err(|e| anyhow!("{e}"))?;
     let rev = nar_hash.to_hex()[..40].to_owned();
 
     let cache_had_it = write_cache(opts, &store_path, &nar_hash, nar_size)?;
+    let store_path = store_path.to_absolute();
     let index_changed = add_to_index(opts, &store_path, &rev)?;
     Ok(Published {
         store_path,
@@ -132,81 +132,54 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
     })
 }
 
-/// Put the NAR and a signed narinfo into the cache, unless the path is there already.
+/// Put the NAR and a signed narinfo into the cache, unless the path is there already; returns
+/// whether it was.
 fn write_cache(
     opts: &PublishOptions,
-    store_path: &str,
+    store_path: &StorePath,
     nar_hash: &Sha256Hash,
     nar_size: u64,
 ) -> anyhow::Result<bool> {
-    let cache = &opts.cache;
-    let nar_dir = cache.join("nar");
-    std::fs::create_dir_all(&nar_dir)
-        .with_context(|| format!("cannot create the binary cache {}", cache.display()))?;
-    let info_file = cache.join("nix-cache-info");
-    match std::fs::read_to_string(&info_file) {
-        Ok(text) => {
-            let info = CacheInfo::parse(&text)
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("{} is not a valid nix-cache-info", info_file.display()))
-                .bad_input()?;
-            if info.store_dir != crate::store::layout::STORE_DIR {
-                return Err(anyhow!(
-                    "{} is a binary cache for the store {}, not {}",
-                    cache.display(),
-                    info.store_dir,
-                    crate::store::layout::STORE_DIR
-                ))
-                .bad_input();
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            crate::fsutil::write_atomic(&info_file, b"StoreDir: /nix/store\n")?;
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", info_file.display())),
-    }
-    let hash_part = &store_path["/nix/store/".len()..][..32];
-    let narinfo_path = cache.join(format!("{hash_part}.narinfo"));
-    if narinfo_path.exists() {
-        return Ok(true);
-    }
-
-    // Second pass over the directory: compress while hashing both streams, and make sure the
-    // content did not change since the store path was computed.
-    // Readable by whoever serves the cache, as the umask allows.
-    let mut tmp = crate::fsutil::shared_temp_file(&nar_dir)?;
-    let file_writer =
-        HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut()));
-    let mut nar = HashingWriter::new(liblzma::write::XzEncoder::new(file_writer, 6));
-    crate::nix::nar::writer::dump(&opts.dir, &mut nar)
-        .with_context(|| format!("cannot serialise {}", opts.dir.display()))?;
-    let (again_hash, again_size, encoder) = nar.finish();
-    let (file_hash, file_size, mut inner) = encoder.finish()?.finish();
-    inner.flush()?;
-    drop(inner);
-    if again_hash != *nar_hash || again_size != nar_size {
-        bail!(
-            "{} changed while it was being published; run the command again",
+    let writer = CacheWriter::open(&opts.cache).map_err(cache_error)?;
+    let meta = PathMeta {
+        nar_hash: *nar_hash,
+        nar_size,
+        references: Vec::new(),
+        deriver: None,
+        ca: Some(format!("fixed:r:sha256:{}", nar_hash.to_nix32())),
+    };
+    // A second pass over the directory, which must not have changed since the store path was
+    // computed from the first.
+    match writer.add(
+        store_path,
+        &opts.dir,
+        &meta,
+        NarCompression::Xz,
+        Some(&opts.key),
+    ) {
+        Ok(Added::Present) => Ok(true),
+        Ok(Added::Written { .. }) => Ok(false),
+        Err(CacheWriteError::Changed { .. }) => Err(anyhow!(
+            "{} changed while it was being published",
             opts.dir.display()
-        );
+        ))
+        .hint("run the command again once nothing writes to it"),
+        Err(e) => Err(cache_error(e)),
     }
-    tmp.as_file().sync_all()?;
-    let file_name = format!("{}.nar.xz", file_hash.to_nix32());
-    tmp.persist(nar_dir.join(&file_name)).map_err(|e| e.error)?;
-    crate::fsutil::sync_dir(&nar_dir)?;
+}
 
-    let text = format!(
-        "StorePath: {store_path}\nURL: nar/{file_name}\nCompression: xz\nFileHash: {}\n\
-         FileSize: {file_size}\nNarHash: {}\nNarSize: {nar_size}\nReferences: \n\
-         CA: fixed:r:sha256:{}\n",
-        file_hash.display_nix(),
-        nar_hash.display_nix(),
-        nar_hash.to_nix32(),
+/// A cache that cannot be written, as an error; a directory that is not a cache for
+/// `/nix/store` is the user's to fix.
+fn cache_error(e: CacheWriteError) -> anyhow::Error {
+    let bad_input = matches!(
+        e,
+        CacheWriteError::OtherStore { .. } | CacheWriteError::BadCacheInfo { .. }
     );
-    let mut narinfo = NarInfo::parse(&text).map_err(|e| anyhow!("{e}"))?;
-    opts.key.sign_narinfo(&mut narinfo);
-    crate::fsutil::write_atomic(&narinfo_path, narinfo.to_string().as_bytes())?;
-    Ok(false)
+    let e = anyhow::Error::new(e);
+    match bad_input {
+        true => Err::<(), _>(e).bad_input().expect_err("an error"),
+        false => e,
+    }
 }
 
 /// Add (or refresh) the version entry. Publishing the same content again keeps the entry and

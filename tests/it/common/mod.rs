@@ -2,6 +2,7 @@
 //! ([`TestContext`]) and a loopback HTTP server that serves a directory and can inject faults.
 #![allow(dead_code)]
 
+pub mod bad_input;
 pub mod http;
 pub mod index;
 pub mod nixfix;
@@ -47,6 +48,25 @@ impl TestContext {
         cmd.current_dir(&self.project);
         self.isolate(&mut cmd);
         cmd
+    }
+
+    /// Like [`TestContext::cmd`], but in a [`TestContext::clean_env`].
+    pub fn clean_cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_devenv"));
+        cmd.current_dir(&self.project);
+        self.clean_env(&mut cmd);
+        cmd
+    }
+
+    /// Nothing of the caller's environment but PATH, then [`TestContext::isolate`] and a fixed
+    /// terminal width: for output that must read the same on every machine (snapshots).
+    pub fn clean_env(&self, cmd: &mut Command) {
+        cmd.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        self.isolate(cmd);
+        cmd.env("COLUMNS", "100");
     }
 
     /// Clear the variables that would leak the developer's setup into a test, and point HOME, XDG
