@@ -13,6 +13,7 @@ mod e2e_team_story;
 mod file_modes;
 mod flake;
 mod formats_files;
+mod fuzz_corpus;
 mod index_build;
 mod index_nixhub;
 mod index_sparse;
