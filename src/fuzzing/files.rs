@@ -179,13 +179,21 @@ pub fn lock(data: &[u8]) {
     match lock::parse_bytes(data, DEVBOX_LOCK, Dialect::Devbox) {
         Ok(l) => {
             // `init --from-devbox` writes the converted lock as devenv's.
-            let rendered = lock::render(&l);
+            let (converted, unresolved) = lock::devbox::for_devenv(l.clone());
+            for key in &unresolved {
+                assert!(l.packages[key].resolved.is_empty(), "{key} was left out");
+            }
+            assert_eq!(
+                converted.packages.len() + unresolved.len(),
+                l.packages.len()
+            );
+            let rendered = lock::render(&converted);
             let again = lock::parse(&rendered, LOCK).unwrap_or_else(|e| {
                 panic!("a converted Devbox lock does not read back: {e:#}\n{rendered}")
             });
             assert_eq!(
                 again,
-                canonical(l),
+                canonical(converted),
                 "the converted lock changed when read back"
             );
         }
