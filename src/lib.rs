@@ -15,6 +15,8 @@ pub mod display;
 pub mod doctor;
 pub mod env;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod index;
 pub mod limits;

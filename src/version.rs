@@ -337,7 +337,8 @@ fn parse_comparators(written: &str, t: &str) -> Result<Vec<Comparator>, Constrai
         return Err(invalid(written, "an operator needs a version after it"));
     }
     if out.is_empty() {
-        return Err(ConstraintError::Empty);
+        // Only separators (`,`): name what was written, which is not empty.
+        return Err(invalid(written, "it names no version"));
     }
     Ok(out)
 }
@@ -601,7 +602,9 @@ mod tests {
 
     #[test]
     fn bad_constraints_name_the_value() {
-        for bad in [">=", "^", "2.16 >=", "1.0!", ">=<2", "~~1", " ", ".1"] {
+        for bad in [
+            ">=", "^", "2.16 >=", "1.0!", ">=<2", "~~1", " ", ".1", ",", ", ,",
+        ] {
             let err = Constraint::parse(bad).unwrap_err().to_string();
             assert!(
                 err.contains("constraint"),

@@ -43,7 +43,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         ctx.printer.warn(w);
     }
     let devbox_lock = dir.join("devbox.lock");
-    let lock = crate::lock::read_devbox(&devbox_lock)?;
+    let lock = crate::lock::read_devbox(&devbox_lock)?.map(|lock| {
+        let (lock, unresolved) = crate::lock::devbox::for_devenv(lock);
+        for key in unresolved {
+            ctx.printer.warn(format!(
+                "devbox.lock: Devbox never resolved `{key}`, so {} leaves it out; `devenv install` resolves it",
+                crate::lock::FILE_NAME
+            ));
+        }
+        lock
+    });
     // Write the lock first: a manifest without its lock is re-resolvable, the reverse is not.
     if let Some(lock) = &lock {
         crate::lock::write(&dir.join(crate::lock::FILE_NAME), lock)?;

@@ -63,6 +63,20 @@ fn is_package_key(key: &str) -> bool {
     !key.contains(':') && !key.contains('#') && !key.starts_with('/') && !key.starts_with('.')
 }
 
+/// The lock `init --from-devbox` writes as `devenv.lock`: the Devbox lock without the entries
+/// Devbox never resolved (no `resolved`), which devenv's own lock cannot hold. Their keys are
+/// returned; left out of the lock, they are resolved again like any package it does not list.
+pub fn for_devenv(mut lock: Lockfile) -> (Lockfile, Vec<String>) {
+    let mut unresolved = Vec::new();
+    lock.packages.retain(|key, pkg| {
+        if pkg.resolved.is_empty() {
+            unresolved.push(key.clone());
+        }
+        !pkg.resolved.is_empty()
+    });
+    (lock, unresolved)
+}
+
 /// Convert Devbox lock text to a [`Lockfile`].
 pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
     let invalid = || format!("`{file}` is not a valid Devbox lock file");

@@ -264,9 +264,9 @@ pub fn outputs(prefix: &str, outputs: &[Output]) -> Result<(), FieldError> {
 }
 
 /// Every field of one lock entry. Devbox locks hold entries they never resolved (empty
-/// `resolved`, `version`, `last_modified`, `source`), which stay version-less when converted to
-/// a `devenv.lock`; such entries are stale (`update` resolves them), not invalid. Only a Devbox
-/// lock (`devbox`) may lack `resolved`.
+/// `resolved`, `version`, `last_modified`, `source`); such entries are stale (`update` resolves
+/// them), not invalid, and are left out when a Devbox lock is converted to a `devenv.lock`
+/// ([`super::devbox::for_devenv`]). Only a Devbox lock (`devbox`) may lack `resolved`.
 pub fn locked_package(pkg: &LockedPackage, devbox: bool) -> Result<(), FieldError> {
     if !pkg.version.is_empty() {
         field("version", version(&pkg.version))?;

@@ -476,8 +476,13 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
     let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
     let own_line_after = only_trivia(&text[after..line_end]);
     let is_last = index + 1 == items.len();
+    // The entry's comma on a later line (`"a"\n  , "b"`): removing the entry's line would
+    // leave it behind, in front of the next entry or alone.
+    let comma_later = (!comma_after)
+        .then(|| skip_trivia(text, item.end))
+        .filter(|&c| text.as_bytes().get(c) == Some(&b','));
 
-    if own_line_before && own_line_after && line_end < text.len() {
+    if own_line_before && own_line_after && comma_later.is_none() && line_end < text.len() {
         if is_last && !comma_after && index > 0 {
             // The previous entry's comma would now be a trailing comma the file did not have.
             let prev = items[index - 1];
@@ -513,8 +518,14 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         skip_spaces(text, boundary).min(items[i].start)
     };
     if !is_last {
+        // An entry on its own line whose comma starts the next one's: the next entry moves up
+        // into its place.
+        let start = match comma_later {
+            Some(_) if own_line_before => skip_spaces(text, line_start),
+            _ => lead(index),
+        };
         Edit {
-            start: lead(index),
+            start,
             end: lead(index + 1),
             with: String::new(),
         }
@@ -527,9 +538,14 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             with: String::new(),
         }
     } else {
+        let end = match comma_later {
+            Some(comma) => comma + 1,
+            None if comma_after => after,
+            None => item.end,
+        };
         Edit {
             start: lead(index),
-            end: if comma_after { after } else { item.end },
+            end,
             with: String::new(),
         }
     }

@@ -130,9 +130,13 @@ pub fn fetch_closure(
     })
 }
 
+/// Placed paths with what each holds until it is registered: a [`Placed`], or `()` where the
+/// unit tests run the scheduler's decisions without a store.
+type Placements<P = Placed> = Vec<(String, P)>;
+
 /// Shared state of one [`fetch_closure`], behind a mutex with one condition variable.
 #[derive(Default)]
-struct Sched {
+struct Sched<L = Placements> {
     /// Verified narinfos of the paths to fetch.
     found: HashMap<String, Found>,
     /// For each path in `found`: its references that were not valid when it was found (they
@@ -151,7 +155,7 @@ struct Sched {
     /// How many of the `running` paths are xz-compressed.
     running_xz: usize,
     /// Paths renamed into place since the committer last looked.
-    placed: Vec<(String, Placed)>,
+    placed: L,
     /// Paths placed but not registered (including those in `placed`).
     unregistered: usize,
     /// Found paths that are valid now: registered by us, or found valid (another process).
@@ -166,7 +170,7 @@ struct Sched {
     fallbacks: Vec<NarFallback>,
 }
 
-impl Sched {
+impl<P> Sched<Placements<P>> {
     /// Record a failure of `path`. Its sort key puts paths found later first: the walk finds
     /// references after their referrers, so the failure reported is the deepest one, the
     /// cause rather than what it stopped.
@@ -214,6 +218,101 @@ impl Sched {
         self.started.insert(p.clone());
         Some((p, found))
     }
+
+    /// A worker's next step: stop once the fetch failed or every path is taken; take the next
+    /// path unless [`MAX_UNREGISTERED`] paths wait for registration; else wait.
+    fn worker_step(&mut self) -> WorkerStep {
+        if self.failed() || (self.planned && self.queue.is_empty()) {
+            return WorkerStep::Stop;
+        }
+        if self.unregistered < MAX_UNREGISTERED {
+            if let Some((path, found)) = self.take_next() {
+                return WorkerStep::Fetch(path, found);
+            }
+        }
+        WorkerStep::Wait
+    }
+
+    /// Whether placed `path` may be registered: all its references are valid, so the database
+    /// never lists a path whose closure is incomplete.
+    fn registrable(&self, path: &str) -> bool {
+        self.refs[path].iter().all(|r| self.valid.contains(r))
+    }
+
+    /// Split the committer's waiting paths into those it may register now and the rest.
+    fn split_registrable<T>(&self, waiting: Placements<T>) -> (Placements<T>, Placements<T>) {
+        waiting.into_iter().partition(|(p, _)| self.registrable(p))
+    }
+
+    /// The committer's next step, from the shared state and its own: whether paths are `waiting`
+    /// for a reference, how many paths were valid when it last took a batch, whether it must
+    /// flush before registering and how long ago it last did.
+    fn commit_step(
+        &self,
+        waiting: bool,
+        seen_valid: usize,
+        flushing: bool,
+        since_sync: std::time::Duration,
+    ) -> CommitStep {
+        let failed = self.failed();
+        if failed && self.running == 0 {
+            return CommitStep::Abandon;
+        }
+        if self.planned && self.remaining() == 0 {
+            return CommitStep::Finished;
+        }
+        if !failed && (!self.placed.is_empty() || self.valid.len() != seen_valid) {
+            let arriving = !self.planned || !self.queue.is_empty() || self.running > 0;
+            if self.placed.is_empty()
+                || !flushing
+                || !arriving
+                || since_sync >= SYNC_INTERVAL
+                || self.unregistered >= MAX_UNREGISTERED / 2
+            {
+                return CommitStep::Take;
+            }
+            return CommitStep::WaitFor(SYNC_INTERVAL - since_sync);
+        }
+        if !failed
+            && self.planned
+            && self.queue.is_empty()
+            && self.running == 0
+            && self.placed.is_empty()
+            && waiting
+        {
+            return CommitStep::Cycle;
+        }
+        CommitStep::Wait
+    }
+}
+
+/// What a worker does next (see [`Sched::worker_step`]).
+// Taken apart as soon as it is returned: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum WorkerStep {
+    Stop,
+    Fetch(String, Found),
+    Wait,
+}
+
+/// What the committer does next (see [`Sched::commit_step`]).
+#[derive(Debug, PartialEq, Eq)]
+enum CommitStep {
+    /// A fetch failed and no worker is running: nothing more will arrive, and what is placed
+    /// cannot all be registered in order any more, so it is removed, as after a crash.
+    Abandon,
+    /// Every found path is valid.
+    Finished,
+    /// Take the placed paths (flushing them first where it must) and register what is ready:
+    /// paths were placed, or became valid, since it last looked.
+    Take,
+    /// Paths are placed but more are arriving: wait this long to flush them in one batch.
+    WaitFor(std::time::Duration),
+    /// Everything is placed and nothing can be registered: impossible unless the narinfos are
+    /// inconsistent (a reference cycle), but never hang on it.
+    Cycle,
+    /// Wait for a worker.
+    Wait,
 }
 
 /// Record the outcome of the lookups: the paths no cache has, or the lookup that failed.
@@ -336,14 +435,13 @@ fn worker_loop(
         let (path, found) = {
             let mut g = sched.lock().expect("scheduler lock");
             loop {
-                if g.failed() || (g.planned && g.queue.is_empty()) {
-                    cond.notify_all();
-                    return;
-                }
-                if g.unregistered < MAX_UNREGISTERED {
-                    if let Some(next) = g.take_next() {
-                        break next;
+                match g.worker_step() {
+                    WorkerStep::Stop => {
+                        cond.notify_all();
+                        return;
                     }
+                    WorkerStep::Fetch(path, found) => break (path, found),
+                    WorkerStep::Wait => {}
                 }
                 g = cond.wait(g).expect("scheduler lock");
             }
@@ -383,63 +481,43 @@ fn commit_loop(store: &LocalStore, sched: &Mutex<Sched>, cond: &Condvar, progres
         let batch = {
             let mut g = sched.lock().expect("scheduler lock");
             loop {
-                let failed = g.failed();
-                if failed && g.running == 0 {
-                    // Nothing more will arrive; what is placed cannot all be registered safely
-                    // in order any more, so it goes, as a crash would have left it to go.
-                    let mut dropped = std::mem::take(&mut g.placed);
-                    g.unregistered = 0;
-                    drop(g);
-                    dropped.append(&mut waiting);
-                    for (path, placed) in dropped {
-                        let _ = remove_tree(&store.layout.real_path(&path));
-                        drop(placed.lock);
+                let since = last_sync.map_or(SYNC_INTERVAL, |t| t.elapsed());
+                match g.commit_step(!waiting.is_empty(), seen_valid, flushing, since) {
+                    CommitStep::Abandon => {
+                        let mut dropped = std::mem::take(&mut g.placed);
+                        g.unregistered = 0;
+                        drop(g);
+                        dropped.append(&mut waiting);
+                        for (path, placed) in dropped {
+                            let _ = remove_tree(&store.layout.real_path(&path));
+                            drop(placed.lock);
+                        }
+                        cond.notify_all();
+                        return;
                     }
-                    cond.notify_all();
-                    return;
-                }
-                if g.planned && g.remaining() == 0 {
-                    cond.notify_all();
-                    return;
-                }
-                if !failed && (!g.placed.is_empty() || g.valid.len() != seen_valid) {
-                    let arriving = !g.planned || !g.queue.is_empty() || g.running > 0;
-                    let since = last_sync.map_or(SYNC_INTERVAL, |t| t.elapsed());
-                    if g.placed.is_empty()
-                        || !flushing
-                        || !arriving
-                        || since >= SYNC_INTERVAL
-                        || g.unregistered >= MAX_UNREGISTERED / 2
-                    {
+                    CommitStep::Finished => {
+                        cond.notify_all();
+                        return;
+                    }
+                    CommitStep::Take => {
                         seen_valid = g.valid.len();
                         break std::mem::take(&mut g.placed);
                     }
-                    g = cond
-                        .wait_timeout(g, SYNC_INTERVAL - since)
-                        .expect("scheduler lock")
-                        .0;
-                    continue;
+                    CommitStep::WaitFor(delay) => {
+                        g = cond.wait_timeout(g, delay).expect("scheduler lock").0;
+                    }
+                    CommitStep::Cycle => {
+                        let path = waiting[0].0.clone();
+                        g.fail(
+                            &path,
+                            anyhow!(
+                                "`{path}` cannot be registered: its references never became \
+                                 valid (do the narinfo references form a cycle?)"
+                            ),
+                        );
+                    }
+                    CommitStep::Wait => g = cond.wait(g).expect("scheduler lock"),
                 }
-                if !failed
-                    && g.planned
-                    && g.queue.is_empty()
-                    && g.running == 0
-                    && g.placed.is_empty()
-                    && !waiting.is_empty()
-                {
-                    // Everything is placed and nothing can be registered: impossible unless
-                    // the narinfos are inconsistent (a reference cycle), but never hang on it.
-                    let path = waiting[0].0.clone();
-                    g.fail(
-                        &path,
-                        anyhow!(
-                            "`{path}` cannot be registered: its references never became valid \
-                             (do the narinfo references form a cycle?)"
-                        ),
-                    );
-                    continue;
-                }
-                g = cond.wait(g).expect("scheduler lock");
             }
         };
         if !batch.is_empty() && flushing {
@@ -472,9 +550,7 @@ fn register_ready(
     loop {
         let ready: Vec<(String, Placed)> = {
             let g = sched.lock().expect("scheduler lock");
-            let (ready, rest) = std::mem::take(waiting)
-                .into_iter()
-                .partition(|(p, _)| g.refs[p].iter().all(|r| g.valid.contains(r)));
+            let (ready, rest) = g.split_registrable(std::mem::take(waiting));
             *waiting = rest;
             ready
         };
@@ -663,3 +739,7 @@ fn path_info(info: &NarInfo) -> PathInfo {
         registration_time: super::db::now_secs(),
     }
 }
+
+#[cfg(test)]
+#[path = "fetch_tests.rs"]
+mod tests;

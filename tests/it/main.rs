@@ -14,6 +14,7 @@ mod e2e_team_story;
 mod file_modes;
 mod flake;
 mod formats_files;
+mod fuzz_corpus;
 mod http_policy;
 mod index_build;
 mod index_nixhub;

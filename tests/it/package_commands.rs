@@ -355,6 +355,34 @@ fn devbox_projects_are_read_and_converted_keeping_store_paths() {
     assert_eq!(lock2["packages"]["jq@1.7.1"], lock["packages"]["jq@1.7.1"]);
 }
 
+/// Devbox keeps entries it never resolved (no `resolved`); devenv's lock cannot hold them, so
+/// the conversion leaves them out, says so, and writes a lock devenv reads.
+#[test]
+fn devbox_entries_never_resolved_are_left_out_of_the_converted_lock() {
+    let w = IndexWorld::new();
+    w.t.write(
+        "devbox.json",
+        &DEVBOX_JSON.replace(r#"["jq@1.7.1"]"#, r#"["jq@1.7.1", "poetry"]"#),
+    );
+    let lock = devbox_lock().replacen(
+        r#""packages": {"#,
+        r#""packages": {
+    "poetry": {"plugin_version": "0.0.4"},"#,
+        1,
+    );
+    w.t.write("devbox.lock", &lock);
+    let (_, err) = w.ok(&["init", "--from-devbox"]);
+    assert!(
+        err.contains("Devbox never resolved `poetry@latest`"),
+        "{err}"
+    );
+    let lock = w.lock();
+    assert!(lock["packages"]["jq@1.7.1"].is_object());
+    assert!(lock["packages"].get("poetry@latest").is_none());
+    let (list, _) = w.ok(&["list", "--json"]);
+    assert!(list.contains("jq@1.7.1"), "{list}");
+}
+
 /// In a real terminal (tmux), an unknown name offers the closest names; picking one adds it.
 #[test]
 fn unknown_name_in_a_terminal_offers_the_closest_names() {

@@ -220,6 +220,28 @@ fn remove_from_inline_lists_and_maps() {
 }
 
 #[test]
+fn remove_entries_whose_comma_is_on_a_later_line() {
+    let text = "{\n  \"packages\": [\n    \"a@1\"\n    , \"b@2\"\n    , \"c@3\"\n  ]\n}\n";
+    assert_eq!(
+        rm(text, "a"),
+        "{\n  \"packages\": [\n    \"b@2\"\n    , \"c@3\"\n  ]\n}\n"
+    );
+    assert_eq!(
+        rm(text, "b"),
+        "{\n  \"packages\": [\n    \"a@1\"\n    , \"c@3\"\n  ]\n}\n"
+    );
+    assert_eq!(
+        rm(text, "c"),
+        "{\n  \"packages\": [\n    \"a@1\"\n    , \"b@2\"\n  ]\n}\n"
+    );
+    // The only entry, its trailing comma on the next line or after a bare carriage return.
+    let text = "{\n  \"packages\": [\n    \"a@1\"\n    ,\n  ]\n}\n";
+    assert_eq!(rm(text, "a"), "{\n  \"packages\": [\n  ]\n}\n");
+    let text = "{\"packages\": {\"a\": \"1\"\r,\n}}";
+    assert_eq!(rm(text, "a"), "{\"packages\": {\n}}");
+}
+
+#[test]
 fn remove_unknown_package_is_none() {
     assert_eq!(remove_package(COMMENTED, "nope").unwrap(), None);
     assert_eq!(remove_package("{}", "nope").unwrap(), None);
