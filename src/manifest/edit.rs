@@ -474,7 +474,7 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         }
     };
     let line_end = text[after..].find('\n').map_or(text.len(), |i| after + i);
-    let own_line_after = only_trivia(&text[after..line_end]);
+    let own_line_after = rest_of_line_is_trivia(text, after);
     let is_last = index + 1 == items.len();
     // The entry's comma on a later line (`"a"\n  , "b"`): removing the entry's line would
     // leave it behind, in front of the next entry or alone.
@@ -547,6 +547,28 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             start: lead(index),
             end,
             with: String::new(),
+        }
+    }
+}
+
+/// Whether only spaces and comments follow `pos` up to the end of its line, none running past
+/// it: removing the line would cut a block comment that does in half.
+fn rest_of_line_is_trivia(text: &str, mut pos: usize) -> bool {
+    let b = text.as_bytes();
+    loop {
+        while pos < b.len() && matches!(b[pos], b' ' | b'\t' | b'\r') {
+            pos += 1;
+        }
+        let rest = &text[pos..];
+        if rest.is_empty() || rest.starts_with('\n') || rest.starts_with("//") {
+            return true;
+        }
+        let Some(body) = rest.strip_prefix("/*") else {
+            return false;
+        };
+        match body.find("*/") {
+            Some(end) if !body[..end].contains('\n') => pos += 2 + end + 2,
+            _ => return false,
         }
     }
 }

@@ -242,6 +242,19 @@ fn remove_entries_whose_comma_is_on_a_later_line() {
 }
 
 #[test]
+fn remove_keeps_a_block_comment_that_runs_past_the_entry_line() {
+    let text =
+        "{\n  \"packages\": [\n    \"a@1\", /* about a\n       and b */\n    \"b@2\"\n  ]\n}\n";
+    assert_eq!(
+        rm(text, "a"),
+        "{\n  \"packages\": [/* about a\n       and b */\n    \"b@2\"\n  ]\n}\n"
+    );
+    // Comments that end on the entry's line go with it, as before.
+    let text = "{\n  \"packages\": [\n    \"a@1\", /* a */ // a\n    \"b@2\"\n  ]\n}\n";
+    assert_eq!(rm(text, "a"), "{\n  \"packages\": [\n    \"b@2\"\n  ]\n}\n");
+}
+
+#[test]
 fn remove_unknown_package_is_none() {
     assert_eq!(remove_package(COMMENTED, "nope").unwrap(), None);
     assert_eq!(remove_package("{}", "nope").unwrap(), None);
