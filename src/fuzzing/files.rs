@@ -3,6 +3,7 @@
 //! file and a position inside it; an accepted one survives every edit with its meaning intact,
 //! and a lock renders canonically to text that reads back to the same lock.
 
+use super::Columns;
 use crate::diagnostic::{Report, EXIT_BAD_INPUT};
 use crate::lock;
 use crate::manifest::{self, edit, Dialect, Manifest, PackageSpec};
@@ -27,7 +28,7 @@ pub fn manifest(data: &[u8]) {
             Ok((m, warnings)) => {
                 for w in &warnings {
                     let at = super::position(w, file).unwrap_or_else(|| panic!("{w}"));
-                    assert!(super::inside(&text, at, 1), "{w} in {text:?}");
+                    assert!(super::inside(&text, at, Columns::Chars), "{w} in {text:?}");
                 }
                 match dialect {
                     Dialect::Devenv => edits(&text, &m),
@@ -38,7 +39,10 @@ pub fn manifest(data: &[u8]) {
                 let report = bad_input(&e);
                 let cause = report.causes.first().expect("a cause");
                 let at = super::position(cause, file).unwrap_or_else(|| panic!("{cause}"));
-                assert!(super::inside(&text, at, 1), "{cause} in {text:?}");
+                assert!(
+                    super::inside(&text, at, Columns::Chars),
+                    "{cause} in {text:?}"
+                );
                 assert!(!report.hints.is_empty(), "{}", report.render());
             }
         }
@@ -217,7 +221,10 @@ fn refused_lock(e: &anyhow::Error, file: &str, text: &str) {
     let cause = report.causes.first().expect("a cause");
     assert!(cause.starts_with(file), "{}", report.render());
     if let Some(at) = super::position(cause, file) {
-        assert!(super::inside(text, at, 0), "{cause} in {text:?}");
+        assert!(
+            super::inside(text, at, Columns::Bytes),
+            "{cause} in {text:?}"
+        );
     }
 }
 

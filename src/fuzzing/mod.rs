@@ -5,7 +5,7 @@
 //! they refuse is reported as bad input naming the file and position, and the NAR reader never
 //! writes outside its target. The fuzz targets are one line each around these functions, and the
 //! test suite replays the committed corpus and every input that once failed through the very
-//! same functions (`tests/fuzz_corpus.rs`), so a property is stated once and a fix stays fixed.
+//! same functions (`tests/it/fuzz_corpus.rs`), so a property is stated once and a fix stays fixed.
 //! Public only for those two users; not part of devenv's interface.
 
 mod files;
@@ -46,14 +46,24 @@ fn position(message: &str, file: &str) -> Option<(usize, usize)> {
     Some((line, column))
 }
 
+/// How a file's positions count columns: the manifest parser counts characters; serde_json
+/// (locks) counts bytes, and reports the position right after a line break as column 0.
+#[derive(Clone, Copy)]
+enum Columns {
+    Chars,
+    Bytes,
+}
+
 /// Whether `line:column` lies inside `text` (the column may point just past the line's end,
-/// where an unexpected end of input is reported). `min_column` is 0 where serde_json reports
-/// the position right after a line break as column 0.
-fn inside(text: &str, (line, column): (usize, usize), min_column: usize) -> bool {
+/// where an unexpected end of input is reported).
+fn inside(text: &str, (line, column): (usize, usize), columns: Columns) -> bool {
     let Some(l) = text.split('\n').nth(line.wrapping_sub(1)) else {
         return false;
     };
-    column >= min_column && column <= l.chars().count() + 1
+    match columns {
+        Columns::Chars => column >= 1 && column <= l.chars().count() + 1,
+        Columns::Bytes => column <= l.len() + 1,
+    }
 }
 
 #[cfg(test)]
@@ -65,12 +75,14 @@ mod tests {
         assert_eq!(position("f.json:2:16: bad", "f.json"), Some((2, 16)));
         assert_eq!(position("f.json: bad", "f.json"), None);
         assert_eq!(position("g.json:2:16: bad", "f.json"), None);
-        assert!(inside("ab\ncd", (2, 3), 1));
-        assert!(!inside("ab\ncd", (2, 4), 1));
-        assert!(!inside("ab\ncd", (3, 1), 1));
-        assert!(!inside("ab", (0, 1), 1));
-        assert!(!inside("ab\n", (2, 0), 1));
-        assert!(inside("ab\n", (2, 0), 0));
+        assert!(inside("ab\ncd", (2, 3), Columns::Chars));
+        assert!(!inside("ab\ncd", (2, 4), Columns::Chars));
+        assert!(!inside("ab\ncd", (3, 1), Columns::Chars));
+        assert!(!inside("ab", (0, 1), Columns::Chars));
+        assert!(!inside("ab\n", (2, 0), Columns::Chars));
+        assert!(inside("ab\n", (2, 0), Columns::Bytes));
+        assert!(!inside("é", (1, 3), Columns::Chars));
+        assert!(inside("é", (1, 3), Columns::Bytes));
     }
 
     #[test]
