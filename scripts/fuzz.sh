@@ -5,7 +5,7 @@
 #
 # Each target starts from its committed seeds (fuzz/corpus/<target>/) and a working corpus that
 # grows from run to run (fuzz/work/<target>/, not committed). An input that makes a target fail
-# is copied to fuzz/regressions/<target>/, which the test suite replays (tests/fuzz_corpus.rs):
+# is copied to fuzz/regressions/<target>/, which the test suite replays (tests/it/fuzz_corpus.rs):
 # commit it with the fix. Exits with 1 when a target failed, 2 on bad arguments.
 # Needs a nightly toolchain; installs cargo-fuzz when it is missing.
 set -euo pipefail
