@@ -530,12 +530,23 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             with: String::new(),
         }
     } else if index > 0 {
-        // `[…, "b"]` or `[…, "b",]`: drop from the previous entry's end up to this entry's end,
-        // keeping a trailing comma if there was one.
-        Edit {
-            start: items[index - 1].end,
-            end: item.end,
-            with: String::new(),
+        let prev_comma = skip_trivia(text, items[index - 1].end);
+        if comma_after && text.as_bytes().get(prev_comma) == Some(&b',') {
+            // `[…, "b",]`: from after the previous entry's comma through this entry's, so the
+            // previous comma stays where it was as the trailing one (what `add` inserted goes
+            // exactly, wherever that comma is).
+            Edit {
+                start: prev_comma + 1,
+                end: after,
+                with: String::new(),
+            }
+        } else {
+            // `[…, "b"]`: from the previous entry's end up to this entry's end.
+            Edit {
+                start: items[index - 1].end,
+                end: item.end,
+                with: String::new(),
+            }
         }
     } else {
         let end = match comma_later {

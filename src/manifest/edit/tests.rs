@@ -266,6 +266,9 @@ fn add_then_remove_restores_the_file() {
         COMMENTED,
         "{\"packages\": [\"a@1\"]}",
         "{\n\t\"packages\": [\n\t\t\"a@1\"\n\t]\n}\n",
+        // The trailing comma on a line of its own.
+        "{\n\t\"packages\": {\n\t\t\"a\": \"1\"\n\t,}\n}\n",
+        "{\"packages\": [\"a@1\"\n, ]}",
     ] {
         let added = add(text, &spec("zz", "1.0"));
         assert_eq!(rm(&added, "zz"), text, "after adding:\n{added}");
