@@ -488,11 +488,23 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             let prev = items[index - 1];
             let p = skip_spaces(text, prev.end);
             if text.as_bytes().get(p) == Some(&b',') {
+                // Comments on the previous entry's line stay; the line break that ends the
+                // previous line is the removed line's own, so a file that mixes `\n` and `\r\n`
+                // keeps the break it had before the entry was added.
+                let before = &text[p + 1..line_start];
+                let comments = before
+                    .strip_suffix("\r\n")
+                    .or_else(|| before.strip_suffix('\n'))
+                    .unwrap_or(before);
+                let line_break_start = if text[..line_end].ends_with('\r') {
+                    line_end - 1
+                } else {
+                    line_end
+                };
                 return Edit {
                     start: p,
                     end: line_end + 1,
-                    // Comments on the previous entry's line stay.
-                    with: text[p + 1..line_start].to_string(),
+                    with: format!("{comments}{}", &text[line_break_start..=line_end]),
                 };
             }
         }

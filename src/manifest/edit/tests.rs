@@ -324,3 +324,21 @@ fn options_without_a_packages_list_use_the_map_form() {
         "{\"packages\": [\"jq@1\"]}"
     );
 }
+
+#[test]
+fn add_then_rm_keeps_the_line_breaks_of_a_file_that_mixes_them() {
+    // One `\r\n` makes `add` write `\r\n`; `rm` must still give back the `\n` that was there.
+    let text = "{\r\n  \"packages\": {\n    \"go\": \"1.22\"\n  }\n}\n";
+    let added = add(text, &spec("jq", "1.7"));
+    assert_eq!(
+        added,
+        "{\r\n  \"packages\": {\n    \"go\": \"1.22\",\r\n    \"jq\": \"1.7\"\n  }\n}\n"
+    );
+    assert_eq!(rm(&added, "jq"), text);
+    // Blank lines after the previous entry stay blank.
+    let text = "{\n  \"packages\": [\n    \"a@1\",\n\n    \"b@2\"\n  ]\n}\n";
+    assert_eq!(
+        rm(text, "b"),
+        "{\n  \"packages\": [\n    \"a@1\"\n\n  ]\n}\n"
+    );
+}
