@@ -36,21 +36,6 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
-/// The components of a version, as Nix splits them (`1.2.3pre4` → `1`, `2`, `3`, `pre`, `4`).
-pub fn components(v: &str) -> Vec<&str> {
-    let mut rest = v.as_bytes();
-    let mut out = Vec::new();
-    loop {
-        let c = next_component(&mut rest);
-        if c.is_empty() {
-            return out;
-        }
-        // Components are runs of ASCII digits or of non-separator bytes, so they are valid UTF-8
-        // slices of the original string whenever the split points are ASCII, which they are.
-        out.push(std::str::from_utf8(c).unwrap_or(""));
-    }
-}
-
 fn is_sep(c: u8) -> bool {
     c == b'.' || c == b'-'
 }
@@ -222,14 +207,6 @@ impl Constraint {
                 comparators,
             },
         })
-    }
-
-    /// The constraint `latest`.
-    pub fn latest() -> Constraint {
-        Constraint {
-            written: "latest".to_string(),
-            kind: Kind::Latest,
-        }
     }
 
     /// Whether this is `latest` (any version, newest wins).
@@ -471,6 +448,19 @@ fn join(nums: &[u64]) -> String {
 mod tests {
     use super::*;
     use Ordering::*;
+
+    /// The components of a version, as Nix splits them (`1.2.3pre4` → `1`, `2`, `3`, `pre`, `4`).
+    fn components(v: &str) -> Vec<&str> {
+        let mut rest = v.as_bytes();
+        let mut out = Vec::new();
+        loop {
+            let c = next_component(&mut rest);
+            if c.is_empty() {
+                return out;
+            }
+            out.push(std::str::from_utf8(c).unwrap());
+        }
+    }
 
     /// The vectors of Nix's own test suite (`tests/lang/eval-okay-versions.nix`), then edge cases
     /// (separators, padding, numbers too large for Nix's 32-bit components) whose expected
