@@ -7,8 +7,6 @@
 
 use std::fmt;
 
-/// Exit code for success.
-pub const EXIT_OK: u8 = 0;
 /// Exit code for an operation that failed (network, store, I/O, …).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for bad input: a usage error, an invalid manifest, lock or argument.

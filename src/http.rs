@@ -391,8 +391,13 @@ fn is_connect_error(e: &io::Error) -> bool {
             | io::ErrorKind::NotConnected
             | io::ErrorKind::AddrNotAvailable
     ) || matches!(
-        e.raw_os_error(),
-        Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENETDOWN | libc::EHOSTDOWN)
+        rustix::io::Errno::from_io_error(e),
+        Some(
+            rustix::io::Errno::NETUNREACH
+                | rustix::io::Errno::HOSTUNREACH
+                | rustix::io::Errno::NETDOWN
+                | rustix::io::Errno::HOSTDOWN
+        )
     )
 }
 

@@ -5,7 +5,11 @@
 //! each domain module owns one step, `app` strings them together for every command, and `cli`
 //! only parses arguments and prints. stdout carries data (hook output is `eval`ed by shells) and
 //! only `cli` writes it; messages and progress go to stderr through `printer`.
+//!
+//! `unsafe` code lives in `sys` alone, where each block says why it is sound; every other
+//! system call goes through `rustix`.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod cli;
@@ -28,6 +32,8 @@ pub mod profile;
 pub mod settings;
 pub mod shell;
 pub mod store;
+#[allow(unsafe_code)]
+mod sys;
 pub mod system;
 pub mod variables;
 pub mod version;

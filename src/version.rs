@@ -224,14 +224,6 @@ impl Constraint {
         })
     }
 
-    /// The constraint `latest`.
-    pub fn latest() -> Constraint {
-        Constraint {
-            written: "latest".to_string(),
-            kind: Kind::Latest,
-        }
-    }
-
     /// Whether this is `latest` (any version, newest wins).
     pub fn is_latest(&self) -> bool {
         self.kind == Kind::Latest

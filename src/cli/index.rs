@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{Ctx, Printer};
 use crate::diagnostic::ResultExt;
-use crate::index::builder::{self, BuildOptions, Event, Reporter};
+use crate::index::build::{self, BuildOptions, Event, Reporter};
 
 /// Build or extend a static version index from a nixpkgs git checkout.
 #[derive(Debug, clap::Args)]
@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         done: 0.into(),
         total: 0.into(),
     };
-    let summary = builder::build(&opts, &progress)?;
+    let summary = build::build(&opts, &progress)?;
     ctx.printer.info(format!(
         "Index {}: {} package(s); {} evaluation(s) run, {} resumed, {} revision(s) already indexed, {} attribute(s) skipped, {} file(s) written",
         opts.out.display(),

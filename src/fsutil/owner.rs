@@ -127,26 +127,12 @@ pub fn check_within(base: &Path, path: &Path) -> Result<(), Untrusted> {
 }
 
 fn current_uid() -> u32 {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// `name (uid N)`, or `uid N` when the user database does not know it.
 fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call and its length is
-    // passed; result is only read when getpwuid_r reports success.
-    let name = unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
-        (rc == 0 && !result.is_null() && !pwd.pw_name.is_null()).then(|| {
-            std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned()
-        })
-    };
-    match name {
+    match crate::sys::user_name(uid) {
         Some(n) => format!("`{n}` (uid {uid})"),
         None => format!("uid {uid}"),
     }

@@ -10,7 +10,6 @@
 //! command or the terminal unchecked.
 
 pub mod build;
-pub mod builder;
 pub mod format;
 pub mod http;
 pub mod nixhub;

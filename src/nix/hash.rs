@@ -1,4 +1,4 @@
-//! SHA-256 digests as Nix writes them, and streaming hashers.
+//! SHA-256 digests as Nix writes them, and a streaming hasher.
 //!
 //! Nix prints the same digest three ways: base16 (`sha256:<64 hex>`, in its SQLite database),
 //! nix32 (`sha256:<52 chars>`, in narinfo, CA fields and signature fingerprints) and SRI
@@ -7,7 +7,7 @@
 //! 44 = base64). Old cache.nixos.org narinfos still carry hex, so all forms must be read.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -49,6 +49,11 @@ impl Sha256Hash {
         nixbase32::encode(&self.0)
     }
 
+    /// `sha256:<hex>`, the form Nix stores in its database.
+    pub fn display_hex(&self) -> String {
+        format!("sha256:{}", self.to_hex())
+    }
+
     /// SRI form `sha256-<base64>`.
     pub fn to_sri(&self) -> String {
         format!(
@@ -60,11 +65,6 @@ impl Sha256Hash {
     /// `sha256:<nix32>`, the form Nix writes in narinfo files and fingerprints.
     pub fn display_nix(&self) -> String {
         format!("sha256:{}", self.to_nix32())
-    }
-
-    /// `sha256:<hex>`, the form Nix stores in its database.
-    pub fn display_hex(&self) -> String {
-        format!("sha256:{}", self.to_hex())
     }
 
     /// Parses `sha256:<hex|nix32|base64>` or SRI `sha256-<base64>`.
@@ -151,46 +151,6 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// A reader that hashes and counts every byte read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// Bytes read so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// The digest and byte count of everything read.
-    pub fn finish(self) -> (Sha256Hash, u64) {
-        (Sha256Hash(self.hasher.finalize().into()), self.count)
-    }
-
-    pub fn into_inner(self) -> R {
-        self.inner
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
 /// A writer that hashes and counts every byte written through it.
 pub struct HashingWriter<W> {
     inner: W,
@@ -205,11 +165,6 @@ impl<W: Write> HashingWriter<W> {
             hasher: Sha256::new(),
             count: 0,
         }
-    }
-
-    /// Bytes written so far.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 
     /// The digest and byte count of everything written, and the inner writer.
@@ -276,17 +231,14 @@ mod tests {
     }
 
     #[test]
-    fn hashing_reader_and_writer_count() {
+    fn hashing_writer_hashes_counts_and_passes_through() {
         let data = b"Hello World!";
-        let mut r = HashingReader::new(&data[..]);
-        let mut sink = Vec::new();
-        io::copy(&mut r, &mut sink).unwrap();
-        let (h, n) = r.finish();
-        assert_eq!(n, 12);
-        assert_eq!(h, Sha256Hash::digest(data));
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(data).unwrap();
-        let (h2, n2, inner) = w.finish();
-        assert_eq!((h2, n2, inner.as_slice()), (h, 12, &data[..]));
+        let (h, n, inner) = w.finish();
+        assert_eq!(
+            (h, n, inner.as_slice()),
+            (Sha256Hash::digest(data), 12, &data[..])
+        );
     }
 }

@@ -278,11 +278,6 @@ impl NarInfo {
             &self.references,
         )
     }
-
-    /// The full deriver path, if known.
-    pub fn deriver_path(&self) -> Option<String> {
-        self.deriver.as_ref().map(|d| format!("{STORE_DIR}/{d}"))
-    }
 }
 
 /// The signed fingerprint of a path's metadata (see [`NarInfo::fingerprint`]).
@@ -433,8 +428,8 @@ Sig: cache.nixos.org-1:TsTTb3WGTZKphvYdBHXwo6weVILmTytUjLB+vcX89fOjjRicCHmKA4RCP
         assert_eq!(curl.compression, Compression::Xz);
         assert_eq!(curl.references.len(), 4);
         assert_eq!(
-            curl.deriver_path().unwrap(),
-            "/nix/store/5rwxzi7pal3qhpsyfc16gzkh939q1np6-curl-7.82.0.drv"
+            curl.deriver.as_deref(),
+            Some("5rwxzi7pal3qhpsyfc16gzkh939q1np6-curl-7.82.0.drv")
         );
         assert!(TrustedKeys::nixos_default().verify_narinfo(&curl));
         let baz = NarInfo::parse(BAZ).unwrap();

@@ -246,14 +246,6 @@ impl TrustedKeys {
         self.keys.insert(key.name.clone(), key);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &PublicKey> {
-        self.keys.values()
-    }
-
     /// Whether any of `sigs` is a valid signature of `fingerprint` by a trusted key.
     pub fn verify(&self, fingerprint: &str, sigs: &[Signature]) -> bool {
         sigs.iter().any(|sig| {

@@ -109,11 +109,6 @@ impl StorePath {
         nixbase32::encode(&self.digest)
     }
 
-    /// Whether the name marks a derivation.
-    pub fn is_derivation(&self) -> bool {
-        self.name.ends_with(".drv")
-    }
-
     /// A path added with `nix-store --add` (or any NAR-hash content address): type `source`.
     pub fn make_source(
         name: &str,

@@ -52,14 +52,6 @@ impl Shell {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Shell::Bash => "bash",
-            Shell::Zsh => "zsh",
-            Shell::Fish => "fish",
-        }
-    }
-
     /// The hook installed by `eval "$(devenv hook <shell>)"`, calling `exe` on a change.
     pub fn hook(self, exe: &str) -> String {
         let template = match self {
@@ -142,18 +134,6 @@ impl Shell {
         match self {
             Shell::Bash | Shell::Zsh => out.push_str("hash -r 2>/dev/null || :;\n"),
             Shell::Fish => {}
-        }
-    }
-
-    /// A message on stderr from the evaluated code (used for the one "not allowed" notice).
-    pub fn echo_stderr(self, out: &mut String, message: &str) {
-        match self {
-            Shell::Bash | Shell::Zsh => {
-                let _ = writeln!(out, "printf '%s\\n' {} >&2;", quote::posix(message));
-            }
-            Shell::Fish => {
-                let _ = writeln!(out, "printf '%s\\n' {} >&2;", quote::fish(message));
-            }
         }
     }
 

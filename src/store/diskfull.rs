@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rustix::io::Errno;
+
 /// The disk holding the store is full (or the quota on it is used up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskFull {
@@ -60,9 +62,9 @@ pub fn cause_of(e: &anyhow::Error) -> Option<(bool, String)> {
     }
     for c in e.chain() {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            match io.raw_os_error() {
-                Some(libc::ENOSPC) => return Some((false, "No space left on device".into())),
-                Some(libc::EDQUOT) => return Some((true, "Disk quota exceeded".into())),
+            match Errno::from_io_error(io) {
+                Some(Errno::NOSPC) => return Some((false, "No space left on device".into())),
+                Some(Errno::DQUOT) => return Some((true, "Disk quota exceeded".into())),
                 _ => {}
             }
         }
@@ -103,12 +105,8 @@ pub fn explain(
 
 /// Bytes available to this user on the file system holding `dir`.
 fn available(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is NUL-terminated and `st` is a plain struct the call fills in.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail * st.f_frsize)
 }
 
 /// `1.5 MiB`-style sizes.
@@ -134,10 +132,13 @@ mod tests {
     #[test]
     fn finds_enospc_edquot_and_sqlite_full_anywhere_in_the_chain() {
         let io = |code| anyhow::Error::from(std::io::Error::from_raw_os_error(code));
-        let e = io(libc::ENOSPC).context("could not write `x` while unpacking");
+        let e = io(Errno::NOSPC.raw_os_error()).context("could not write `x` while unpacking");
         assert_eq!(cause_of(&e).map(|c| c.0), Some(false));
-        assert_eq!(cause_of(&io(libc::EDQUOT)).map(|c| c.0), Some(true));
-        assert_eq!(cause_of(&io(libc::EACCES)), None);
+        assert_eq!(
+            cause_of(&io(Errno::DQUOT.raw_os_error())).map(|c| c.0),
+            Some(true)
+        );
+        assert_eq!(cause_of(&io(Errno::ACCESS.raw_os_error())), None);
         let full = rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
             None,
@@ -148,8 +149,10 @@ mod tests {
     #[test]
     fn the_message_names_the_disk_the_path_and_the_sizes() {
         let dir = tempfile::tempdir().unwrap();
-        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(libc::ENOSPC))
-            .context("the NAR is corrupt or does not match its narinfo");
+        let e = anyhow::Error::from(std::io::Error::from_raw_os_error(
+            Errno::NOSPC.raw_os_error(),
+        ))
+        .context("the NAR is corrupt or does not match its narinfo");
         let e = explain(
             e,
             dir.path(),

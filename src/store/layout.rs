@@ -47,12 +47,7 @@ pub fn can_create(dir: &Path) -> bool {
 
 /// Whether this user may write into `dir` (asks the kernel, so root and ACLs are accounted for).
 pub fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
 }
 
 /// What identifies the state of directory `dir`'s entry list, combined with `paths` (what was

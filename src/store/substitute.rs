@@ -386,15 +386,10 @@ impl<R: Read> Read for VerifyingReader<'_, R> {
 
 /// Make everything on the file system holding `root` durable (`syncfs`).
 pub(super) fn sync_fs(root: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
     let dir = fs::File::open(root).with_context(|| format!("cannot open `{}`", root.display()))?;
-    // SAFETY: `dir` is an open file descriptor for the duration of the call.
-    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot sync `{}`", root.display()));
-    }
-    Ok(())
+    rustix::fs::syncfs(&dir)
+        .map_err(io::Error::from)
+        .with_context(|| format!("cannot sync `{}`", root.display()))
 }
 
 /// Delete a tree whose directories may be read-only (store paths are 0555).

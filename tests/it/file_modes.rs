@@ -87,8 +87,7 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// A world with a local binary cache and index holding `hello-modes 1.0.0`, published under

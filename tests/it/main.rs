@@ -39,4 +39,5 @@ mod store_durability;
 mod store_faults;
 mod store_push_gc;
 mod store_substitute;
+mod unsafe_code;
 mod versions;

@@ -24,17 +24,6 @@ pub struct Meta {
 /// All package files of an index, by name.
 pub type Packages = BTreeMap<String, PackageFile>;
 
-/// Merge evaluation results into `packages`; returns the names whose files changed.
-pub fn merge_results(packages: &mut Packages, results: &[EvalResult]) -> Vec<String> {
-    let mut touched = Vec::new();
-    for result in results {
-        touched.extend(merge_result(packages, result));
-    }
-    touched.sort();
-    touched.dedup();
-    touched
-}
-
 /// Merge one evaluation into `packages`; returns the names whose files changed, sorted. The
 /// outcome does not depend on the order evaluations are merged in, so a build merges each one as
 /// it finishes.
@@ -183,6 +172,17 @@ mod tests {
     use crate::index::build::eval::EvalPackage;
     use crate::lock::Output;
     use proptest::prelude::*;
+
+    /// Merge several evaluation results; returns the names whose files changed.
+    fn merge_results(packages: &mut Packages, results: &[EvalResult]) -> Vec<String> {
+        let mut touched = Vec::new();
+        for result in results {
+            touched.extend(merge_result(packages, result));
+        }
+        touched.sort();
+        touched.dedup();
+        touched
+    }
 
     fn result(rev: &str, date: &str, system: &str, pkgs: &[(&str, &str, &str)]) -> EvalResult {
         EvalResult {

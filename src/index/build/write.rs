@@ -140,15 +140,10 @@ fn put(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<bool> {
 
 /// Flush every file system write under `dir` to disk at once.
 fn sync_all_under(dir: &Path) -> anyhow::Result<()> {
-    use std::os::fd::AsRawFd;
     let handle = std::fs::File::open(dir)?;
-    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
-    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("could not sync {}", dir.display()));
-    }
-    Ok(())
+    rustix::fs::syncfs(&handle)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("could not sync {}", dir.display()))
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {

@@ -12,15 +12,18 @@
 //! `O_NOFOLLOW`, so symlinks in the archive are created but never followed, and a name can
 //! never be created twice. If unpacking fails, the partial target is removed.
 
-use std::ffi::CString;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{
+    fchmod, futimens, mkdirat, openat, symlinkat, utimensat, AtFlags, Mode, OFlags, Timespec,
+    Timestamps, CWD, UTIME_OMIT,
+};
 use thiserror::Error;
 
 use super::wire::*;
@@ -502,16 +505,20 @@ fn umask_keeps_canonical_modes() -> bool {
 }
 
 /// mtime 1, atime left as is: what Nix's `canonicalisePathMetaData` sets.
-const TIMES: [libc::timespec; 2] = [
-    libc::timespec {
+const TIMES: Timestamps = Timestamps {
+    last_access: Timespec {
         tv_sec: 0,
-        tv_nsec: libc::UTIME_OMIT,
+        tv_nsec: UTIME_OMIT,
     },
-    libc::timespec {
+    last_modification: Timespec {
         tv_sec: 1,
         tv_nsec: 0,
     },
-];
+};
+
+/// Flags of every node opened while unpacking: a name that is (or was swapped for) a symlink
+/// fails instead of being followed.
+const NO_FOLLOW: OFlags = OFlags::NOFOLLOW.union(OFlags::CLOEXEC);
 
 impl Restore<'_> {
     fn fail(&self, action: &'static str, path: &[u8], source: io::Error) -> NarError {
@@ -526,23 +533,23 @@ impl Restore<'_> {
         }
     }
 
-    fn check(&self, rc: libc::c_int, action: &'static str, path: &[u8]) -> Result<(), NarError> {
-        if rc < 0 {
-            Err(self.fail(action, path, io::Error::last_os_error()))
-        } else {
-            Ok(())
+    fn check<T>(
+        &self,
+        result: rustix::io::Result<T>,
+        action: &'static str,
+        path: &[u8],
+    ) -> Result<T, NarError> {
+        result.map_err(|errno| self.fail(action, path, errno.into()))
+    }
+
+    /// The directory and the name to create a node at: one component inside its parent's
+    /// handle, or the target path itself for the root.
+    fn place<'a>(&'a self, at: Loc<'a, OwnedFd>) -> (BorrowedFd<'a>, &'a [u8]) {
+        match at {
+            Some((parent, name)) => (parent.as_fd(), name),
+            None => (CWD, self.target.as_os_str().as_bytes()),
         }
     }
-
-    fn target_c(&self) -> CString {
-        // A path from the OS has no interior NUL; an empty fallback makes the syscall fail cleanly.
-        CString::new(self.target.as_os_str().as_bytes()).unwrap_or_default()
-    }
-}
-
-fn cname(name: &[u8]) -> CString {
-    // Names were checked for NUL by the parser.
-    CString::new(name).unwrap_or_default()
 }
 
 impl Sink for Restore<'_> {
@@ -550,52 +557,26 @@ impl Sink for Restore<'_> {
     type File = File;
 
     fn directory(&mut self, at: Loc<OwnedFd>, path: &[u8]) -> Result<OwnedFd, NarError> {
-        let (dirfd, name) = match at {
-            Some((parent, name)) => (parent.as_raw_fd(), cname(name)),
-            None => (libc::AT_FDCWD, self.target_c()),
-        };
-        // SAFETY: plain syscalls on a valid fd and NUL-terminated names.
-        let rc = unsafe { libc::mkdirat(dirfd, name.as_ptr(), 0o755) };
-        self.check(rc, "create directory", path)?;
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let fd = unsafe { libc::openat(dirfd, name.as_ptr(), flags) };
-        self.check(fd, "open directory", path)?;
-        // SAFETY: fd is a fresh descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let (dirfd, name) = self.place(at);
+        let created = mkdirat(dirfd, name, Mode::from_raw_mode(0o755));
+        self.check(created, "create directory", path)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | NO_FOLLOW;
+        let opened = openat(dirfd, name, flags, Mode::empty());
+        self.check(opened, "open directory", path)
     }
 
     fn finish_directory(&mut self, dir: OwnedFd, path: &[u8]) -> Result<(), NarError> {
-        // SAFETY: dir is an open directory descriptor.
-        let rc = unsafe { libc::fchmod(dir.as_raw_fd(), 0o555) };
-        self.check(rc, "set permissions of", path)?;
-        let rc = unsafe { libc::futimens(dir.as_raw_fd(), TIMES.as_ptr()) };
-        self.check(rc, "set the time of", path)
+        let chmod = fchmod(&dir, Mode::from_raw_mode(0o555));
+        self.check(chmod, "set permissions of", path)?;
+        self.check(futimens(&dir, &TIMES), "set the time of", path)
     }
 
     fn file(&mut self, at: Loc<OwnedFd>, exec: bool, path: &[u8]) -> Result<File, NarError> {
-        let mode = if exec { 0o555 } else { 0o444 };
-        match at {
-            Some((parent, name)) => {
-                let name = cname(name);
-                let flags = libc::O_WRONLY
-                    | libc::O_CREAT
-                    | libc::O_EXCL
-                    | libc::O_NOFOLLOW
-                    | libc::O_CLOEXEC;
-                // SAFETY: valid dir fd and NUL-terminated name.
-                let fd = unsafe { libc::openat(parent.as_raw_fd(), name.as_ptr(), flags, mode) };
-                self.check(fd, "create file", path)?;
-                // SAFETY: fd is a fresh descriptor we own.
-                Ok(unsafe { File::from_raw_fd(fd) })
-            }
-            None => OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(self.target)
-                .map_err(|e| self.fail("create file", path, e)),
-        }
+        let mode = Mode::from_raw_mode(if exec { 0o555 } else { 0o444 });
+        let (dirfd, name) = self.place(at);
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | NO_FOLLOW;
+        let created = openat(dirfd, name, flags, mode);
+        self.check(created, "create file", path).map(File::from)
     }
 
     fn write(&mut self, file: &mut File, data: &[u8], path: &[u8]) -> Result<(), NarError> {
@@ -605,34 +586,19 @@ impl Sink for Restore<'_> {
 
     fn finish_file(&mut self, file: File, exec: bool, path: &[u8]) -> Result<(), NarError> {
         if self.chmod_files {
-            let mode = if exec { 0o555 } else { 0o444 };
-            // SAFETY: file is an open descriptor.
-            let rc = unsafe { libc::fchmod(file.as_raw_fd(), mode) };
-            self.check(rc, "set permissions of", path)?;
+            let mode = Mode::from_raw_mode(if exec { 0o555 } else { 0o444 });
+            self.check(fchmod(&file, mode), "set permissions of", path)?;
         }
-        // SAFETY: file is an open descriptor.
-        let rc = unsafe { libc::futimens(file.as_raw_fd(), TIMES.as_ptr()) };
-        self.check(rc, "set the time of", path)
+        self.check(futimens(&file, &TIMES), "set the time of", path)
     }
 
     fn symlink(&mut self, at: Loc<OwnedFd>, target: &[u8], path: &[u8]) -> Result<(), NarError> {
-        let link_target = cname(target);
-        let (dirfd, name) = match at {
-            Some((parent, name)) => (parent.as_raw_fd(), cname(name)),
-            None => (libc::AT_FDCWD, self.target_c()),
-        };
-        // SAFETY: valid fd and NUL-terminated strings; symlinkat never follows anything.
-        let rc = unsafe { libc::symlinkat(link_target.as_ptr(), dirfd, name.as_ptr()) };
-        self.check(rc, "create symlink", path)?;
-        let rc = unsafe {
-            libc::utimensat(
-                dirfd,
-                name.as_ptr(),
-                TIMES.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        self.check(rc, "set the time of", path)
+        let (dirfd, name) = self.place(at);
+        // symlinkat never follows anything; utimensat must not follow the link it just made.
+        let created = symlinkat(target, dirfd, name);
+        self.check(created, "create symlink", path)?;
+        let timed = utimensat(dirfd, name, &TIMES, AtFlags::SYMLINK_NOFOLLOW);
+        self.check(timed, "set the time of", path)
     }
 }
 

@@ -240,9 +240,8 @@ fn dump_refuses_special_files_and_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("t");
     fs::create_dir(&t).unwrap();
-    let fifo = std::ffi::CString::new(t.join("fifo").as_os_str().as_bytes()).unwrap();
-    // SAFETY: plain syscall with a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let fifo = Mode::from_raw_mode(0o644);
+    rustix::fs::mknodat(CWD, t.join("fifo"), rustix::fs::FileType::Fifo, fifo, 0).unwrap();
     let err = dump(&t, io::sink()).unwrap_err().to_string();
     assert!(err.contains("unsupported file type"), "{err}");
     assert!(err.contains("t/fifo"), "{err}");

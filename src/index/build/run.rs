@@ -16,10 +16,10 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use super::build::eval::{EvalResult, Evaluator, WRAPPER};
-use super::build::git::{self, Revision};
-use super::build::merge::{self, Packages};
-use super::build::{kept, write};
+use super::eval::{EvalResult, Evaluator, WRAPPER};
+use super::git::{self, Revision};
+use super::merge::{self, Packages};
+use super::{kept, write};
 use crate::diagnostic::ResultExt;
 use crate::fsutil;
 
