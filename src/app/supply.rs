@@ -1,0 +1,296 @@
+//! The supply-chain operations behind `sbom`, `image` and `provenance`: the project's locked
+//! packages for one system as the roots of a closure, whose facts come from the store database
+//! for installed paths and from the binary caches' signed narinfos for the rest.
+//!
+//! Works on the [`Inputs`] read once; the lock must cover the manifest (nothing is resolved or
+//! written here), so the outputs describe exactly what the lock says.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _, Result};
+
+use super::{Context, Inputs, Project};
+use crate::diagnostic::ResultExt as _;
+use crate::nix::hash::Sha256Hash;
+use crate::nix::store_path::StorePath;
+use crate::store::substitute::Substituters;
+use crate::store::LocalStore;
+use crate::supply::closure::{Closure, Facts, Origin, PathFacts, Root, Unknown};
+
+/// The environment's closure, and the store it was read from (when devenv's own store exists).
+pub struct Environment {
+    /// The project directory's name: what the documents call the environment.
+    pub subject: String,
+    pub closure: Closure,
+    /// The trusted public keys, by name, for provenance.
+    pub trusted_keys: Vec<String>,
+}
+
+/// The closure of the project's locked packages for the configured system. With `installed`,
+/// every path must be in the store; otherwise narinfos fill in what is not.
+pub fn environment(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<Environment> {
+    let roots = roots(ctx, inputs)?;
+    let store = match crate::store::LocalStore::open(&ctx.settings) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            // The Nix daemon's store, or none yet: the binary caches know the paths.
+            tracing::debug!(error = %e, "no store of devenv's own; asking the binary caches");
+            None
+        }
+    };
+    let facts = StoreOrCaches {
+        store: store.as_ref(),
+        caches: OnceCell::new(),
+    };
+    let system = &ctx.settings.system.value;
+    let closure = match Closure::compute(system, roots, &facts)? {
+        Ok(c) => c,
+        Err(unknown) => return Err(unknown_paths(&unknown, &facts, inputs)),
+    };
+    Ok(Environment {
+        subject: subject(project),
+        closure,
+        trusted_keys: ctx.settings.trusted_public_keys.value.clone(),
+    })
+}
+
+/// Where each closure path is on disk, after realizing the lock (fetching what is missing,
+/// never building): what an image is made of.
+pub fn realized(
+    ctx: &Context,
+    project: &Project,
+    inputs: &Inputs,
+) -> Result<(Environment, Vec<(String, PathBuf)>, Option<PathBuf>)> {
+    let progress = crate::printer::TerminalProgress::new(&ctx.printer);
+    let result = super::realize(ctx, project, inputs, super::BuildPolicy::Never, &progress);
+    progress.finish();
+    result?;
+    let env = environment(ctx, project, inputs)?;
+    let store = super::store::open(&ctx.settings)?;
+    let on_disk = env
+        .closure
+        .paths
+        .keys()
+        .map(|p| {
+            let parsed = StorePath::parse_absolute(p).map_err(|e| anyhow!("{e}"))?;
+            Ok((p.clone(), store.real_path(&parsed)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Symlinks in a store under another root point into it; images name `/nix/store`.
+    let physical_store_dir = crate::store::choose_root(&ctx.settings)
+        .ok()
+        .flatten()
+        .map(|root| crate::store::layout::StoreLayout::new(root).store_dir());
+    Ok((env, on_disk, physical_store_dir))
+}
+
+fn subject(project: &Project) -> String {
+    project
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| project.root.clone())
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "environment".to_string())
+}
+
+/// The lock's outputs of the manifest's packages for the configured system, with what the index
+/// says about licence and homepage (when it answers).
+fn roots(ctx: &Context, inputs: &Inputs) -> Result<Vec<Root>> {
+    let system = &ctx.settings.system.value;
+    let manifest = &inputs.manifest()?.manifest;
+    let lock = inputs
+        .lock()?
+        .ok_or_else(|| anyhow!("`{}` does not exist", inputs.lock_name()))
+        .hint("run `devenv install` to lock the manifest")
+        .bad_input()?;
+    let locked_systems: std::collections::BTreeSet<&str> = lock
+        .packages
+        .values()
+        .flat_map(|p| p.systems.keys().map(String::as_str))
+        .collect();
+    if !lock.packages.is_empty() && !locked_systems.contains(system.as_str()) {
+        return Err(anyhow!(
+            "`{}` has no packages for system `{system}` (from {})",
+            inputs.lock_name(),
+            ctx.settings.system.source
+        ))
+        .hint(format!(
+            "the lock covers {}; pass one of them with --system",
+            locked_systems.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+        .bad_input();
+    }
+    let index = super::packages::open_index(ctx).ok();
+    let mut roots = Vec::new();
+    for spec in manifest.packages_for(system) {
+        let key = spec.lock_key();
+        let entry = lock
+            .packages
+            .get(&key)
+            .ok_or_else(|| {
+                anyhow!(
+                    "`{}` is out of date: it has no entry for `{key}` from the manifest",
+                    inputs.lock_name()
+                )
+            })
+            .hint("run `devenv update` to lock the manifest")
+            .bad_input()?;
+        let outputs = entry.outputs_for(system, &spec.outputs);
+        if outputs.is_empty() {
+            return Err(anyhow!(
+                "`{}` has no outputs of `{key}` for system `{system}`",
+                inputs.lock_name()
+            ))
+            .hint(format!(
+                "restrict the package to the systems it has with `platforms` in the manifest, \
+                 or pass another --system"
+            ))
+            .bad_input();
+        }
+        let (license, homepage) = match index.as_ref().map(|i| i.package(&spec.name)) {
+            Some(Ok(Some(pkg))) => (pkg.license, Some(pkg.homepage).filter(|h| !h.is_empty())),
+            Some(Err(e)) => {
+                tracing::debug!(package = %spec.name, error = %e, "no licence from the index");
+                (Vec::new(), None)
+            }
+            _ => (Vec::new(), None),
+        };
+        for o in outputs {
+            let path = StorePath::parse_absolute(&o.path)
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| {
+                    format!(
+                        "`{}` has an invalid store path for output `{}` of `{key}`",
+                        inputs.lock_name(),
+                        o.name
+                    )
+                })
+                .bad_input()?;
+            roots.push(Root {
+                name: spec.name.clone(),
+                key: key.clone(),
+                version: entry.version.clone(),
+                output: o.name.clone(),
+                path,
+                resolved: entry.resolved.clone(),
+                rev: entry.rev().map(str::to_string),
+                attr: entry.attr_path().map(str::to_string),
+                last_modified: entry.last_modified.clone(),
+                source: entry.source.clone(),
+                license: license.clone(),
+                homepage: homepage.clone(),
+            });
+        }
+    }
+    if let Some(index) = index {
+        super::packages::flush_warnings(ctx, index.as_ref());
+    }
+    Ok(roots)
+}
+
+/// Facts from the store database, else from the first cache with a valid signed narinfo.
+struct StoreOrCaches<'a> {
+    store: Option<&'a LocalStore>,
+    /// Opened on the first path the store does not have.
+    caches: OnceCell<Option<Substituters>>,
+}
+
+impl StoreOrCaches<'_> {
+    fn caches(&self) -> Result<Option<&Substituters>> {
+        if let Some(c) = self.caches.get() {
+            return Ok(c.as_ref());
+        }
+        let subs = match self.store {
+            Some(store) => Some(store.substituters()?),
+            None => None,
+        };
+        Ok(self.caches.get_or_init(|| subs).as_ref())
+    }
+
+    fn describe(&self) -> (String, Vec<String>) {
+        let store = match self.store {
+            Some(s) => format!("the store at `{}`", s.layout().store_dir().display()),
+            None => "a store of devenv's own".to_string(),
+        };
+        let urls = self
+            .store
+            .map(|s| s.substituter_urls().to_vec())
+            .unwrap_or_default();
+        (store, urls)
+    }
+}
+
+impl PathFacts for StoreOrCaches<'_> {
+    fn facts(&self, path: &StorePath) -> Result<Option<Facts>> {
+        let abs = path.to_absolute();
+        if let Some(store) = self.store {
+            if let Some(info) = store.path_info(&abs)? {
+                let nar_hash = Sha256Hash::parse(&info.nar_hash_hex)
+                    .map_err(|e| anyhow!("{e}"))
+                    .with_context(|| format!("the store's record of `{abs}` is damaged"))?;
+                return Ok(Some(Facts {
+                    nar_hash,
+                    nar_size: info.nar_size,
+                    references: info.references.into_iter().collect(),
+                    sigs: info.sigs,
+                    deriver: info.deriver,
+                    origin: Origin::Store,
+                }));
+            }
+        }
+        let Some(caches) = self.caches()? else {
+            return Ok(None);
+        };
+        let Some(found) = caches.query(path)? else {
+            return Ok(None);
+        };
+        let info = found.info;
+        Ok(Some(Facts {
+            nar_hash: info.nar_hash,
+            nar_size: info.nar_size,
+            references: info.references.iter().map(StorePath::to_absolute).collect(),
+            sigs: info.sigs.iter().map(ToString::to_string).collect(),
+            deriver: info.deriver,
+            origin: Origin::Cache(caches.caches[found.cache].url.clone()),
+        }))
+    }
+}
+
+fn unknown_paths(unknown: &Unknown, facts: &StoreOrCaches<'_>, inputs: &Inputs) -> anyhow::Error {
+    let (store, urls) = facts.describe();
+    let caches = if urls.is_empty() {
+        "nor in a binary cache (none is configured)".to_string()
+    } else {
+        format!("nor in any binary cache asked ({})", urls.join(", "))
+    };
+    let listed: Vec<String> = unknown
+        .0
+        .iter()
+        .map(|(path, referrer)| match referrer {
+            None => format!("{path} (locked in `{}`)", inputs.lock_name()),
+            Some(r) => format!("{path} (referred to by {r})"),
+        })
+        .collect();
+    Err::<(), _>(anyhow!(
+        "{} store path(s) are neither in {store} {caches}: {}",
+        listed.len(),
+        listed.join(", ")
+    ))
+    .context("cannot know the environment's closure")
+    .hint(
+        "add a binary cache that has them with --substituters / DEVENV_SUBSTITUTERS (and its key \
+         with --trusted-public-keys), or run `devenv install` where they can be built",
+    )
+    .unwrap_err()
+}
+
+/// The logical `/nix/store/…` for a symlink target under the store's physical root.
+pub fn logical_target(physical_store_dir: Option<&Path>, target: &Path) -> PathBuf {
+    match physical_store_dir.and_then(|dir| target.strip_prefix(dir).ok()) {
+        Some(rest) => Path::new("/nix/store").join(rest),
+        None => target.to_path_buf(),
+    }
+}
