@@ -294,3 +294,203 @@ pub fn logical_target(physical_store_dir: Option<&Path>, target: &Path) -> PathB
         None => target.to_path_buf(),
     }
 }
+
+/// What `devenv image` was asked for.
+pub struct ImageRequest<'a> {
+    pub output: &'a Path,
+    /// `name:tag`; the project's name and `latest` when not given.
+    pub reference: Option<String>,
+    /// A manifest script to run as the image's command, instead of a shell.
+    pub script: Option<String>,
+    pub format: crate::supply::image::ArchiveFormat,
+}
+
+/// The image written, and what it was made of.
+pub struct ImageBuilt {
+    pub written: crate::supply::image::Written,
+    pub reference: String,
+    pub store_paths: usize,
+}
+
+/// Realize the lock (fetching, never building), then write the image archive of the closure
+/// with the environment layer on top to `request.output`, atomically.
+pub fn image(
+    ctx: &Context,
+    project: &Project,
+    inputs: &Inputs,
+    request: &ImageRequest<'_>,
+) -> Result<ImageBuilt> {
+    use crate::supply::image::{self, ImageConfig, LayerSource};
+    let system = &ctx.settings.system.value;
+    if image::oci_platform(system).is_none() {
+        return Err(anyhow!(
+            "cannot make an image for `{system}`: images are Linux only"
+        ))
+        .hint("pass a Linux system the lock covers with --system, e.g. x86_64-linux")
+        .bad_input();
+    }
+    let manifest = &inputs.manifest()?.manifest;
+    let script = match &request.script {
+        None => None,
+        Some(name) => Some(
+            manifest
+                .scripts
+                .get(name)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "`{}` has no script `{name}`",
+                        inputs.manifest_name()
+                    )
+                })
+                .with_hint(|| {
+                    let names: Vec<&str> = manifest.scripts.keys().map(String::as_str).collect();
+                    if names.is_empty() {
+                        "add it under `scripts` in the manifest, or leave out --script to start a shell".to_string()
+                    } else {
+                        format!("its scripts are: {}", names.join(", "))
+                    }
+                })
+                .bad_input()?
+                .join("\n"),
+        ),
+    };
+    // Before anything is fetched: an output nobody can write fails at once.
+    probe_output(request.output)?;
+    let (env, on_disk, store_dir) = realized(ctx, project, inputs)?;
+    let physical: std::collections::BTreeMap<String, PathBuf> = on_disk.into_iter().collect();
+    let profile_dir = tempfile::Builder::new()
+        .prefix("devenv-image-")
+        .tempdir()
+        .context("cannot create a temporary directory for the image's profile")?;
+    let profile = profile_dir.path().join("env");
+    let elements: Vec<crate::profile::buildenv::Element> = env
+        .closure
+        .roots
+        .iter()
+        .map(|r| crate::profile::buildenv::Element {
+            package: r.key.clone(),
+            path: physical[&r.path.to_absolute()].clone(),
+            priority: crate::profile::DEFAULT_PRIORITY,
+        })
+        .collect();
+    crate::profile::buildenv::build(&profile, &elements)
+        .context("cannot build the image's profile")
+        .hint("remove one of the two packages from the manifest, or ask for other outputs")?;
+    let has = |name: &str| std::fs::symlink_metadata(profile.join("bin").join(name)).is_ok();
+    let cmd = match script {
+        Some(body) if has("sh") => Some(vec!["/env/bin/sh".to_string(), "-c".to_string(), body]),
+        Some(_) => {
+            return Err(anyhow!(
+                "script `{}` needs a shell, and the environment has no `bin/sh`",
+                request.script.as_deref().unwrap_or_default()
+            ))
+            .hint("add a package that provides `sh` (bash, busybox) to the manifest")
+            .bad_input()
+        }
+        None if has("bash") => Some(vec!["/env/bin/bash".to_string()]),
+        None if has("sh") => Some(vec!["/env/bin/sh".to_string()]),
+        None => {
+            ctx.printer.warn(
+                "the environment has no shell (`bin/bash` or `bin/sh`): the image has no \
+                 default command",
+            );
+            None
+        }
+    };
+    let reference = request
+        .reference
+        .clone()
+        .unwrap_or_else(|| format!("{}:latest", image_name(&env.subject)));
+    let config = ImageConfig {
+        reference: reference.clone(),
+        system: system.clone(),
+        env: image::environment(&manifest.env),
+        cmd,
+        created: env.closure.timestamp(),
+    };
+    let mut layers: Vec<LayerSource<'_>> = image::plan(&env.closure)
+        .into_iter()
+        .map(|group| {
+            LayerSource::StorePaths(
+                group
+                    .into_iter()
+                    .map(|p| {
+                        let on_disk = physical[&p].clone();
+                        (p, on_disk)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    layers.push(LayerSource::Environment { profile: &profile });
+    let link_target = |t: &Path| logical_target(store_dir.as_deref(), t);
+    let written = crate::fsutil::write_atomic_streamed(request.output, |out| {
+        image::write(out, &layers, &config, request.format, &link_target).map_err(Failed::Image)
+    })
+    .map_err(|e| match e {
+        Failed::Image(e) => e.context("cannot write the image"),
+        Failed::Output(e) => unwritable(request.output, e),
+    })?;
+    Ok(ImageBuilt {
+        written,
+        reference,
+        store_paths: physical.len(),
+    })
+}
+
+/// A valid image name from a project directory's name (lower case, `[a-z0-9._-]`).
+fn image_name(subject: &str) -> String {
+    let name: String = subject
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '-',
+        })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        "environment".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Why writing the image failed: its own content, or the output file.
+enum Failed {
+    Image(anyhow::Error),
+    Output(std::io::Error),
+}
+
+impl From<std::io::Error> for Failed {
+    fn from(e: std::io::Error) -> Failed {
+        Failed::Output(e)
+    }
+}
+
+fn unwritable(output: &Path, e: std::io::Error) -> anyhow::Error {
+    Err::<(), _>(e)
+        .with_context(|| format!("cannot write `{}`", output.display()))
+        .hint("pass --output a path in a directory that exists and you can write")
+        .unwrap_err()
+}
+
+/// Fail now if no file can be created next to `output` (the archive is written to a temp file
+/// there and renamed).
+fn probe_output(output: &Path) -> Result<()> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if output.is_dir() {
+        return Err(unwritable(
+            output,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory"),
+        ));
+    }
+    tempfile::Builder::new()
+        .prefix(".devenv-tmp-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| unwritable(output, e))
+}

@@ -24,6 +24,7 @@ mod gc;
 mod generate;
 mod generations;
 mod hook;
+mod image;
 mod index;
 mod info;
 mod init;
@@ -118,6 +119,7 @@ pub enum Command {
     Rollback(rollback::Args),
     Gc(gc::Args),
     Index(index::Args),
+    Image(image::Args),
     Cache(cache::Args),
     Publish(publish::Args),
     Generate(generate::Args),
@@ -201,6 +203,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
+        Command::Image(a) => image::run(&ctx, a),
         Command::Cache(a) => cache::run(&ctx, a),
         Command::Publish(a) => publish::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),

@@ -50,7 +50,8 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 
-    fn pad(&mut self, len: u64) -> io::Result<()> {
+    /// Pad to a block after `len` bytes of contents written through [`TarWriter::body`].
+    pub fn pad(&mut self, len: u64) -> io::Result<()> {
         let rem = (len % BLOCK as u64) as usize;
         if rem != 0 {
             self.raw(&[0u8; BLOCK][..BLOCK - rem])?;
@@ -116,6 +117,12 @@ impl<W: Write> TarWriter<W> {
             ));
         }
         self.pad(size)
+    }
+
+    /// A writer for an entry's contents (counted): the caller writes exactly the size its
+    /// header announced, then calls [`TarWriter::pad`].
+    pub fn body(&mut self) -> impl Write + '_ {
+        CountingRef(self)
     }
 
     /// A whole in-memory file.
