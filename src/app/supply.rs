@@ -494,3 +494,64 @@ fn probe_output(output: &Path) -> Result<()> {
         .map(drop)
         .map_err(|e| unwritable(output, e))
 }
+
+/// The in-toto statement with SLSA provenance of the environment (and of `image`, an archive
+/// `devenv image` wrote), as pretty JSON; with `key`, a DSSE envelope signing it.
+pub fn provenance(
+    ctx: &Context,
+    project: &Project,
+    inputs: &Inputs,
+    image: Option<&Path>,
+    key: Option<&crate::nix::signature::SecretKey>,
+) -> Result<Vec<u8>> {
+    use crate::supply::provenance::{self, FileSubject};
+    use sha2::{Digest, Sha256};
+    let hex = |b: &[u8]| crate::nix::hash::hex(&Sha256::digest(b));
+    let files = match image {
+        None => Vec::new(),
+        Some(path) => {
+            let mut file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read the image `{}`", path.display()))
+                .hint("pass --image the archive `devenv image` wrote")
+                .bad_input()?;
+            let mut sha = Sha256::new();
+            std::io::copy(&mut file, &mut sha)
+                .with_context(|| format!("cannot read the image `{}`", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| path.display().to_string());
+            vec![FileSubject {
+                name,
+                sha256_hex: crate::nix::hash::hex(&sha.finalize()),
+            }]
+        }
+    };
+    let trusted =
+        crate::nix::signature::TrustedKeys::from_strings(&ctx.settings.trusted_public_keys.value)
+            .map_err(|e| anyhow!("{e}"))
+            .context("invalid trusted public key")
+            .hint("keys look like `name:base64`")
+            .bad_input()?;
+    let env = environment(ctx, project, inputs)?;
+    let base = |p: PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    };
+    let files_in = provenance::Inputs {
+        manifest_name: base(project.manifest_path()),
+        manifest_sha256_hex: hex(&inputs.manifest),
+        lock_name: base(project.lock_path()),
+        lock_sha256_hex: hex(inputs.lock.as_deref().unwrap_or_default()),
+    };
+    let statement = provenance::statement(&env.closure, &files_in, &trusted, &files);
+    let mut text = serde_json::to_vec_pretty(&statement)?;
+    if let Some(key) = key {
+        // The envelope signs the compact statement it carries.
+        let compact = serde_json::to_vec(&statement)?;
+        text = serde_json::to_vec_pretty(&provenance::envelope(&compact, key))?;
+    }
+    text.push(b'\n');
+    Ok(text)
+}

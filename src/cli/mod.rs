@@ -30,6 +30,7 @@ mod info;
 mod init;
 pub mod install;
 mod list;
+mod provenance;
 mod publish;
 mod rm;
 mod rollback;
@@ -122,6 +123,7 @@ pub enum Command {
     Image(image::Args),
     Cache(cache::Args),
     Publish(publish::Args),
+    Provenance(provenance::Args),
     Generate(generate::Args),
     Completions(completions::Args),
     Config(config::Args),
@@ -206,6 +208,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Image(a) => image::run(&ctx, a),
         Command::Cache(a) => cache::run(&ctx, a),
         Command::Publish(a) => publish::run(&ctx, a),
+        Command::Provenance(a) => provenance::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),

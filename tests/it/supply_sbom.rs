@@ -2,7 +2,8 @@
 //! published in a signed binary cache. They validate against the official schemas (vendored in
 //! `tests/fixtures/schemas/`), list exactly the closure `nix-store -qR` gives, carry the graph of
 //! `nix-store -q --references`, and are the same bytes whether the facts come from the binary
-//! cache's narinfos (nothing installed) or from the store after `devenv install`.
+//! cache's narinfos (nothing installed) or from the store after `devenv install`. The same
+//! fixture backs `devenv provenance`, whose signed envelope is checked with OpenSSL.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -247,4 +248,123 @@ fn the_sbom_is_the_same_bytes_from_narinfos_and_from_the_store() {
     std::fs::write(&cfg, r#"{"substituters": []}"#).unwrap();
     assert_eq!(before, cx.ok(&["sbom"]));
     assert_eq!(before_spdx, cx.ok(&["sbom", "--format", "spdx"]));
+}
+
+/// `devenv provenance`: an in-toto statement whose subjects are the locked paths with Nix's NAR
+/// hashes and whose dependencies say which cache and key each path came with; `--sign` wraps it
+/// in a DSSE envelope that OpenSSL verifies with the cache's public key.
+#[test]
+fn provenance_names_caches_and_keys_and_its_signature_verifies_with_openssl() {
+    let cx = world();
+    let fx = &shared().fixture;
+    let statement: Value = serde_json::from_str(&cx.ok(&["provenance"])).unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects: BTreeSet<(String, String)> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["digest"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = roots()
+        .into_iter()
+        .map(|p| {
+            let out = Command::new("nix-store")
+                .args(["-q", "--hash", &p])
+                .output()
+                .unwrap();
+            let h = String::from_utf8(out.stdout).unwrap();
+            let hex = devenv::nix::hash::Sha256Hash::parse(h.trim())
+                .unwrap()
+                .to_hex();
+            (p, hex)
+        })
+        .collect();
+    assert_eq!(subjects, expected);
+    let deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert!(deps.contains(&serde_json::json!({
+        "uri": "github:NixOS/nixpkgs/0000000000000000000000000000000000000000",
+        "digest": { "gitCommit": "0000000000000000000000000000000000000000" },
+        "name": "nixpkgs",
+    })));
+    let cache_url = format!("file://{}", fx.cache.display());
+    let paths: Vec<&Value> = deps
+        .iter()
+        .filter(|d| d.get("annotations").is_some())
+        .collect();
+    assert_eq!(paths.len(), 4);
+    for d in paths {
+        assert_eq!(d["annotations"]["from"], cache_url.as_str(), "{d}");
+        assert_eq!(
+            d["annotations"]["signedBy"],
+            serde_json::json!([{ "key": "devenv-test-1", "trusted": true }]),
+            "{d}"
+        );
+    }
+
+    // Signed: a DSSE envelope over the same statement.
+    let key = fx.secret_key_file.display().to_string();
+    cx.ok(&["provenance", "--sign", &key, "--output", "prov.dsse.json"]);
+    let envelope = read_json(&cx.project.join("prov.dsse.json"));
+    assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let signed: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(signed, statement);
+    assert_eq!(envelope["signatures"][0]["keyid"], "devenv-test-1");
+    // What a verifier does with standard tools: the DSSE pre-authentication encoding, the
+    // ed25519 public key as PEM, `openssl pkeyutl -verify -rawin`.
+    let dir = cx.root();
+    let mut pae = format!("DSSEv1 28 application/vnd.in-toto+json {} ", payload.len()).into_bytes();
+    pae.extend_from_slice(&payload);
+    std::fs::write(dir.join("pae.bin"), &pae).unwrap();
+    let sig = b64
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(dir.join("sig.bin"), &sig).unwrap();
+    let raw = b64
+        .decode(fx.public_key.split_once(':').unwrap().1)
+        .unwrap();
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    der.extend_from_slice(&raw);
+    std::fs::write(
+        dir.join("pub.pem"),
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            b64.encode(&der)
+        ),
+    )
+    .unwrap();
+    let verify = |data: &str| {
+        Command::new("openssl")
+            .args([
+                "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin",
+            ])
+            .args(["-in", data, "-sigfile", "sig.bin"])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let ok = verify("pae.bin");
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A changed byte does not verify.
+    let last = pae.len() - 2;
+    pae[last] ^= 1;
+    std::fs::write(dir.join("bad.bin"), &pae).unwrap();
+    assert!(!verify("bad.bin").status.success());
 }
