@@ -475,9 +475,9 @@ fn unwritable(output: &Path, e: std::io::Error) -> anyhow::Error {
         .unwrap_err()
 }
 
-/// Fail now if no file can be created next to `output` (the archive is written to a temp file
-/// there and renamed).
-fn probe_output(output: &Path) -> Result<()> {
+/// Fail now if no file can be created next to `output` (outputs are written to a temp file
+/// there and renamed), before any work is done for it.
+pub fn probe_output(output: &Path) -> Result<()> {
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -488,11 +488,16 @@ fn probe_output(output: &Path) -> Result<()> {
             std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory"),
         ));
     }
-    tempfile::Builder::new()
-        .prefix(".devenv-tmp-")
-        .tempfile_in(dir)
-        .map(drop)
-        .map_err(|e| unwritable(output, e))
+    // A file of this process's own, made and removed at once; the error is the OS's, and
+    // names no temp file.
+    let probe = dir.join(format!(".devenv-tmp-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| unwritable(output, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// The in-toto statement with SLSA provenance of the environment (and of `image`, an archive

@@ -33,6 +33,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::store::push::read_secret_key)
         .transpose()?;
+    if let Some(output) = &args.output {
+        crate::app::supply::probe_output(output)?;
+    }
     let cwd = std::env::current_dir()?;
     let project = Project::open(&cwd)?;
     let inputs = Inputs::read(&project)?;

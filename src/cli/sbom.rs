@@ -31,6 +31,9 @@ pub enum SbomFormat {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(output) = &args.output {
+        crate::app::supply::probe_output(output)?;
+    }
     let cwd = std::env::current_dir()?;
     let project = Project::open(&cwd)?;
     let inputs = Inputs::read(&project)?;

@@ -10,6 +10,7 @@
 //! unchanged.
 
 mod cases;
+mod supply;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use super::http::Server;
 use super::index::IndexWorld;
 
 pub use cases::*;
+pub use supply::supply_cases;
 
 /// How a bounded run must end: reading a huge file whole would abort or take long.
 const BOUNDED_ADDRESS_SPACE_KIB: u32 = 256 * 1024;
