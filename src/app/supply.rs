@@ -55,13 +55,18 @@ pub fn environment(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<
     })
 }
 
+/// The environment after realizing, and where its paths are.
+pub struct Realized {
+    pub env: Environment,
+    /// Each closure path and its directory on disk.
+    pub on_disk: Vec<(String, PathBuf)>,
+    /// The physical store directory when it is not `/nix/store` itself.
+    pub physical_store_dir: Option<PathBuf>,
+}
+
 /// Where each closure path is on disk, after realizing the lock (fetching what is missing,
 /// never building): what an image is made of.
-pub fn realized(
-    ctx: &Context,
-    project: &Project,
-    inputs: &Inputs,
-) -> Result<(Environment, Vec<(String, PathBuf)>, Option<PathBuf>)> {
+pub fn realized(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<Realized> {
     let progress = crate::printer::TerminalProgress::new(&ctx.printer);
     let result = super::realize(ctx, project, inputs, super::BuildPolicy::Never, &progress);
     progress.finish();
@@ -82,7 +87,11 @@ pub fn realized(
         .ok()
         .flatten()
         .map(|root| crate::store::layout::StoreLayout::new(root).store_dir());
-    Ok((env, on_disk, physical_store_dir))
+    Ok(Realized {
+        env,
+        on_disk,
+        physical_store_dir,
+    })
 }
 
 fn subject(project: &Project) -> String {
@@ -144,10 +153,10 @@ fn roots(ctx: &Context, inputs: &Inputs) -> Result<Vec<Root>> {
                 "`{}` has no outputs of `{key}` for system `{system}`",
                 inputs.lock_name()
             ))
-            .hint(format!(
+            .hint(
                 "restrict the package to the systems it has with `platforms` in the manifest, \
-                 or pass another --system"
-            ))
+                 or pass another --system",
+            )
             .bad_input();
         }
         let (license, homepage) = match index.as_ref().map(|i| i.package(&spec.name)) {
@@ -356,7 +365,11 @@ pub fn image(
     };
     // Before anything is fetched: an output nobody can write fails at once.
     probe_output(request.output)?;
-    let (env, on_disk, store_dir) = realized(ctx, project, inputs)?;
+    let Realized {
+        env,
+        on_disk,
+        physical_store_dir: store_dir,
+    } = realized(ctx, project, inputs)?;
     let physical: std::collections::BTreeMap<String, PathBuf> = on_disk.into_iter().collect();
     let profile_dir = tempfile::Builder::new()
         .prefix("devenv-image-")
@@ -485,7 +498,7 @@ pub fn probe_output(output: &Path) -> Result<()> {
     if output.is_dir() {
         return Err(unwritable(
             output,
-            std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory"),
+            std::io::Error::other("it is a directory"),
         ));
     }
     // A file of this process's own, made and removed at once; the error is the OS's, and

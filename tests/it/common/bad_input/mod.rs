@@ -19,7 +19,6 @@ use super::http::Server;
 use super::index::IndexWorld;
 
 pub use cases::*;
-pub use supply::supply_cases;
 
 /// How a bounded run must end: reading a huge file whole would abort or take long.
 const BOUNDED_ADDRESS_SPACE_KIB: u32 = 256 * 1024;
