@@ -368,3 +368,90 @@ fn provenance_names_caches_and_keys_and_its_signature_verifies_with_openssl() {
     std::fs::write(dir.join("bad.bin"), &pae).unwrap();
     assert!(!verify("bad.bin").status.success());
 }
+
+/// Licence and homepage come from the index: identifiers as an SPDX expression, anything else by
+/// name (CycloneDX) or `NOASSERTION` (SPDX); both documents still validate.
+#[test]
+fn licence_and_homepage_come_from_the_index() {
+    let cx = world();
+    let index = cx.root().join("index");
+    std::fs::create_dir_all(index.join("packages")).unwrap();
+    std::fs::write(
+        index.join("index.json"),
+        r#"{"format": 1, "id": "sbom-index"}"#,
+    )
+    .unwrap();
+    std::fs::write(index.join("names.jsonl"), "").unwrap();
+    for (name, license) in [
+        ("fixapp", serde_json::json!(["MIT", "Apache-2.0"])),
+        ("fixtool", serde_json::json!(["Some custom licence"])),
+    ] {
+        std::fs::write(
+            index.join(format!("packages/{name}.json")),
+            serde_json::json!({
+                "name": name,
+                "homepage": format!("https://example.org/{name}"),
+                "license": license,
+                "versions": [],
+            })
+            .to_string(),
+        )
+        .unwrap();
+    }
+    let cfg = cx.home.join(".config/devenv/config.json");
+    let mut config: Value = read_json(&cfg);
+    config["index"] = index.display().to_string().into();
+    std::fs::write(&cfg, config.to_string()).unwrap();
+
+    let cdx: Value = serde_json::from_str(&cx.ok(&["sbom"])).unwrap();
+    validate_cyclonedx(&cdx);
+    let spdx: Value = serde_json::from_str(&cx.ok(&["sbom", "--format", "spdx"])).unwrap();
+    validate_spdx(&spdx);
+    let fx = &shared().fixture;
+    let component = |path: &str| {
+        cdx["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["bom-ref"] == path)
+            .unwrap()
+            .clone()
+    };
+    let package = |path: &str| {
+        spdx["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["packageFileName"] == path)
+            .unwrap()
+            .clone()
+    };
+    let app = component(&fx.paths["fixapp"]);
+    assert_eq!(
+        app["licenses"],
+        serde_json::json!([{ "expression": "MIT AND Apache-2.0" }])
+    );
+    assert_eq!(
+        app["externalReferences"],
+        serde_json::json!([{ "type": "website", "url": "https://example.org/fixapp" }])
+    );
+    assert_eq!(
+        package(&fx.paths["fixapp"])["licenseDeclared"],
+        "MIT AND Apache-2.0"
+    );
+    assert_eq!(
+        package(&fx.paths["fixapp"])["homepage"],
+        "https://example.org/fixapp"
+    );
+    let tool = component(&fx.paths["fixtool.out"]);
+    assert_eq!(
+        tool["licenses"],
+        serde_json::json!([{ "license": { "name": "Some custom licence" } }])
+    );
+    assert_eq!(
+        package(&fx.paths["fixtool.out"])["licenseDeclared"],
+        "NOASSERTION"
+    );
+    // A path only in the closure (not a manifest package) has no licence claimed.
+    assert!(component(&fx.paths["fixlib"]).get("licenses").is_none());
+}
