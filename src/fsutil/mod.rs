@@ -187,6 +187,25 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_write_that_fails_leaves_nothing_and_one_that_succeeds_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        let failed: Result<(), io::Error> = write_atomic_streamed(&path, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("the input broke"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        let n: Result<u32, io::Error> = write_atomic_streamed(&path, |out| {
+            out.write_all(b"whole")?;
+            Ok(5)
+        });
+        assert_eq!(n.unwrap(), 5);
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
     fn write_if_changed_skips_identical_content() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.json");

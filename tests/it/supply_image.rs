@@ -263,6 +263,20 @@ fn the_docker_archive_is_read_by_skopeo() {
     let inspected = skopeo_inspect(&format!("docker-archive:{}", archive.display()));
     assert_eq!(inspected["Layers"].as_array().unwrap().len(), 3);
     assert_eq!(inspected["Env"][0], "PATH=/env/bin", "{inspected:#}");
+    // Provenance can attest the archive: its subject is the file's SHA-256.
+    let statement: Value =
+        serde_json::from_str(&cx.ok(&["provenance", "--image", "docker.tar"])).unwrap();
+    let sha = run(Command::new("sha256sum").arg(&archive));
+    let subject = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "docker.tar")
+        .unwrap();
+    assert_eq!(
+        subject["digest"]["sha256"].as_str().unwrap(),
+        sha.split_whitespace().next().unwrap()
+    );
     // Without --script the command is the environment's shell.
     let oci = cx.project.join("oci.tar");
     cx.ok(&["image", "-o", "oci.tar"]);
