@@ -18,17 +18,15 @@ use crate::store::substitute::Substituters;
 use crate::store::LocalStore;
 use crate::supply::closure::{Closure, Facts, Origin, PathFacts, Root, Unknown};
 
-/// The environment's closure, and the store it was read from (when devenv's own store exists).
+/// The environment's closure, and what the documents call it.
 pub struct Environment {
     /// The project directory's name: what the documents call the environment.
     pub subject: String,
     pub closure: Closure,
-    /// The trusted public keys, by name, for provenance.
-    pub trusted_keys: Vec<String>,
 }
 
-/// The closure of the project's locked packages for the configured system. With `installed`,
-/// every path must be in the store; otherwise narinfos fill in what is not.
+/// The closure of the project's locked packages for the configured system: facts from the
+/// store's database for installed paths, from the binary caches' signed narinfos for the rest.
 pub fn environment(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<Environment> {
     let roots = roots(ctx, inputs)?;
     let store = match crate::store::LocalStore::open(&ctx.settings) {
@@ -51,7 +49,6 @@ pub fn environment(ctx: &Context, project: &Project, inputs: &Inputs) -> Result<
     Ok(Environment {
         subject: subject(project),
         closure,
-        trusted_keys: ctx.settings.trusted_public_keys.value.clone(),
     })
 }
 
