@@ -32,6 +32,7 @@ pub mod profile;
 pub mod settings;
 pub mod shell;
 pub mod store;
+pub mod supply;
 #[allow(unsafe_code)]
 mod sys;
 pub mod system;

@@ -20,6 +20,7 @@ pub mod packages;
 pub mod project;
 pub mod realize;
 pub mod store;
+pub mod supply;
 pub mod trust;
 
 pub use inputs::Inputs;

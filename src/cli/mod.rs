@@ -24,15 +24,18 @@ mod gc;
 mod generate;
 mod generations;
 mod hook;
+mod image;
 mod index;
 mod info;
 mod init;
 pub mod install;
 mod list;
+mod provenance;
 mod publish;
 mod rm;
 mod rollback;
 mod run;
+mod sbom;
 mod search;
 mod shell;
 mod shellenv;
@@ -107,6 +110,7 @@ pub enum Command {
     List(list::Args),
     Shell(shell::Args),
     Run(run::Args),
+    Sbom(sbom::Args),
     Shellenv(shellenv::Args),
     Hook(hook::Args),
     Export(export::Args),
@@ -116,8 +120,10 @@ pub enum Command {
     Rollback(rollback::Args),
     Gc(gc::Args),
     Index(index::Args),
+    Image(image::Args),
     Cache(cache::Args),
     Publish(publish::Args),
+    Provenance(provenance::Args),
     Generate(generate::Args),
     Completions(completions::Args),
     Config(config::Args),
@@ -190,6 +196,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::List(a) => list::run(&ctx, a),
         Command::Shell(a) => shell::run(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
+        Command::Sbom(a) => sbom::run(&ctx, a),
         Command::Shellenv(a) => shellenv::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Allow(a) => allow::run_allow(&ctx, a),
@@ -198,8 +205,10 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
+        Command::Image(a) => image::run(&ctx, a),
         Command::Cache(a) => cache::run(&ctx, a),
         Command::Publish(a) => publish::run(&ctx, a),
+        Command::Provenance(a) => provenance::run(&ctx, a),
         Command::Generate(a) => generate::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
@@ -232,4 +241,27 @@ pub fn print_data(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// Write a command's document to `output` (atomically: a temp file in the same directory,
+/// fsynced and renamed) or to stdout, and say where it went.
+pub fn write_output(
+    ctx: &Ctx,
+    output: Option<&std::path::Path>,
+    data: &[u8],
+    what: &str,
+) -> anyhow::Result<()> {
+    use crate::diagnostic::ResultExt as _;
+    use anyhow::Context as _;
+    match output {
+        None => print_data(&String::from_utf8_lossy(data)),
+        Some(path) => {
+            crate::fsutil::write_atomic(path, data)
+                .with_context(|| format!("cannot write the {what} to `{}`", path.display()))
+                .hint("pass --output a path in a directory that exists and you can write")?;
+            ctx.printer
+                .info(format!("wrote the {what} to {}", path.display()));
+        }
+    }
+    Ok(())
 }

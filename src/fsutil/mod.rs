@@ -48,6 +48,24 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Replace the shared file `path` with what `write` streams into it, atomically: for outputs too
+/// large to hold in memory (images). Nothing appears at `path` unless `write` succeeds; the
+/// temp file is removed otherwise.
+pub fn write_atomic_streamed<T, E: From<io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&fs::File>) -> Result<T, E>,
+) -> Result<T, E> {
+    let (dir, tmp) = temp_sibling(path, SHARED_FILE)?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let value = write(&mut out)?;
+    out.flush()?;
+    drop(out);
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir)?;
+    Ok(value)
+}
+
 /// Replace the private file `path` with `contents` atomically: the result is a 0600 file of this
 /// user whatever was there before (a file planted by someone else is replaced, not reused).
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -166,6 +184,25 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_streamed_write_that_fails_leaves_nothing_and_one_that_succeeds_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        let failed: Result<(), io::Error> = write_atomic_streamed(&path, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("the input broke"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        let n: Result<u32, io::Error> = write_atomic_streamed(&path, |out| {
+            out.write_all(b"whole")?;
+            Ok(5)
+        });
+        assert_eq!(n.unwrap(), 5);
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

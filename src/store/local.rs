@@ -303,7 +303,8 @@ impl LocalStore {
     }
 
     /// Open the configured binary caches, sorted by priority (stable: ties keep the given order).
-    fn substituters(&self) -> Result<substitute::Substituters> {
+    /// Also what `supply` asks for the narinfos of paths that are not installed.
+    pub fn substituters(&self) -> Result<substitute::Substituters> {
         let keys = TrustedKeys::from_strings(&self.trusted_public_keys)
             .map_err(|e| anyhow!("{e}"))
             .context("invalid trusted public key")

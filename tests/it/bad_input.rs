@@ -67,6 +67,9 @@ table_cases!(
     index_file_nested_thirty_thousand_deep,
     a_sparse_gigabyte_manifest_is_refused_quickly_with_bounded_memory,
     a_sparse_gigabyte_index_file_is_refused_quickly_with_bounded_memory,
+    // sbom, image, provenance
+    supply_lock_path_in_no_store_and_no_cache,
+    supply_system_the_lock_does_not_cover,
 );
 
 /// The cases checked by a test below, with facts the table does not hold.
@@ -75,6 +78,7 @@ const CASES_WITH_MORE_FACTS: &[&str] = &[
     "a_bad_entry_among_good_ones_is_ignored_with_a_warning",
     "info_and_search_never_print_raw_control_characters",
     "lock_with_code_in_resolved_is_refused_naming_the_field",
+    "supply_output_nobody_can_write",
 ];
 
 #[test]
@@ -150,4 +154,25 @@ fn lock_with_code_in_resolved_is_refused_naming_the_field() {
     ));
     assert_eq!(outs.len(), 3);
     assert!(!setup.w.t.project.join("x").exists());
+}
+
+/// The project directory's entries other than the manifest and the lock.
+fn project_leftovers(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "devenv.json" && n != "devenv.lock")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn supply_output_nobody_can_write() {
+    let (setup, _) = check_case(&case("supply_output_nobody_can_write"));
+    // Refused before any work: nothing fetched, no directory made, no temp file left.
+    assert_eq!(project_leftovers(&setup.w.t.project), Vec::<String>::new());
+    // Nor does an image of a closure nobody has.
+    let (setup, _) = check_case(&case("supply_lock_path_in_no_store_and_no_cache"));
+    assert_eq!(project_leftovers(&setup.w.t.project), Vec::<String>::new());
 }

@@ -39,5 +39,7 @@ mod store_durability;
 mod store_faults;
 mod store_push_gc;
 mod store_substitute;
+mod supply_image;
+mod supply_sbom;
 mod unsafe_code;
 mod versions;

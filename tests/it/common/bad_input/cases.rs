@@ -179,6 +179,7 @@ pub fn cases() -> Vec<Case> {
     cases.extend(lock_and_index_cases());
     cases.extend(index_entry_cases());
     cases.extend(untrusted_data_cases());
+    cases.extend(super::supply::supply_cases());
     cases
 }
 

@@ -10,6 +10,7 @@
 //! unchanged.
 
 mod cases;
+mod supply;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
