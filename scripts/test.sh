@@ -12,6 +12,9 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v direnv >/dev/null || need+=(direnv)
 command -v git >/dev/null || need+=(git)
 command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v patchelf >/dev/null || need+=(patchelf)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   sudo_cmd=()
