@@ -150,10 +150,53 @@ fn store_root_origin(settings: &Settings) -> String {
     }
 }
 
-/// The store check mirrors the store's own choice (`store::choose_root`): a configured
-/// root; else `/` when `/nix/store` is writable or can be created; else a Nix daemon's store;
-/// else nothing usable. It only looks, where opening the store would create directories.
+/// The store check: the store mode `store::mode::choose` picks, and why, then the store itself.
 fn store(settings: &Settings, probe: &Probe) -> Check {
+    let choice = match crate::store::mode::choose(settings) {
+        Ok(choice) => choice,
+        Err(e) => {
+            return Check::new("store", Status::Fail, e.to_string()).fix(
+                "export DEVENV_STORE_MODE=namespace   # a store of your own, mounted at /nix for its programs",
+            )
+        }
+    };
+    let check = match (choice.mode, &choice.root) {
+        (crate::settings::StoreMode::Namespace, Some(root)) => namespace_store(root),
+        _ => store_at_root(settings, probe),
+    };
+    check.detail(format!(
+        "store mode: {} ({})",
+        choice.mode.name(),
+        choice.why
+    ))
+}
+
+/// A namespace store: whether its programs can run here (namespaces allowed, no `noexec`).
+fn namespace_store(root: &Path) -> Check {
+    let dir = crate::store::layout::StoreLayout::new(root).store_dir();
+    match crate::store::mode::check_namespace(root) {
+        Ok(()) => Check::new(
+            "store",
+            Status::Ok,
+            format!(
+                "store at {}, mounted at /nix in a user namespace for its programs",
+                dir.display()
+            ),
+        ),
+        Err(e) => {
+            let report = crate::diagnostic::Report::from_error(&crate::app::store::explain(e));
+            let mut check = Check::new("store", Status::Fail, report.message);
+            for hint in report.hints {
+                check = check.detail(hint);
+            }
+            check.fix("sudo mkdir -p /nix && sudo chown \"$USER\" /nix")
+        }
+    }
+}
+
+/// The store at a root (configured, or `/`), or the Nix daemon's: mirrors `store::mode`'s
+/// automatic choice. It only looks, where opening the store would create directories.
+fn store_at_root(settings: &Settings, probe: &Probe) -> Check {
     let with_nix = |check: Check, root: &Path| match crate::store::nix::shared_nix_db(root) {
         Some(db) => check.detail(format!(
             "shared with a Nix installation ({}): paths devenv fetches are registered with it too",

@@ -51,6 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             cmd.env(key, value);
         }
     }
+    let mut cmd = crate::app::namespace::command(&ctx.settings, cmd)?;
     let err = cmd.exec();
     let scripts: Vec<&str> = spec.scripts.keys().map(String::as_str).collect();
     Err(anyhow::Error::new(err))

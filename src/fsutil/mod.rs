@@ -18,6 +18,7 @@
 //! What devenv reads back from its private directories is checked by [`owner`]: a file other
 //! users could have written is refused, as ssh's `StrictModes` does.
 
+pub mod mount;
 pub mod owner;
 mod read;
 

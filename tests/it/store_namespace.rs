@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::common::elffix::ElfFixture;
-use crate::common::nsworld::World;
+use crate::common::nsworld::{self, World};
 use crate::common::TestContext;
 
 const BIN: &str = env!("CARGO_BIN_EXE_devenv");
@@ -182,4 +182,172 @@ fn an_elf_closure_runs_with_the_store_at_nix() {
     );
     ok(&mut case.devenv(&world, &["allow"]));
     assert_hook_runs(&case, &world);
+}
+
+#[test]
+fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
+    let case = Case::new("elf-userns");
+    let user = nsworld::test_user();
+    nsworld::chown_tree(case.t.root(), user);
+    let world = World {
+        user: Some(user),
+        ..World::default()
+    };
+    let probe = ok(&mut case.cmd(
+        &world,
+        "sh",
+        &["-c", "test -e /nix && echo yes || echo no; id -u"],
+    ));
+    assert_eq!(probe, format!("no\n{}\n", user.0), "the world has no /nix");
+
+    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    let store = case.t.home.join(".local/share/devenv/store/nix/store");
+    assert!(
+        store.join(&case.fx.paths["elfhello"][11..]).is_dir(),
+        "the store is in the data directory"
+    );
+    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "a", "b c"]));
+    assert_eq!(
+        out,
+        case.hello(" [a] [b c]"),
+        "the same output as at /nix/store"
+    );
+    let status = output(&mut case.devenv(&world, &["run", "elfhello", "--exit", "3"])).status;
+    assert_eq!(status.code(), Some(3), "the exit status is the program's");
+    let info = ok(&mut case.devenv(&world, &["run", "elfinfo"]));
+    assert!(
+        info.starts_with(&format!(
+            "uid={} gid={} cwd={} ",
+            user.0,
+            user.1,
+            case.t.project.display()
+        )),
+        "uid, gid and cwd are unchanged inside: {info}"
+    );
+    assert_eq!(
+        shell(&case, &world, "elfhello in-shell\nexit\n"),
+        case.hello(" [in-shell]")
+    );
+    ok(&mut case.devenv(&world, &["allow"]));
+    assert_hook_runs(&case, &world);
+
+    let doctor = output(&mut case.devenv(&world, &["doctor"]));
+    let text = String::from_utf8_lossy(&doctor.stderr).to_string()
+        + &String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        text.contains("namespace"),
+        "doctor names the store mode: {text}"
+    );
+
+    // Without the project, nothing keeps its paths: gc empties the namespace store.
+    std::fs::remove_file(case.t.project.join("devenv.lock")).unwrap();
+    std::fs::remove_file(case.t.project.join("devenv.json")).unwrap();
+    ok(&mut case.devenv(&world, &["gc"]));
+    let left: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("-elf"))
+        .collect();
+    assert!(left.is_empty(), "gc removed {left:?}");
+}
+
+#[test]
+fn forbidden_namespaces_are_named_before_anything_is_installed() {
+    let case = Case::new("elf-forbidden");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-U", "-r", "sh", "-c"])
+        .arg("echo 0 > /proc/sys/user/max_user_namespaces && exec \"$@\"")
+        .args(["sh", BIN, "install", "--frozen"])
+        .current_dir(&case.t.project);
+    case.t.isolate(&mut cmd);
+    cmd.env("DEVENV_STORE_MODE", "namespace");
+    let out = output(&mut cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "cannot run",
+        "user.max_user_namespaces = 0",
+        "sudo sysctl -w user.max_user_namespaces=15000",
+        "sudo mkdir -p /nix && sudo chown $USER /nix",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(
+        !case.t.store_root.join("nix").exists(),
+        "nothing was installed"
+    );
+}
+
+#[test]
+fn bad_cases_get_one_clear_message() {
+    let case = Case::new("elf-bad");
+    let user = nsworld::test_user();
+    let nix = case.t.root().join("other-nix");
+    std::fs::create_dir_all(nix.join("store")).unwrap();
+    let noexec = case.t.root().join("noexec");
+    std::fs::create_dir_all(&noexec).unwrap();
+    let suid = case.t.root().join("suid-true");
+    std::fs::copy("/bin/true", &suid).unwrap();
+    nsworld::chown_tree(case.t.root(), user);
+    // Another user's /nix.
+    Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&nix)
+        .status()
+        .unwrap();
+    // A setuid program (root's).
+    Command::new("chown")
+        .arg("0:0")
+        .arg(&suid)
+        .status()
+        .unwrap();
+    Command::new("chmod")
+        .arg("4755")
+        .arg(&suid)
+        .status()
+        .unwrap();
+
+    let world = World {
+        nix: Some(&nix),
+        user: Some(user),
+        noexec: Some(&noexec),
+    };
+    let fails = |cmd: &mut Command, needles: &[&str]| {
+        let out = output(cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}\n{stderr}");
+        assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "missing {n:?} in:\n{stderr}");
+        }
+    };
+    let mut root_mode = case.devenv(&world, &["install", "--frozen"]);
+    root_mode.env("DEVENV_STORE_MODE", "root");
+    fails(
+        &mut root_mode,
+        &[
+            "`/nix` belongs to `nobody` (uid 65534)",
+            "DEVENV_STORE_MODE=namespace",
+        ],
+    );
+
+    let mut on_noexec = case.devenv(&world, &["install", "--frozen"]);
+    on_noexec
+        .env("DEVENV_STORE_MODE", "namespace")
+        .env("DEVENV_STORE_ROOT", noexec.join("store"));
+    fails(&mut on_noexec, &["mounted noexec", "DEVENV_STORE_ROOT"]);
+    assert_eq!(
+        std::fs::read_dir(&noexec).unwrap().count(),
+        0,
+        "nothing installed"
+    );
+
+    // Automatic: another user's /nix is no obstacle to a namespace store bound over it.
+    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
+    assert_eq!(out, case.hello(" [x]"));
+    fails(
+        &mut case.devenv(&world, &["run", suid.to_str().unwrap()]),
+        &["is a setuid program", "without its privileges"],
+    );
 }
