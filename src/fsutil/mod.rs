@@ -20,6 +20,7 @@
 
 pub mod mount;
 pub mod owner;
+pub mod platform;
 mod read;
 
 pub use read::{read_bounded, read_input, read_to_end_bounded, too_large, TooLarge};

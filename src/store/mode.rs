@@ -150,3 +150,57 @@ pub fn check_namespace(root: &Path) -> Result<(), StoreError> {
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Overrides, Setting};
+
+    fn settings(root: Option<&str>, mode: Option<StoreMode>) -> (tempfile::TempDir, Settings) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = Settings::for_tests(
+            tmp.path(),
+            Overrides {
+                store_root: root.map(PathBuf::from),
+                ..Default::default()
+            },
+        );
+        s.store_mode = Setting {
+            value: mode,
+            source: Source::Env(crate::variables::STORE_MODE),
+        };
+        (tmp, s)
+    }
+
+    #[test]
+    fn an_explicit_mode_wins_and_says_where_it_came_from() {
+        let (tmp, s) = settings(None, Some(StoreMode::Namespace));
+        let c = choose(&s).unwrap();
+        assert_eq!(c.root, Some(tmp.path().join("data/store")));
+        assert_eq!(
+            c.namespace_nix_dir(),
+            Some(tmp.path().join("data/store/nix"))
+        );
+        assert_eq!(c.why, "store_mode = namespace (set by DEVENV_STORE_MODE)");
+
+        let (_tmp, s) = settings(Some("/srv/s"), Some(StoreMode::Namespace));
+        assert_eq!(choose(&s).unwrap().root, Some(PathBuf::from("/srv/s")));
+
+        let (_tmp, s) = settings(Some("/srv/s"), Some(StoreMode::Daemon));
+        let c = choose(&s).unwrap();
+        assert_eq!((c.mode, c.root), (StoreMode::Daemon, None));
+    }
+
+    #[test]
+    fn a_configured_root_is_a_root_store_unless_asked_otherwise() {
+        let (_tmp, s) = settings(Some("/srv/s"), None);
+        let c = choose(&s).unwrap();
+        assert_eq!(c.mode, StoreMode::Root);
+        assert_eq!(c.namespace_nix_dir(), None);
+        assert!(
+            c.why.contains("store_root") || c.why.contains("--store-root"),
+            "{}",
+            c.why
+        );
+    }
+}
