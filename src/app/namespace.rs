@@ -4,7 +4,7 @@
 //! there enters the namespace by itself), and `run` and `shell` start their program through the
 //! namespace entry of the devenv binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result};
@@ -46,6 +46,65 @@ pub fn route(settings: &Settings, project_key: &str, mut spec: EnvSpec) -> Resul
         }
     }
     Ok(spec)
+}
+
+/// For `run`, which `exec`s `cmd` next: enter the namespace in this process when the store
+/// needs one (a start of the devenv binary less), or, when this process has threads, start
+/// `cmd` through a fresh one ([`command`]).
+pub fn enter_for_exec(settings: &Settings, cmd: Command) -> Result<Command> {
+    let Some(dir) = nix_dir(settings)? else {
+        return Ok(cmd);
+    };
+    match crate::namespace::enter(&dir) {
+        Ok(()) => {
+            let path = match cmd.get_envs().find(|(k, _)| *k == "PATH") {
+                Some((_, v)) => v.map(ToOwned::to_owned),
+                None => std::env::var_os("PATH"),
+            };
+            crate::namespace::refuse_setuid(cmd.get_program(), path).map_err(failure)?;
+            Ok(cmd)
+        }
+        Err(b) if b.threads => command(settings, cmd),
+        Err(b) => Err(failure(crate::namespace::Failure {
+            message: format!(
+                "cannot enter the user namespace that mounts the store `{}` at /nix: {}",
+                dir.display(),
+                b.cause
+            ),
+            hint: b.forbidden.then(|| crate::namespace::blocked_hint(&b)),
+            exit_code: 1,
+        })),
+    }
+}
+
+fn failure(f: crate::namespace::Failure) -> anyhow::Error {
+    let err = anyhow::anyhow!(f.message);
+    match f.hint {
+        Some(hint) => crate::diagnostic::ResultExt::hint(Err::<(), _>(err), hint).unwrap_err(),
+        None => err,
+    }
+}
+
+/// `env`'s PATH with the project's launcher directory swapped for the profile's `bin`: for a
+/// process that runs inside the namespace anyway, where a launcher would only cost one more
+/// start of devenv per program.
+pub fn unroute(
+    settings: &Settings,
+    project_key: &str,
+    profile: Option<&Path>,
+    mut env: crate::shell::Env,
+) -> crate::shell::Env {
+    let (Some(profile), Some(path)) = (profile, env.get_mut("PATH")) else {
+        return env;
+    };
+    let launchers = launcher_dir(settings, project_key).display().to_string();
+    let bin = profile.join("bin").display().to_string();
+    let dirs: Vec<&str> = path
+        .split(':')
+        .map(|d| if d == launchers { bin.as_str() } else { d })
+        .collect();
+    *path = dirs.join(":");
+    env
 }
 
 /// `cmd`, to be started inside the namespace when the store needs one.

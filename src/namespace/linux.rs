@@ -7,13 +7,15 @@
 use std::fs;
 use std::path::Path;
 
-use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
 
 use super::Blocked;
 
 /// Where the private root's tmpfs is mounted: a directory of the store root, so it exists
 /// wherever the store does and belongs to its user.
 const PRIVATE_ROOT: &str = ".namespace-root";
+/// What `unshare` failing means, in [`diagnose`]'s words.
+const UNSHARING: &str = "cannot create a user namespace";
 /// Where the old root goes during `pivot_root`, inside the private root.
 const OLD_ROOT: &str = ".old-root";
 
@@ -21,8 +23,7 @@ pub(super) fn enter(nix_dir: &Path) -> Result<(), Blocked> {
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
     let cwd = std::env::current_dir().ok();
-    crate::sys::unshare_user_and_mount()
-        .map_err(|e| diagnose("cannot create a user namespace", e))?;
+    crate::sys::unshare_user_and_mount().map_err(|e| diagnose(UNSHARING, e))?;
     // Without `deny`, an unprivileged process may not write a gid map.
     match fs::write("/proc/self/setgroups", "deny") {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -35,11 +36,9 @@ pub(super) fn enter(nix_dir: &Path) -> Result<(), Blocked> {
     fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))
         .map_err(|e| diagnose("cannot map the group id in the namespace", e))?;
     let mounting = |e: std::io::Error| diagnose("cannot mount in the namespace", e);
-    rustix::mount::mount_change(
-        "/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(|e| mounting(e.into()))?;
+    // No `mount --make-rprivate /`: a mount namespace made together with a user namespace gets
+    // its shared mounts as slaves already (nothing done here reaches the parent), and walking
+    // every mount of the machine would cost each program start a good part of a millisecond.
     if Path::new("/nix").is_dir() {
         rustix::mount::mount_bind_recursive(nix_dir, "/nix").map_err(|e| mounting(e.into()))?;
     } else {
@@ -55,8 +54,7 @@ pub(super) fn enter(nix_dir: &Path) -> Result<(), Blocked> {
 /// A user + mount namespace with a mount in it, in this (throwaway) process.
 pub(super) fn probe() -> Result<(), Blocked> {
     let uid = rustix::process::getuid().as_raw();
-    crate::sys::unshare_user_and_mount()
-        .map_err(|e| diagnose("cannot create a user namespace", e))?;
+    crate::sys::unshare_user_and_mount().map_err(|e| diagnose(UNSHARING, e))?;
     let _ = fs::write("/proc/self/setgroups", "deny");
     fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))
         .map_err(|e| diagnose("cannot map the user id in the namespace", e))?;
@@ -156,6 +154,7 @@ fn diagnose(doing: &str, e: std::io::Error) -> Blocked {
         ),
     };
     Blocked {
+        threads: doing == UNSHARING && e.raw_os_error() == Some(Errno::INVAL.raw_os_error()),
         forbidden: refused || setting.is_some(),
         setting,
         cause,

@@ -29,7 +29,7 @@ mod unsupported;
 #[cfg(not(target_os = "linux"))]
 use unsupported as platform;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -53,6 +53,9 @@ pub struct Blocked {
     /// Whether the system refused (rather than something else failing, such as a missing
     /// directory): only then are the ways out worth naming.
     pub forbidden: bool,
+    /// Whether only this process's threads stood in the way (`unshare` of a user namespace
+    /// needs a single-threaded process): nothing was changed, and a fresh process can enter.
+    pub threads: bool,
 }
 
 /// Whether a process here is already inside the namespace of `nix_dir`, or `/nix` simply is
@@ -91,6 +94,7 @@ pub fn probe(nix_dir: &Path) -> Result<(), Blocked> {
         cause: format!("cannot find devenv's own executable: {e}"),
         apparmor: false,
         forbidden: false,
+        threads: false,
     })?;
     let out = Command::new(exe)
         .arg(PROBE_ARG)
@@ -101,6 +105,7 @@ pub fn probe(nix_dir: &Path) -> Result<(), Blocked> {
             cause: format!("cannot start devenv's own executable: {e}"),
             apparmor: false,
             forbidden: false,
+            threads: false,
         })?;
     if out.status.success() {
         return Ok(());
@@ -115,6 +120,7 @@ pub fn probe(nix_dir: &Path) -> Result<(), Blocked> {
         cause,
         apparmor: kind.contains("apparmor"),
         forbidden: kind.contains("forbidden"),
+        threads: false,
     })
 }
 
@@ -202,23 +208,7 @@ fn exec_inside(
             exit_code: 1,
         });
     }
-    if let Some(path) = find_program(program) {
-        if let Some(bits) = setuid_bits(&path) {
-            return Err(Failure {
-                message: format!(
-                    "`{}` is a {bits} program: inside the user namespace that mounts devenv's \
-                     store at /nix it would run without its privileges",
-                    path.display()
-                ),
-                hint: Some(
-                    "run it outside devenv's environment (its own path, not through `devenv \
-                     run`, `devenv shell` or a launcher)"
-                        .to_string(),
-                ),
-                exit_code: 1,
-            });
-        }
-    }
+    refuse_setuid(program, std::env::var_os("PATH"))?;
     let err = Command::new(program).arg0(argv0).args(args).exec();
     Err(Failure {
         message: format!("could not run `{}`: {err}", program.to_string_lossy()),
@@ -229,6 +219,31 @@ fn exec_inside(
             126
         },
     })
+}
+
+/// A setuid or setgid `program` (a path, or a name looked up on `path`) as the [`Failure`] to
+/// report instead of starting it inside the namespace, where it would run without its
+/// privileges.
+pub fn refuse_setuid(program: &OsStr, path: Option<OsString>) -> Result<(), Failure> {
+    let Some(found) = find_program(program, path) else {
+        return Ok(());
+    };
+    match setuid_bits(&found) {
+        None => Ok(()),
+        Some(bits) => Err(Failure {
+            message: format!(
+                "`{}` is a {bits} program: inside the user namespace that mounts devenv's store \
+                 at /nix it would run without its privileges",
+                found.display()
+            ),
+            hint: Some(
+                "run it outside devenv's environment (its own path, not through `devenv run`, \
+                 `devenv shell` or a launcher)"
+                    .to_string(),
+            ),
+            exit_code: 1,
+        }),
+    }
 }
 
 /// The two ways out when the namespace is forbidden, in one hint.
@@ -259,12 +274,12 @@ pub fn blocked_hint(b: &Blocked) -> String {
 
 /// `program` as the path exec would run: itself when it has a slash, else the first executable
 /// of that name on PATH.
-fn find_program(program: &OsString) -> Option<PathBuf> {
+fn find_program(program: &OsStr, path: Option<OsString>) -> Option<PathBuf> {
     let p = Path::new(program);
     if p.components().count() > 1 {
         return Some(p.to_path_buf());
     }
-    let path = std::env::var_os("PATH")?;
+    let path = path?;
     std::env::split_paths(&path)
         .map(|d| d.join(p))
         .find(|c| rustix::fs::access(c, rustix::fs::Access::EXEC_OK).is_ok() && c.is_file())
@@ -294,6 +309,7 @@ mod tests {
             cause: "No space left on device".into(),
             apparmor: false,
             forbidden: true,
+            threads: false,
         };
         let hint = blocked_hint(&b);
         assert!(
@@ -309,6 +325,7 @@ mod tests {
             cause: "Permission denied".into(),
             apparmor: true,
             forbidden: true,
+            threads: false,
         };
         assert!(blocked_hint(&b).contains("AppArmor profile"));
     }

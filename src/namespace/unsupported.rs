@@ -17,5 +17,6 @@ pub(super) fn enter(_nix_dir: &Path) -> Result<(), Blocked> {
         cause: "user namespaces are not available on this system (they are Linux's)".to_string(),
         apparmor: false,
         forbidden: true,
+        threads: false,
     })
 }
