@@ -72,6 +72,25 @@ pub(super) fn dispatch(argv0: &OsString, args: &[OsString]) -> Option<Result<Exi
         std::env::split_paths(&search).find(|d| d.join(name).symlink_metadata().is_ok())?
     };
     let (nix_dir, bin) = read_marker(&dir)?;
+    // The marker says what to mount and what to run: one another user could have written is
+    // not followed (the directory is created private; this only catches tampering).
+    if let Some(path) = [dir.join(MARKER), dir.clone()]
+        .into_iter()
+        .find(|p| !private_to_me(p))
+    {
+        return Some(Err(Failure {
+            message: format!(
+                "the launcher `{}` is not used: `{}` could be changed by another user",
+                Path::new(argv0).display(),
+                path.display()
+            ),
+            hint: Some(format!(
+                "remove `{}`; the next activation of the project writes it again",
+                dir.display()
+            )),
+            exit_code: 1,
+        }));
+    }
     let real = bin.join(name);
     Some(super::exec_inside(
         &nix_dir,
@@ -79,6 +98,13 @@ pub(super) fn dispatch(argv0: &OsString, args: &[OsString]) -> Option<Result<Exi
         argv0,
         args,
     ))
+}
+
+/// Whether `path` belongs to this user and no one else may write it.
+fn private_to_me(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.uid() == rustix::process::getuid().as_raw() && m.mode() & 0o022 == 0)
 }
 
 fn read_marker(dir: &Path) -> Option<(PathBuf, PathBuf)> {
@@ -121,6 +147,13 @@ mod tests {
         assert!(
             dir.join("b").symlink_metadata().is_err(),
             "stale launcher removed"
+        );
+        assert!(private_to_me(&dir) && private_to_me(&dir.join(MARKER)));
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            !private_to_me(&dir),
+            "a directory others may write is refused"
         );
     }
 }
