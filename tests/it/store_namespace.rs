@@ -55,6 +55,19 @@ impl Case {
     }
 }
 
+/// `stderr` as users read it, with the test world's paths and the test user's ids redacted,
+/// recorded as a snapshot under `name`.
+fn snapshot(case: &Case, name: &str, stderr: &str) {
+    let mut text = stderr.replace(&case.t.root().display().to_string(), "[ROOT]");
+    if let Ok(c) = case.t.root().canonicalize() {
+        text = text.replace(&c.display().to_string(), "[ROOT]");
+    }
+    let mut s = insta::Settings::clone_current();
+    s.set_omit_expression(true);
+    s.set_prepend_module_to_snapshot(false);
+    s.bind(|| insta::assert_snapshot!(name, text));
+}
+
 fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("unshare runs")
 }
@@ -277,6 +290,7 @@ fn forbidden_namespaces_are_named_before_anything_is_installed() {
         !case.t.store_root.join("nix").exists(),
         "nothing was installed"
     );
+    snapshot(&case, "namespace__forbidden", &stderr);
 }
 
 #[test]
@@ -313,7 +327,7 @@ fn bad_cases_get_one_clear_message() {
         user: Some(user),
         noexec: Some(&noexec),
     };
-    let fails = |cmd: &mut Command, needles: &[&str]| {
+    let fails = |name: &str, cmd: &mut Command, needles: &[&str]| {
         let out = output(cmd);
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(1), "{cmd:?}\n{stderr}");
@@ -321,10 +335,12 @@ fn bad_cases_get_one_clear_message() {
         for n in needles {
             assert!(stderr.contains(n), "missing {n:?} in:\n{stderr}");
         }
+        snapshot(&case, name, &stderr);
     };
     let mut root_mode = case.devenv(&world, &["install", "--frozen"]);
     root_mode.env("DEVENV_STORE_MODE", "root");
     fails(
+        "namespace__nix_owned_by_another_user",
         &mut root_mode,
         &[
             "`/nix` belongs to `nobody` (uid 65534)",
@@ -336,7 +352,11 @@ fn bad_cases_get_one_clear_message() {
     on_noexec
         .env("DEVENV_STORE_MODE", "namespace")
         .env("DEVENV_STORE_ROOT", noexec.join("store"));
-    fails(&mut on_noexec, &["mounted noexec", "DEVENV_STORE_ROOT"]);
+    fails(
+        "namespace__noexec_store",
+        &mut on_noexec,
+        &["mounted noexec", "DEVENV_STORE_ROOT"],
+    );
     assert_eq!(
         std::fs::read_dir(&noexec).unwrap().count(),
         0,
@@ -347,6 +367,7 @@ fn bad_cases_get_one_clear_message() {
     let out = ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
     assert_eq!(out, case.hello(" [x]"));
     fails(
+        "namespace__setuid_program",
         &mut case.devenv(&world, &["run", suid.to_str().unwrap()]),
         &["is a setuid program", "without its privileges"],
     );
