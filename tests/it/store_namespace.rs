@@ -86,8 +86,13 @@ fn ok(cmd: &mut Command) -> String {
 
 /// `devenv shell` (bash) with `input` on its standard input; returns stdout.
 fn shell(case: &Case, world: &World, input: &str) -> String {
+    shell_with(case, world, "bash", input)
+}
+
+/// `devenv shell` with `SHELL` = `sh` and `input` on its standard input; returns stdout.
+fn shell_with(case: &Case, world: &World, sh: &str, input: &str) -> String {
     let mut cmd = case.devenv(world, &["shell"]);
-    cmd.env("SHELL", "/bin/bash")
+    cmd.env("SHELL", format!("/bin/{sh}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -227,6 +232,12 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
     );
     let status = output(&mut case.devenv(&world, &["run", "elfhello", "--exit", "3"])).status;
     assert_eq!(status.code(), Some(3), "the exit status is the program's");
+    let status = output(&mut case.devenv(&world, &["run", "sh", "-c", "kill -TERM $$"])).status;
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15),
+        "death by a signal is the program's too (devenv execs it)"
+    );
     let info = ok(&mut case.devenv(&world, &["run", "elfinfo"]));
     assert!(
         info.starts_with(&format!(
@@ -237,10 +248,13 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
         )),
         "uid, gid and cwd are unchanged inside: {info}"
     );
-    assert_eq!(
-        shell(&case, &world, "elfhello in-shell\nexit\n"),
-        case.hello(" [in-shell]")
-    );
+    for sh in ["bash", "zsh", "fish"] {
+        assert_eq!(
+            shell_with(&case, &world, sh, "elfhello in-shell\nexit\n"),
+            case.hello(" [in-shell]"),
+            "devenv shell with {sh}"
+        );
+    }
     ok(&mut case.devenv(&world, &["allow"]));
     assert_hook_runs(&case, &world);
 
