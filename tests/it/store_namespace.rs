@@ -248,6 +248,13 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
         )),
         "uid, gid and cwd are unchanged inside: {info}"
     );
+    // On a terminal (a pty from `script`), the program still has it as its stdin.
+    let on_tty = ok(&mut case.cmd(
+        &world,
+        "script",
+        &["-qec", &format!("{BIN} run elfinfo"), "/dev/null"],
+    ));
+    assert!(on_tty.contains(" tty=1"), "stdin is the terminal: {on_tty}");
     for sh in ["bash", "zsh", "fish"] {
         assert_eq!(
             shell_with(&case, &world, sh, "elfhello in-shell\nexit\n"),
