@@ -223,6 +223,12 @@ create_nix() {
 		return
 	fi
 	user=${USER:-$(id -un)}
+	if [ "$(uname -s)" = Darwin ] && [ ! -d /nix ]; then
+		# macOS's system volume is read-only: /nix is a synthetic.conf entry plus an APFS volume,
+		# which is the Nix installer's job (with the boot-time mount it sets up), not a mkdir.
+		die "/nix cannot be created with mkdir on macOS: the system volume is read-only" \
+			"create it as the Nix installer does, once: echo nix | sudo tee -a /etc/synthetic.conf; sudo /System/Library/Filesystems/apfs.fs/Contents/Resources/apfs.util -t; sudo diskutil apfs addVolume \"\$(diskutil info -plist / | plutil -extract ParentWholeDisk raw -)\" APFS 'Nix Store' -mountpoint /nix; sudo chown $user /nix; then add the volume to /etc/fstab (UUID=<its uuid> /nix apfs rw,noauto,nobrowse,suid,owners) so it mounts at boot. Without /nix, programs from binary caches cannot run on macOS (see docs/store.md)"
+	fi
 	if [ "$me" = 0 ]; then
 		mkdir -p /nix
 		chown "$user" /nix

@@ -15,6 +15,9 @@ command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v patchelf >/dev/null || need+=(patchelf)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   sudo_cmd=()

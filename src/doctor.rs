@@ -16,9 +16,10 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::app::{Inputs, Project};
-use crate::settings::{Settings, Source};
+use crate::settings::Settings;
 use crate::shell::trust::{Trust, TrustStore};
-use crate::store::layout::can_create;
+
+mod store;
 
 /// Where a running Nix daemon listens.
 pub const NIX_DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
@@ -112,7 +113,7 @@ impl Probe {
 /// Run every check, in the order they are shown. The network checks run at the same time, so an
 /// unreachable network costs one timeout, not one per URL.
 pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
-    let mut checks = vec![store(settings, probe), nix(probe)];
+    let mut checks = vec![store::store(settings, probe), nix(probe)];
     let http = settings.http.with_timeout_at_most(MAX_TIMEOUT);
     let network: Vec<Check> = std::thread::scope(|scope| {
         let index = scope.spawn(|| index(settings, &http));
@@ -140,102 +141,6 @@ pub fn run(settings: &Settings, probe: &Probe) -> Vec<Check> {
 /// Whether any check failed.
 pub fn failed(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
-}
-
-/// Where a configured store root came from, for "which root and why".
-fn store_root_origin(settings: &Settings) -> String {
-    match &settings.store_root.source {
-        Source::ConfigFile(path) => format!("set by store_root in {}", path.display()),
-        source => format!("set by {source}"),
-    }
-}
-
-/// The store check mirrors the store's own choice (`store::choose_root`): a configured
-/// root; else `/` when `/nix/store` is writable or can be created; else a Nix daemon's store;
-/// else nothing usable. It only looks, where opening the store would create directories.
-fn store(settings: &Settings, probe: &Probe) -> Check {
-    let with_nix = |check: Check, root: &Path| match crate::store::nix::shared_nix_db(root) {
-        Some(db) => check.detail(format!(
-            "shared with a Nix installation ({}): paths devenv fetches are registered with it too",
-            db.display()
-        )),
-        None => check,
-    };
-    match &settings.store_root.value {
-        Some(root) => {
-            let dir = crate::store::layout::StoreLayout::new(root).store_dir();
-            let why = store_root_origin(settings);
-            if can_create(&dir) {
-                let check = Check::new(
-                    "store",
-                    Status::Ok,
-                    format!("store at {} ({why}), writable", dir.display()),
-                )
-                .detail("store paths are still named /nix/store/…; programs from binary caches may need /nix/store itself to run");
-                with_nix(check, root)
-            } else if crate::store::layout::StoreLayout::new(root)
-                .real_path(crate::store::DEFAULT_DB)
-                .exists()
-            {
-                read_only_store(&dir, &why)
-            } else {
-                Check::new(
-                    "store",
-                    Status::Fail,
-                    format!("store at {} ({why}) is not writable by you", dir.display()),
-                )
-                .fix(format!(
-                    "mkdir -p {0} && test -w {0} || export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"",
-                    shell_words::quote(&dir.to_string_lossy())
-                ))
-            }
-        }
-        None if can_create(Path::new("/nix/store")) => with_nix(
-            Check::new(
-                "store",
-                Status::Ok,
-                "store at /nix/store (the default: no store root is configured), writable",
-            ),
-            Path::new("/"),
-        ),
-        None if probe.daemon_socket.exists() => Check::new(
-            "store",
-            Status::Warn,
-            "/nix/store belongs to a Nix installation (a daemon runs) and is not writable by you",
-        )
-        .detail(format!(
-            "Nix daemon socket: {}",
-            probe.daemon_socket.display()
-        ))
-        .fix(
-            "export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # or see docs/store.md",
-        ),
-        None if Path::new(crate::store::DEFAULT_DB).exists() => {
-            read_only_store(Path::new("/nix/store"), "the default")
-        }
-        None => Check::new(
-            "store",
-            Status::Fail,
-            "/nix/store does not exist and you cannot create it, and no Nix daemon runs",
-        )
-        .fix(
-            "./install.sh --create-nix-dir   # or: sudo mkdir -p /nix && sudo chown \"$USER\" /nix",
-        ),
-    }
-}
-
-/// A store with devenv's database that this user cannot write: what it has can be used.
-fn read_only_store(dir: &Path, why: &str) -> Check {
-    Check::new(
-        "store",
-        Status::Warn,
-        format!(
-            "store at {} ({why}) is read-only for you: installed packages can be used, nothing \
-             can be added",
-            dir.display()
-        ),
-    )
-    .fix("export DEVENV_STORE_ROOT=\"$HOME/.local/share/devenv/root\"   # a store you can write")
 }
 
 fn nix(probe: &Probe) -> Check {

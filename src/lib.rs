@@ -26,6 +26,7 @@ pub mod index;
 pub mod limits;
 pub mod lock;
 pub mod manifest;
+pub mod namespace;
 pub mod nix;
 pub mod printer;
 pub mod profile;

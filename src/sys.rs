@@ -7,6 +7,8 @@
 //! * [`user_name`] asks the user database with `getpwuid_r`. Only the C library can answer: it
 //!   goes through NSS (`/etc/passwd`, but also LDAP, systemd-homed and whatever else
 //!   `nsswitch.conf` names), so reading `/etc/passwd` instead would miss users.
+//! * [`unshare_user_and_mount`] calls `unshare`, which `rustix` marks `unsafe` only because
+//!   of a flag this call does not use (see its block).
 
 use std::ffi::{c_char, CStr};
 
@@ -35,6 +37,20 @@ pub(crate) fn user_name(uid: u32) -> Option<String> {
         (rc == 0 && !result.is_null() && !pwd.pw_name.is_null())
             .then(|| CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
     }
+}
+
+/// Move this process into a new user namespace and a new mount namespace (for
+/// `namespace::enter`).
+#[cfg(target_os = "linux")]
+pub(crate) fn unshare_user_and_mount() -> std::io::Result<()> {
+    use rustix::thread::UnshareFlags;
+    // SAFETY (audited): `unshare_unsafe` is `unsafe` for one reason only, `UnshareFlags::FILES`
+    // (another thread could go on using descriptors from the table this thread leaves). That
+    // flag is not passed. `NEWUSER` also needs a single-threaded process, which the kernel
+    // checks itself (EINVAL otherwise), so a wrong caller gets an error, not undefined
+    // behaviour.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) }
+        .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub const INDEX: &str = "DEVENV_INDEX";
 pub const SUBSTITUTERS: &str = "DEVENV_SUBSTITUTERS";
 pub const TRUSTED_PUBLIC_KEYS: &str = "DEVENV_TRUSTED_PUBLIC_KEYS";
 pub const STORE_ROOT: &str = "DEVENV_STORE_ROOT";
+pub const STORE_MODE: &str = "DEVENV_STORE_MODE";
 pub const SYSTEM: &str = "DEVENV_SYSTEM";
 pub const HTTP_TIMEOUT: &str = "DEVENV_HTTP_TIMEOUT";
 pub const HTTP_RETRIES: &str = "DEVENV_HTTP_RETRIES";
@@ -112,6 +113,14 @@ pub const KNOBS: &[Knob] = &[
         description: "answer from the index cache only, never asking the index over the network",
     },
     Knob {
+        key: "store_mode",
+        flag: None,
+        variable: STORE_MODE,
+        config_type: "`\"root\"`, `\"namespace\"` or `\"daemon\"`",
+        default: "automatic",
+        description: "how the store is reached: devenv's store at its root, mounted at `/nix` in a user namespace (no root needed), or a Nix daemon (see store.md)",
+    },
+    Knob {
         key: "store_root",
         flag: Some("--store-root"),
         variable: STORE_ROOT,
@@ -186,6 +195,7 @@ pub const VARIABLES: &[Variable] = &[
     entry(NIX_ENV, Kind::Setting, "the evaluator of `devenv index build`"),
     entry(NIXPKGS, Kind::Setting, "a nixpkgs checkout to build from when no cache has a package"),
     entry(OFFLINE, Kind::Setting, "`1` answers index lookups from the cache only"),
+    entry(STORE_MODE, Kind::Setting, "`root`, `namespace`, `daemon` or `auto`: how the store is reached"),
     entry(STORE_ROOT, Kind::Setting, "physical root of the store"),
     entry(SUBSTITUTERS, Kind::Setting, "binary caches, space-separated"),
     entry(SYSTEM, Kind::Setting, "the Nix system to resolve and realize for"),

@@ -91,6 +91,7 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
         profile.current_target().as_deref(),
     );
     let spec = EnvSpec::compute(key, &inputs.manifest()?.manifest, profile_link.as_deref());
+    let spec = super::namespace::route(&ctx.settings, &project_key, spec)?;
     if !fallback {
         cache.put(&project_key, &spec)?;
     }

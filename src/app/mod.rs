@@ -16,6 +16,7 @@ pub mod activate;
 pub mod generations;
 pub mod inputs;
 pub mod lock;
+pub mod namespace;
 pub mod packages;
 pub mod project;
 pub mod realize;

@@ -33,6 +33,18 @@ pub fn explain(e: StoreError) -> anyhow::Error {
              expect /nix/store, so this suits caches and tests)"
                 .into(),
         ],
+        StoreError::NixOwnedByOther { .. } => vec![
+            "ask its owner to make `/nix/store` writable for you, or set store_mode to \
+             `namespace` (DEVENV_STORE_MODE=namespace) to keep a store of your own, mounted \
+             at /nix for its programs only"
+                .into(),
+        ],
+        StoreError::NamespaceBlocked { hint, .. } => vec![hint.clone()],
+        StoreError::NoExec { .. } => vec![
+            "set DEVENV_STORE_ROOT to a directory on a file system that allows programs, or \
+             create /nix once, owned by you: `sudo mkdir -p /nix && sudo chown $USER /nix`"
+                .into(),
+        ],
         StoreError::DaemonOwned => vec![
             "set DEVENV_STORE_ROOT (or --store-root) to a directory you own, or use Nix's own \
              commands for its store (`nix-collect-garbage`, `nix copy`)"

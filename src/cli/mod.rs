@@ -137,6 +137,23 @@ pub use crate::app::Context as Ctx;
 
 /// Parse arguments, run the command, render any error. Returns the process exit code.
 pub fn main() -> ExitCode {
+    // A launcher, or the namespace entry `run` and `shell` re-execute: before anything else,
+    // while the process is still single-threaded.
+    if let Some(result) = crate::namespace::dispatch() {
+        return match result {
+            Ok(code) => code,
+            Err(failure) => {
+                let report = Report {
+                    message: failure.message,
+                    causes: Vec::new(),
+                    hints: failure.hint.into_iter().collect(),
+                    exit_code: failure.exit_code,
+                };
+                Printer::new(false, 0, false).error(&report);
+                ExitCode::from(report.exit_code)
+            }
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -28,6 +28,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
     let (env, _) = spec.apply(&project.root, pristine(&current))?;
+    let env =
+        crate::app::namespace::unroute(&ctx.settings, &project.key(), spec.profile.as_deref(), env);
     let (name, rest) = args.command.split_first().expect("clap requires one");
     let mut cmd = if let Some(lines) = spec.scripts.get(name) {
         let mut body = spec.init_hook.join("\n");
@@ -51,6 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             cmd.env(key, value);
         }
     }
+    let mut cmd = crate::app::namespace::enter_for_exec(&ctx.settings, cmd)?;
     let err = cmd.exec();
     let scripts: Vec<&str> = spec.scripts.keys().map(String::as_str).collect();
     Err(anyhow::Error::new(err))

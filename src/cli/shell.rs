@@ -50,6 +50,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
         .context("cannot create a temporary directory for the shell's start-up file")?;
     let mut cmd = start_command(shell, &program, &exe, tmp.path())?;
     cmd.env(SHELL_VAR, &project.root);
+    let mut cmd = crate::app::namespace::command(&ctx.settings, cmd)?;
     let watcher = spawn_watcher(ctx, &project);
     let status = cmd
         .status()

@@ -18,7 +18,9 @@
 //! What devenv reads back from its private directories is checked by [`owner`]: a file other
 //! users could have written is refused, as ssh's `StrictModes` does.
 
+pub mod mount;
 pub mod owner;
+pub mod platform;
 mod read;
 
 pub use read::{read_bounded, read_input, read_to_end_bounded, too_large, TooLarge};

@@ -131,7 +131,7 @@ fn current_uid() -> u32 {
 }
 
 /// `name (uid N)`, or `uid N` when the user database does not know it.
-fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     match crate::sys::user_name(uid) {
         Some(n) => format!("`{n}` (uid {uid})"),
         None => format!("uid {uid}"),

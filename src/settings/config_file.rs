@@ -21,6 +21,7 @@ pub struct ConfigFile {
     pub substituters: Option<Vec<String>>,
     pub trusted_public_keys: Option<Vec<String>>,
     pub store_root: Option<PathBuf>,
+    pub store_mode: Option<super::StoreMode>,
     pub system: Option<String>,
     /// Seconds.
     pub http_timeout: Option<f64>,

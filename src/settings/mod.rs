@@ -39,6 +39,37 @@ pub const MAX_HTTP_TIMEOUT_SECS: f64 = 3600.0;
 pub const MAX_HTTP_RETRIES: u32 = 10;
 pub const MAX_JOBS: usize = 256;
 
+/// How the store is reached (`store_mode`): devenv's store at its root, devenv's store mounted
+/// at `/nix` inside a user namespace, or the machine's Nix daemon. `None` in [`Settings`] means
+/// automatic (see `store::mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreMode {
+    Root,
+    Namespace,
+    Daemon,
+}
+
+impl StoreMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreMode::Root => "root",
+            StoreMode::Namespace => "namespace",
+            StoreMode::Daemon => "daemon",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Option<StoreMode>> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(None),
+            "root" => Some(Some(StoreMode::Root)),
+            "namespace" => Some(Some(StoreMode::Namespace)),
+            "daemon" => Some(Some(StoreMode::Daemon)),
+            _ => None,
+        }
+    }
+}
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -149,6 +180,8 @@ pub struct Settings {
     pub trusted_public_keys: Setting<Vec<String>>,
     /// Physical root of the store; `None` = decide (see `store`).
     pub store_root: Setting<Option<PathBuf>>,
+    /// How the store is reached; `None` = decide (see `store::mode`).
+    pub store_mode: Setting<Option<StoreMode>>,
     /// The system to realize for.
     pub system: Setting<String>,
     /// Bounds connecting, waiting for an answer and each read of every HTTP request.
@@ -235,6 +268,12 @@ impl Settings {
             variables::STORE_ROOT,
             config.store_root,
         )?;
+        let store_mode = r.pick(
+            None,
+            (variables::STORE_MODE, StoreMode::parse),
+            config.store_mode.map(Some),
+            || None,
+        )?;
         let system = r.pick(
             flag(overrides.system, "--system"),
             (variables::SYSTEM, |s| Some(s.to_string())),
@@ -303,6 +342,7 @@ impl Settings {
             substituters,
             trusted_public_keys,
             store_root,
+            store_mode,
             system,
             http_timeout,
             http_retries,
@@ -382,6 +422,10 @@ fn expected(var: &str) -> (&'static str, &'static str) {
         variables::JOBS => (
             "is not a number of jobs (1 to 256)",
             "set it to a whole number such as 8",
+        ),
+        variables::STORE_MODE => (
+            "is not a store mode",
+            "set it to auto, root, namespace or daemon",
         ),
         variables::OFFLINE => (
             "is not a yes or no",

@@ -42,6 +42,11 @@ impl Settings {
             e("nixpkgs", json!(self.nixpkgs.value), &self.nixpkgs.source),
             e("offline", json!(self.offline.value), &self.offline.source),
             e(
+                "store_mode",
+                json!(self.store_mode.value.map(|m| m.name()).unwrap_or("auto")),
+                &self.store_mode.source,
+            ),
+            e(
                 "store_root",
                 json!(self.store_root.value),
                 &self.store_root.source,

@@ -81,7 +81,7 @@ fn every_knob_goes_flag_then_variable_then_config_then_default() {
             "index": "/c/index", "substituters": ["file:///c/cache"], "trusted_public_keys": ["c:key"],
             "store_root": "/c/root", "system": "aarch64-linux", "http_timeout": 7.5,
             "http_retries": 4, "jobs": 3, "offline": true, "nixpkgs": "/c/nixpkgs",
-            "nix_env": "/c/nix-env"
+            "nix_env": "/c/nix-env", "store_mode": "namespace"
         }"#,
     );
     // Only the config file: every value and source from it.
@@ -96,6 +96,7 @@ fn every_knob_goes_flag_then_variable_then_config_then_default() {
     assert_eq!(s.jobs.value, 3);
     assert!(s.offline.value);
     assert_eq!(s.nixpkgs.value, Some(PathBuf::from("/c/nixpkgs")));
+    assert_eq!(s.store_mode.value, Some(StoreMode::Namespace));
 
     // Variables beat the config file.
     w.var("DEVENV_INDEX", "/e/index")
@@ -108,7 +109,8 @@ fn every_knob_goes_flag_then_variable_then_config_then_default() {
         .var("DEVENV_JOBS", "5")
         .var("DEVENV_OFFLINE", "0")
         .var("DEVENV_NIXPKGS", "/e/nixpkgs")
-        .var("DEVENV_NIX_ENV", "/e/nix-env");
+        .var("DEVENV_NIX_ENV", "/e/nix-env")
+        .var("DEVENV_STORE_MODE", "auto");
     let s = w.resolve(Overrides::default()).unwrap();
     for e in s.entries() {
         let knob = KNOBS.iter().find(|k| k.key == e.key).unwrap();
@@ -265,4 +267,25 @@ fn devenv_config_shows_every_knob_in_table_order() {
     let mut sorted = knobs.clone();
     sorted.sort();
     assert_eq!(knobs, sorted, "KNOBS are sorted by key");
+}
+
+#[test]
+fn a_store_mode_is_one_of_four_words() {
+    let mut w = World::new();
+    w.var("DEVENV_STORE_MODE", "Namespace");
+    let s = w.resolve(Overrides::default()).unwrap();
+    assert_eq!(s.store_mode.value, Some(StoreMode::Namespace));
+    w.var("DEVENV_STORE_MODE", "chroot");
+    let report = w.bad(Overrides::default());
+    assert_eq!(report.exit_code, crate::diagnostic::EXIT_BAD_INPUT);
+    assert!(
+        report.message.contains("DEVENV_STORE_MODE=`chroot`"),
+        "{report:?}"
+    );
+    assert!(report.hints[0].contains("auto, root, namespace or daemon"));
+    let w = World::new();
+    w.config("{\n  \"store_mode\": \"chroot\"\n}");
+    let report = w.bad(Overrides::default());
+    assert!(report.causes[0].contains("config.json:2:"), "{report:?}");
+    assert!(report.causes[0].contains("`root`, `namespace`, `daemon`"));
 }

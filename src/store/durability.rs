@@ -34,10 +34,7 @@ pub fn boot_id() -> Option<String> {
         let v = v.to_string_lossy().trim().to_string();
         return (!v.is_empty()).then_some(v);
     }
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    super::boot_id::kernel_boot_id()
 }
 
 /// What [`settle`] did.

@@ -24,6 +24,23 @@ pub enum StoreError {
         "`/nix/store` does not exist and cannot be created by this user, and no Nix daemon runs"
     )]
     NoStore,
+    /// `/nix` belongs to another user, so the store there cannot be written.
+    #[error("`/nix` belongs to {owner}, so `/nix/store` cannot be written by you")]
+    NixOwnedByOther { owner: String },
+    /// The namespace store's programs could not run: the system forbids the namespace.
+    #[error("programs of the store `{}` cannot run: {cause}", nix_dir.join("store").display())]
+    NamespaceBlocked {
+        nix_dir: PathBuf,
+        cause: String,
+        /// The ways out, in words (the setting, `/nix`).
+        hint: String,
+    },
+    /// The store is on a file system mounted `noexec`: its programs could never run.
+    #[error(
+        "the store `{}` is on a file system mounted noexec, so its programs cannot run",
+        store_dir.display()
+    )]
+    NoExec { store_dir: PathBuf },
     /// The store directory cannot be created under the chosen root.
     #[error("cannot create the store `{}`", store_dir.display())]
     CannotCreate {

@@ -13,9 +13,11 @@
 //! for one path), `fetch` (scheduling a closure's downloads and registrations), `durability`
 //! (surviving a power failure without waiting for the disk), `diskfull` (a full disk told apart
 //! from a bad download), `cache_writer` (writing binary caches, for `push` and `publish`), `push`
-//! (a store's closure into a binary cache), `gc`, `nix` (coexisting with an installed Nix).
+//! (a store's closure into a binary cache), `gc`, `nix` (coexisting with an installed Nix),
+//! `mode` (which store, and why: at its root, in a user namespace, or the daemon's).
 
 pub mod api;
+pub mod boot_id;
 pub mod cache;
 pub mod cache_writer;
 pub mod daemon;
@@ -28,11 +30,12 @@ pub mod gc;
 pub mod layout;
 pub mod local;
 pub mod locks;
+pub mod mode;
 pub mod nix;
 pub mod push;
 pub mod substitute;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::settings::Settings;
 pub use api::{RootSpec, Store};
@@ -90,32 +93,24 @@ const DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
 /// devenv's database in a store whose root is `/`.
 pub const DEFAULT_DB: &str = "/nix/var/devenv/db.sqlite";
 
-/// Open the store the settings point at: devenv's own store under the root [`choose_root`]
-/// picks, or the Nix daemon's when it owns `/nix/store`.
+/// Open the store the settings point at: devenv's own store under the root [`mode::choose`]
+/// picks, or the Nix daemon's. A namespace store is checked first ([`mode::check_namespace`]),
+/// so nothing is installed where its programs could not run.
 pub fn open(settings: &Settings) -> Result<Box<dyn Store>, StoreError> {
-    match choose_root(settings)? {
+    let choice = mode::choose(settings)?;
+    if choice.mode == crate::settings::StoreMode::Namespace {
+        if let Some(root) = &choice.root {
+            mode::check_namespace(root)?;
+        }
+    }
+    match choice.root {
         Some(root) => Ok(Box::new(LocalStore::open_at(&root, settings)?)),
         None => Ok(Box::new(DaemonStore::new(settings))),
     }
 }
 
 /// The physical root of devenv's own store for these settings, or `None` when the Nix daemon
-/// is to be used: `--store-root`/`DEVENV_STORE_ROOT`/config; else `/` when `/nix/store` is
-/// writable or can be created; else the daemon when one runs; else `/` read-only when devenv's
-/// database is there; else [`StoreError::NoStore`].
+/// is to be used (see [`mode::choose`]).
 pub fn choose_root(settings: &Settings) -> Result<Option<PathBuf>, StoreError> {
-    if let Some(root) = &settings.store_root.value {
-        return Ok(Some(root.clone()));
-    }
-    if layout::can_create(Path::new("/nix/store")) {
-        Ok(Some(PathBuf::from("/")))
-    } else if Path::new(DAEMON_SOCKET).exists() {
-        Ok(None)
-    } else if Path::new(DEFAULT_DB).exists() {
-        // A store this user cannot write (a read-only mount, an image): opened read-only, it
-        // still serves everything it has.
-        Ok(Some(PathBuf::from("/")))
-    } else {
-        Err(StoreError::NoStore)
-    }
+    Ok(mode::choose(settings)?.root)
 }

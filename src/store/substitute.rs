@@ -387,8 +387,7 @@ impl<R: Read> Read for VerifyingReader<'_, R> {
 /// Make everything on the file system holding `root` durable (`syncfs`).
 pub(super) fn sync_fs(root: &Path) -> Result<()> {
     let dir = fs::File::open(root).with_context(|| format!("cannot open `{}`", root.display()))?;
-    rustix::fs::syncfs(&dir)
-        .map_err(io::Error::from)
+    crate::fsutil::platform::sync_filesystem(&dir)
         .with_context(|| format!("cannot sync `{}`", root.display()))
 }
 

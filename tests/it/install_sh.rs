@@ -517,3 +517,36 @@ fn a_failing_cargo_build_is_explained_and_installs_nothing() {
         "no hook for a binary that is not there"
     );
 }
+
+#[test]
+fn create_nix_dir_on_macos_explains_the_synthetic_volume_instead_of_mkdir() {
+    // A machine without /nix (a mount namespace where it is absent), and `uname` saying Darwin.
+    let w = World::new();
+    w.write_fake("uname", "echo Darwin\n");
+    let bin = built_binary();
+    let scratch = w.home.join("../scratch");
+    let mut cmd = crate::common::nsworld::World::default().command(&scratch, &w.home, "sh");
+    let env = w.command("sh");
+    cmd.env_clear();
+    for (k, v) in env.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd
+        .env("PWD", &w.home)
+        .arg(checkout().join("install.sh"))
+        .args(["--binary", bin.to_str().unwrap(), "--create-nix-dir"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "error: /nix cannot be created with mkdir on macOS",
+        "/etc/synthetic.conf",
+        "diskutil apfs addVolume",
+        "/etc/fstab",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}

@@ -37,6 +37,7 @@ mod snapshots;
 mod store_crash;
 mod store_durability;
 mod store_faults;
+mod store_namespace;
 mod store_push_gc;
 mod store_substitute;
 mod supply_image;

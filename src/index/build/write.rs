@@ -141,8 +141,7 @@ fn put(path: &Path, bytes: &[u8], durable: bool) -> anyhow::Result<bool> {
 /// Flush every file system write under `dir` to disk at once.
 fn sync_all_under(dir: &Path) -> anyhow::Result<()> {
     let handle = std::fs::File::open(dir)?;
-    rustix::fs::syncfs(&handle)
-        .map_err(std::io::Error::from)
+    crate::fsutil::platform::sync_filesystem(&handle)
         .with_context(|| format!("could not sync {}", dir.display()))
 }
 

@@ -17,16 +17,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{openat, readlinkat, statat, AtFlags, FileType, Mode, OFlags, RawDir, CWD};
+use rustix::fs::{openat, readlinkat, statat, AtFlags, FileType, Mode, OFlags, CWD};
 
 use super::wire::{self, *};
 use crate::nix::hash::{HashingWriter, Sha256Hash};
 
 const BUF: usize = 1 << 17;
 
-/// Room for the directory entries one `getdents64` call returns: what glibc's `readdir` reads
-/// at once, far more than the largest entry (a 255-byte name plus its header).
-const DIRENTS: usize = 1 << 15;
+use crate::fsutil::platform::DIRENTS;
 
 /// Writes the NAR of `path` to `out`.
 pub fn dump(path: &Path, out: impl Write) -> io::Result<()> {
@@ -121,16 +119,7 @@ fn dump_node(
 /// The entries of an open directory, without `.` and `..`. Reads through the directory's own
 /// handle: its file position moves, which the `*at` calls on its entries do not depend on.
 fn list_dir(dir: &OwnedFd, path: &Path, buf: &mut [MaybeUninit<u8>]) -> io::Result<Vec<CString>> {
-    let mut entries = RawDir::new(dir, buf);
-    let mut names = Vec::new();
-    while let Some(entry) = entries.next() {
-        let entry = entry.map_err(failed(path))?;
-        let name = entry.file_name();
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push(name.to_owned());
-        }
-    }
-    Ok(names)
+    crate::fsutil::platform::list_dir(dir, buf).map_err(|e| annotate(path, e))
 }
 
 /// The target of symlink `name` in `dir`; `size_hint` is its lstat size, so one call is

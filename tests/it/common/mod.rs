@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 pub mod bad_input;
+pub mod elffix;
 pub mod http;
 pub mod index;
 pub mod nixfix;
 pub mod nixpkgs;
+pub mod nsworld;
 pub mod realnix;
 pub mod shells;
 
