@@ -43,3 +43,28 @@ if [[ ";${PROMPT_COMMAND[*]-};" != *";_devenv_hook;"* ]]; then
     PROMPT_COMMAND="_devenv_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
   fi
 fi
+# bash has no hook on directory change, so `cd proj && cmd` would run cmd before the next prompt
+# loads the project. Wrapping cd, pushd and popd closes that gap; a wrapper that is already there
+# (rvm's, or another tool's) keeps running, renamed `_devenv_prev_<name>`. Only a change typed at
+# the prompt (or at a script's top level) runs the hook: a `cd` inside a function, such as a
+# completion's `$(cd "$d" && pwd)`, leaves the loading to the next prompt. A failed change returns
+# its status untouched and runs nothing. `DEVENV_BASH_CD=0` before this hook leaves cd alone.
+_devenv_wrap_chdir() {
+  local __devenv_c __devenv_prev __devenv_call
+  for __devenv_c in cd pushd popd; do
+    __devenv_call="builtin $__devenv_c"
+    if declare -F "$__devenv_c" >/dev/null; then
+      __devenv_prev=$(declare -f "$__devenv_c") || __devenv_prev=
+      if [[ $__devenv_prev == *_devenv_chdir_done* ]]; then continue; fi
+      eval "_devenv_prev_$__devenv_c${__devenv_prev#"$__devenv_c"}"
+      __devenv_call=_devenv_prev_$__devenv_c
+    fi
+    eval "$__devenv_c() { $__devenv_call \"\$@\" || return; _devenv_chdir_done; }"
+  done
+}
+_devenv_chdir_done() {
+  if [[ -z ${FUNCNAME[2]-} || ${FUNCNAME[2]} == main ]]; then _devenv_hook; fi
+  return 0
+}
+if [[ ${DEVENV_BASH_CD-} != 0 ]]; then _devenv_wrap_chdir; fi
+unset -f _devenv_wrap_chdir

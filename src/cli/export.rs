@@ -67,9 +67,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());
                     }
                     new = applied;
-                    if !consent {
-                        // Installing may have re-recorded the allowance for a lock it wrote.
-                        let file = trust::allow_file(ctx, &project, &inputs)?;
+                    // Installing may have re-recorded the allowance for a lock it wrote. Inside
+                    // `devenv shell` an allowance that exists is watched too: with `!` for a file
+                    // that exists, every prompt would start `devenv export` again.
+                    let file = trust::allow_file(ctx, &project, &inputs)?;
+                    if !consent || file.exists() {
                         allow_state = format!("+{}", file.display());
                     }
                     shell.init_hook(&mut code_after, &spec.init_hook);

@@ -28,6 +28,7 @@ mod publish;
 mod schemas;
 mod security_trust;
 mod shell_bash;
+mod shell_bash_cd;
 mod shell_commands;
 mod shell_interactive;
 mod shell_packages;
