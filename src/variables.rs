@@ -34,6 +34,7 @@ pub const PROFILE: &str = "DEVENV_PROFILE";
 pub const PROJECT_ROOT: &str = "DEVENV_PROJECT_ROOT";
 /// Preferences of the shell hook, read in the shell.
 pub const BASH_CD: &str = "DEVENV_BASH_CD";
+pub const QUIET: &str = "DEVENV_QUIET";
 /// Stands for the kernel's boot id (see `store::durability`).
 pub const BOOT_ID: &str = "DEVENV_BOOT_ID";
 /// The `tracing` filter for diagnostics (read by `cli` before settings exist).
@@ -202,6 +203,7 @@ pub const VARIABLES: &[Variable] = &[
     entry(PROJECT_ROOT, Kind::Devenv, "set in a project's environment: its root (read only by what runs there)"),
     entry(SHELL, Kind::Devenv, "set inside `devenv shell`: its project root; the hook and `export` follow it, `shell` refuses to nest"),
     entry(BASH_CD, Kind::Shell, "`0` before the bash hook: do not wrap `cd`, `pushd` and `popd` (the project then loads at the next prompt)"),
+    entry(QUIET, Kind::Shell, "`1`: no `devenv: loaded …` / `unloaded …` line when the hook loads or leaves a project"),
     entry(LOG, Kind::Diagnostics, "a `tracing` filter (`debug`, `devenv::store=trace`): diagnostics of the code below the commands, on stderr"),
     entry(BOOT_ID, Kind::Test, "replaces the kernel's boot id (tests use it to stand for a restart)"),
     entry("ALL_PROXY", Kind::Standard, "HTTP proxy for every request (also `all_proxy`)"),

@@ -8,6 +8,7 @@ use anyhow::{Context as _, Result};
 
 use super::Ctx;
 use crate::app::activate::{self, current_env, logical_cwd, pristine};
+use crate::app::summary::{self, Change, Loaded};
 use crate::app::{trust, Inputs, Project};
 use crate::diagnostic::Report;
 use crate::env::EnvCache;
@@ -33,6 +34,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         .and_then(|s| Applied::decode(s))
         .unwrap_or_default();
     let mut new = Applied::default();
+    let mut change = Change {
+        unloaded: (!old.is_empty())
+            .then(|| {
+                current
+                    .get(STATE_DIR_VAR)?
+                    .strip_prefix('-')
+                    .map(Into::into)
+            })
+            .flatten(),
+        loaded: None,
+    };
     let mut target = pristine(&current);
     let mut code_after = String::new();
     let cwd = logical_cwd()?;
@@ -62,6 +74,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
             ) {
                 Ok((spec, inputs, (env, applied))) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
+                    change.loaded = Some(Loaded {
+                        root: project.root.clone(),
+                        tools: summary::tools(ctx, &inputs)?,
+                        vars: spec.env.len(),
+                    });
                     target = env;
                     if !applied.is_empty() {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());
@@ -106,6 +123,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_STAMP_VAR.into(), format!("-{}", stamp.display()));
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
     }
+    summary::show(&ctx.printer, &change);
     let mut code = shell.activation(&current, &old, &target, &new);
     if !code.is_empty() {
         shell.forget_command_paths(&mut code);

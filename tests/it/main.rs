@@ -3,6 +3,7 @@
 
 mod common;
 
+mod activation_summary;
 mod app_layer;
 mod bad_input;
 mod cli_basics;
