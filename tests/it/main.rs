@@ -13,6 +13,7 @@ mod docs_examples;
 mod doctor;
 mod e2e_team_story;
 mod file_modes;
+mod first_minutes;
 mod flake;
 mod formats_files;
 mod fuzz_corpus;
