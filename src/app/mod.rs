@@ -19,6 +19,7 @@ pub mod lock;
 pub mod packages;
 pub mod project;
 pub mod realize;
+pub mod status;
 pub mod store;
 pub mod summary;
 pub mod trust;

@@ -36,6 +36,7 @@ mod run;
 mod search;
 mod shell;
 mod shellenv;
+mod status;
 mod update;
 
 pub use crate::printer::Printer;
@@ -122,6 +123,7 @@ pub enum Command {
     Completions(completions::Args),
     Config(config::Args),
     Doctor(doctor::Args),
+    Status(status::Args),
     #[command(name = "__complete", hide = true)]
     Complete(completions::CompleteArgs),
 }
@@ -203,6 +205,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => generate::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
         Command::Complete(a) => completions::run_complete(&ctx, a),
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
     }

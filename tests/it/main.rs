@@ -37,6 +37,7 @@ mod shell_packages;
 mod shell_restore;
 mod shell_zsh_fish;
 mod snapshots;
+mod status;
 mod store_crash;
 mod store_durability;
 mod store_faults;
