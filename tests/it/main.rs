@@ -26,6 +26,7 @@ mod layering;
 mod nar_robustness;
 mod nix_interop_formats;
 mod package_commands;
+mod papercuts;
 mod publish;
 mod schemas;
 mod security_trust;
