@@ -24,13 +24,17 @@ function __devenv_hook --on-event fish_prompt --on-variable PWD
             set __devenv_m devbox
         end
     end
+    set -l __devenv_g @DEVENV_GLOBAL@
+    if test -z "$__devenv_f"; and test -f "$__devenv_g/devenv.json"
+        set __devenv_f $__devenv_g; set __devenv_m devenv
+    end
     if test -z "$__devenv_f"; and not set -q __DEVENV_DIR
         return
     end
     if test -n "$__devenv_f"; and set -q __DEVENV_DIR; and test "-$__devenv_f" = "$__DEVENV_DIR"
         set -l __devenv_s (string replace -r '^-' '' -- "$__DEVENV_STAMP")
         set -l __devenv_a "$__DEVENV_ALLOW"
-        if test -n "$__devenv_s"; and test -e "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.json" -nt "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.lock" -nt "$__devenv_s"
+        if test -n "$__devenv_s"; and test -e "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.json" -nt "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.lock" -nt "$__devenv_s"; and not test "$__devenv_g/devenv.json" -nt "$__devenv_s"; and not test "$__devenv_g/devenv.lock" -nt "$__devenv_s"
             if string match -q '+*' -- $__devenv_a; and test -e (string sub -s 2 -- $__devenv_a)
                 return
             end

@@ -14,6 +14,7 @@ use crate::settings::Settings;
 
 pub mod activate;
 pub mod generations;
+pub mod global;
 pub mod inputs;
 pub mod lock;
 pub mod packages;

@@ -4,15 +4,16 @@
 //! shell has loaded and from which generation, whether that project is allowed, whether its lock
 //! still pins what the manifest asks for, and what the hook will do at the next prompt. The last
 //! answer repeats the hook's own builtin checks (nearest project, `-nt` against the stamp, the
-//! trust record's existence) on the state variables the shell passed down, so it predicts the
-//! hook exactly; nothing here writes a file or installs anything.
+//! trust record's existence, the global environment outside projects) on the state variables the
+//! shell passed down, so it predicts the hook exactly; nothing here writes a file or installs
+//! anything.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{trust, Context, Inputs, Project};
+use super::{global, trust, Context, Inputs, Project};
 use crate::profile::Profile;
 use crate::shell::trust::Trust;
 use crate::shell::{
@@ -108,12 +109,16 @@ fn newer(a: &Path, b: &Path) -> bool {
 
 /// The hook's quiet check for `project`, loaded in a shell with state `env`: `None` when the
 /// prompt stays quiet, else why it runs `devenv export`.
-fn changed_since_loaded(project: &Project, env: &Env) -> Option<&'static str> {
+fn changed_since_loaded(project: &Project, global: &Path, env: &Env) -> Option<&'static str> {
     let Some(stamp) = state_path(env, STATE_STAMP_VAR).filter(|s| s.exists()) else {
         return Some("its activation stamp is gone (a rollback, a new generation or an allowance)");
     };
     if newer(&project.manifest_path(), &stamp) || newer(&project.lock_path(), &stamp) {
         return Some("its manifest or lock changed since it was loaded");
+    }
+    let (gm, gl) = (global.join("devenv.json"), global.join("devenv.lock"));
+    if newer(&gm, &stamp) || newer(&gl, &stamp) {
+        return Some("the global environment's manifest or lock changed since it was loaded");
     }
     let allow = env.get(STATE_ALLOW_VAR).map(String::as_str).unwrap_or("");
     if let Some(file) = allow.strip_prefix('+') {
@@ -137,11 +142,15 @@ pub fn status(ctx: &Context, cwd: &Path, env: &Env) -> Result<Status> {
         .get(SHELL_VAR)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let found = Project::find(cwd).or_else(|| consent_root.as_deref().and_then(Project::at));
+    let found = Project::find(cwd)
+        .filter(|p| !global::contains(ctx, &p.root))
+        .or_else(|| consent_root.as_deref().and_then(Project::at))
+        .or_else(|| global::project(ctx));
     let project = match &found {
         Some(p) => {
             let inputs = Inputs::read(p)?;
             let trust = match trust::status(ctx, p, &inputs)? {
+                _ if global::is_global(ctx, p) => TrustState::Allowed,
                 Ok(Trust::Allowed) => TrustState::Allowed,
                 Ok(Trust::NotAllowed) => TrustState::NotAllowed,
                 Ok(Trust::Denied) => TrustState::Denied,
@@ -190,7 +199,8 @@ pub fn status(ctx: &Context, cwd: &Path, env: &Env) -> Result<Status> {
                 p.root.display()
             ),
         ),
-        (Some(p), Some(_)) => match changed_since_loaded(p, env) {
+        (Some(p), Some(_)) => match changed_since_loaded(p, &global::root(&ctx.settings.dirs), env)
+        {
             None => (
                 NextPrompt::Nothing,
                 "nothing changed since it was loaded; the prompt starts no process".to_string(),

@@ -8,10 +8,11 @@ use anyhow::{Context as _, Result};
 
 use super::Ctx;
 use crate::app::activate::{self, current_env, logical_cwd, pristine};
+use crate::app::global;
 use crate::app::summary::{self, Change, Loaded};
 use crate::app::{trust, Inputs, Project};
 use crate::diagnostic::Report;
-use crate::env::EnvCache;
+use crate::env::{EnvCache, EnvSpec};
 use crate::shell::diff::Applied;
 use crate::shell::trust::Trust;
 use crate::shell::{
@@ -48,12 +49,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let mut target = pristine(&current);
     let mut code_after = String::new();
     let cwd = logical_cwd()?;
-    if let Some(project) = Project::for_shell(&cwd) {
+    // Outside every project, the global environment (if any) is the one to load; inside one,
+    // it is laid beneath the project's.
+    let found = Project::for_shell(&cwd).filter(|p| !global::contains(ctx, &p.root));
+    let is_global = found.is_none();
+    if let Some(project) = found.or_else(|| global::project(ctx)) {
         // Read once: trust is checked on these bytes, and only these bytes are exported and run.
         let inputs = Inputs::read(&project)?;
         let allow_file = trust::allow_file(ctx, &project, &inputs)?;
         let consent = std::env::var_os(SHELL_VAR).is_some_and(|v| Path::new(&v) == project.root);
-        let trust = if consent {
+        let trust = if consent || is_global {
             Ok(Trust::Allowed)
         } else {
             trust::status(ctx, &project, &inputs)?
@@ -68,12 +73,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         match trust {
             Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs).and_then(
                 |(spec, inputs)| {
-                    let applied = spec.apply(&project.root, target.clone())?;
-                    Ok((spec, inputs, applied))
+                    let (spec, below) = match is_global {
+                        true => (spec, None),
+                        false => layered(ctx, spec),
+                    };
+                    let root = (!is_global).then_some(project.root.as_path());
+                    let applied = spec.apply_at(root, target.clone())?;
+                    Ok((spec, inputs, below, applied))
                 },
             ) {
-                Ok((spec, inputs, (env, applied))) => {
+                Ok((spec, inputs, below, (env, applied))) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
+                    if let Some(global) = &below {
+                        stamp_inputs = global::stamp_inputs(stamp_inputs, global);
+                    }
                     change.loaded = Some(Loaded {
                         root: project.root.clone(),
                         tools: summary::tools(ctx, &inputs)?,
@@ -87,7 +100,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                     // Installing may have re-recorded the allowance for a lock it wrote. Inside
                     // `devenv shell` an allowance that exists is watched too: with `!` for a file
                     // that exists, every prompt would start `devenv export` again.
-                    let file = trust::allow_file(ctx, &project, &inputs)?;
+                    // The global environment needs no allowance: its manifest stands in for one.
+                    let file = match is_global {
+                        true => project.manifest_path(),
+                        false => trust::allow_file(ctx, &project, &inputs)?,
+                    };
                     if !consent || file.exists() {
                         allow_state = format!("+{}", file.display());
                     }
@@ -131,4 +148,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     code.push_str(&code_after);
     super::print_data(&code);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `spec` laid on the global environment, and the global inputs it includes; a global
+/// environment that cannot be loaded is reported once and left out, so the project still loads.
+fn layered(ctx: &Ctx, spec: EnvSpec) -> (EnvSpec, Option<Inputs>) {
+    match global::environment(ctx) {
+        Ok(Some((below, inputs))) => (global::beneath(&below, spec), Some(inputs)),
+        Ok(None) => (spec, None),
+        Err(err) => {
+            ctx.printer.error(&Report::from_error(&err));
+            (spec, None)
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod export;
 mod gc;
 mod generate;
 mod generations;
+mod global;
 mod hook;
 mod index;
 mod info;
@@ -115,6 +116,7 @@ pub enum Command {
     Deny(allow::DenyArgs),
     Generations(generations::Args),
     Rollback(rollback::Args),
+    Global(global::Args),
     Gc(gc::Args),
     Index(index::Args),
     Cache(cache::Args),
@@ -163,6 +165,9 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
     // Settings that belong to one command's flags.
     let (jobs, nix_env) = match &cli.command {
         Command::Install(a) => (a.jobs, None),
+        Command::Global(global::Args {
+            command: global::Command::Install(a),
+        }) => (a.jobs, None),
         Command::Index(a) => (None, a.nix_env()),
         _ => (None, None),
     };
@@ -198,6 +203,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Deny(a) => allow::run_deny(&ctx, a),
         Command::Generations(a) => generations::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Global(a) => global::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
         Command::Cache(a) => cache::run(&ctx, a),

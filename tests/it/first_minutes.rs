@@ -9,7 +9,7 @@ use crate::common::TestContext;
 
 /// The repository's example packages published into `$HOME/devenv-offline` (as the README's
 /// quickstart does), and the config file pointing devenv at them; returns the demo directory.
-fn offline_world(t: &TestContext) -> PathBuf {
+pub(crate) fn offline_world(t: &TestContext) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let offline = t.home.join("devenv-offline");
     let publish = |name: &str, version: &str| {

@@ -17,6 +17,7 @@ mod first_minutes;
 mod flake;
 mod formats_files;
 mod fuzz_corpus;
+mod global_env;
 mod http_policy;
 mod index_build;
 mod index_nixhub;
