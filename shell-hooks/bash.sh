@@ -20,7 +20,7 @@ _devenv_hook() {
   if [[ -z $__devenv_f && -z ${__DEVENV_DIR-} ]]; then return $__devenv_st; fi
   if [[ -n $__devenv_f && "-$__devenv_f" == "${__DEVENV_DIR-}" ]]; then
     __devenv_s=${__DEVENV_STAMP-}; __devenv_s=${__devenv_s#-}; __devenv_a=${__DEVENV_ALLOW-}
-    if [[ -n $__devenv_s && -e $__devenv_s && ! $__devenv_f/$__devenv_m.json -nt $__devenv_s && ! $__devenv_f/$__devenv_m.lock -nt $__devenv_s && ! $__devenv_g/devenv.json -nt $__devenv_s && ! $__devenv_g/devenv.lock -nt $__devenv_s ]]; then
+    if [[ -n $__devenv_s && -e $__devenv_s && ! $__devenv_f/$__devenv_m.json -nt $__devenv_s && ! $__devenv_f/$__devenv_m.lock -nt $__devenv_s ]]; then
       if [[ $__devenv_a == +* && -e ${__devenv_a#+} ]]; then return $__devenv_st; fi
       if [[ $__devenv_a == !* && ! -e ${__devenv_a#!} ]]; then return $__devenv_st; fi
     fi

@@ -34,7 +34,7 @@ function __devenv_hook --on-event fish_prompt --on-variable PWD
     if test -n "$__devenv_f"; and set -q __DEVENV_DIR; and test "-$__devenv_f" = "$__DEVENV_DIR"
         set -l __devenv_s (string replace -r '^-' '' -- "$__DEVENV_STAMP")
         set -l __devenv_a "$__DEVENV_ALLOW"
-        if test -n "$__devenv_s"; and test -e "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.json" -nt "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.lock" -nt "$__devenv_s"; and not test "$__devenv_g/devenv.json" -nt "$__devenv_s"; and not test "$__devenv_g/devenv.lock" -nt "$__devenv_s"
+        if test -n "$__devenv_s"; and test -e "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.json" -nt "$__devenv_s"; and not test "$__devenv_f/$__devenv_m.lock" -nt "$__devenv_s"
             if string match -q '+*' -- $__devenv_a; and test -e (string sub -s 2 -- $__devenv_a)
                 return
             end

@@ -107,6 +107,14 @@ pub fn stamp_inputs(
     )
 }
 
+/// After a `devenv global` command changed the global environment: every shell, in a project or
+/// not, loads it again at its next prompt. The hook watches only the loaded project's files, so
+/// a quiet prompt inside a project pays nothing for the global environment; the stamps go
+/// instead.
+pub fn changed(ctx: &Context) {
+    crate::env::EnvCache::new(&ctx.settings.dirs.state).invalidate_all();
+}
+
 /// Whether `dir` is inside the global environment's directory (so a project found there is the
 /// global one).
 pub fn contains(ctx: &Context, dir: &Path) -> bool {

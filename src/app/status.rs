@@ -109,16 +109,12 @@ fn newer(a: &Path, b: &Path) -> bool {
 
 /// The hook's quiet check for `project`, loaded in a shell with state `env`: `None` when the
 /// prompt stays quiet, else why it runs `devenv export`.
-fn changed_since_loaded(project: &Project, global: &Path, env: &Env) -> Option<&'static str> {
+fn changed_since_loaded(project: &Project, env: &Env) -> Option<&'static str> {
     let Some(stamp) = state_path(env, STATE_STAMP_VAR).filter(|s| s.exists()) else {
         return Some("its activation stamp is gone (a rollback, a new generation or an allowance)");
     };
     if newer(&project.manifest_path(), &stamp) || newer(&project.lock_path(), &stamp) {
         return Some("its manifest or lock changed since it was loaded");
-    }
-    let (gm, gl) = (global.join("devenv.json"), global.join("devenv.lock"));
-    if newer(&gm, &stamp) || newer(&gl, &stamp) {
-        return Some("the global environment's manifest or lock changed since it was loaded");
     }
     let allow = env.get(STATE_ALLOW_VAR).map(String::as_str).unwrap_or("");
     if let Some(file) = allow.strip_prefix('+') {
@@ -199,8 +195,7 @@ pub fn status(ctx: &Context, cwd: &Path, env: &Env) -> Result<Status> {
                 p.root.display()
             ),
         ),
-        (Some(p), Some(_)) => match changed_since_loaded(p, &global::root(&ctx.settings.dirs), env)
-        {
+        (Some(p), Some(_)) => match changed_since_loaded(p, env) {
             None => (
                 NextPrompt::Nothing,
                 "nothing changed since it was loaded; the prompt starts no process".to_string(),

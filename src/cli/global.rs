@@ -42,13 +42,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     // The project commands find their project from the working directory; `$PWD` names the
     // shell's directory, not this one, so they take this one.
     std::env::set_current_dir(&dir).with_context(|| format!("cannot enter `{}`", dir.display()))?;
-    match args.command {
+    let code = match args.command {
         Command::Add(a) => super::add::run(ctx, a),
         Command::Rm(a) => super::rm::run(ctx, a),
-        Command::List(a) => super::list::run(ctx, a),
+        Command::List(a) => return super::list::run(ctx, a),
         Command::Update(a) => super::update::run(ctx, a),
         Command::Install(a) => super::install::run(ctx, a),
-        Command::Generations(a) => super::generations::run(ctx, a),
+        Command::Generations(a) => return super::generations::run(ctx, a),
         Command::Rollback(a) => super::rollback::run(ctx, a),
-    }
+    }?;
+    global::changed(ctx);
+    Ok(code)
 }

@@ -333,6 +333,19 @@ impl EnvCache {
     pub fn invalidate(&self, project_key: &str) {
         let _ = fs::remove_dir_all(self.dir.join(format!("{project_key}.stamps")));
     }
+
+    /// Drop the stamps of every project: each one's environment includes the global one, which
+    /// changed.
+    pub fn invalidate_all(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".stamps") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// Stamps kept per project; each manifest or lock version makes one. A shell whose stamp was

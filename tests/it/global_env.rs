@@ -147,3 +147,25 @@ fn status_reports_the_global_environment_outside_projects() {
     let changed = read("changed.json");
     assert_eq!(changed["next_prompt"], "reload", "{changed}");
 }
+
+#[test]
+fn a_global_change_reaches_a_shell_inside_a_project_at_its_next_prompt() {
+    let w = world();
+    let real = env!("CARGO_BIN_EXE_devenv");
+    let (out, err) = w.ok(
+        "bash",
+        &format!(
+            r#"set -eu
+t() {{ echo "$1: hello=$(command -v hello-devenv >/dev/null && echo yes || echo no) greet=$(command -v greet >/dev/null && echo yes || echo no)"; }}
+cd "$HOME/demo"; prompt; t before; prompt; prompt
+'{real}' global rm hello-devenv 2>/dev/null; prompt; t after; prompt; prompt
+"#
+        ),
+    );
+    assert_eq!(
+        out, "before: hello=yes greet=yes\nafter: hello=no greet=yes\n",
+        "{err}"
+    );
+    // Enter, then one reload for the global change; the quiet prompts started nothing.
+    assert_eq!(w.export_calls(), 2);
+}
