@@ -87,9 +87,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                     if let Some(global) = &below {
                         stamp_inputs = global::stamp_inputs(stamp_inputs, global);
                     }
-                    change.loaded = Some(Loaded {
+                    // The global environment loads in every new shell: not worth a line.
+                    change.loaded = (!is_global).then(|| Loaded {
                         root: project.root.clone(),
-                        tools: summary::tools(ctx, &inputs)?,
+                        tools: summary::tools(ctx, &inputs).unwrap_or(0),
                         vars: spec.env.len(),
                     });
                     target = env;
@@ -139,6 +140,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_DIR_VAR.into(), format!("-{}", project.root.display()));
         target.insert(STATE_STAMP_VAR.into(), format!("-{}", stamp.display()));
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
+    }
+    if change
+        .unloaded
+        .as_deref()
+        .is_some_and(|dir| global::contains(ctx, dir))
+    {
+        change.unloaded = None;
     }
     summary::show(&ctx.printer, &change);
     let mut code = shell.activation(&current, &old, &target, &new);

@@ -7,7 +7,12 @@ use crate::shell_interactive::{client_env, world, Tmux};
 
 /// A tmux session running `shell` (no user config) in the world's outside directory, with the
 /// world's hook for that shell sourced and a `$ ` prompt.
-fn session(w: &ShellWorld, path: &str, shell: &str, extra_env: &[(String, String)]) -> Tmux {
+pub(crate) fn session(
+    w: &ShellWorld,
+    path: &str,
+    shell: &str,
+    extra_env: &[(String, String)],
+) -> Tmux {
     let tmux = Tmux {
         socket: w.t.root().join(format!("tmux-{shell}.sock")),
     };

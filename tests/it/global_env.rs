@@ -169,3 +169,26 @@ cd "$HOME/demo"; prompt; t before; prompt; prompt
     // Enter, then one reload for the global change; the quiet prompts started nothing.
     assert_eq!(w.export_calls(), 2);
 }
+
+#[test]
+fn on_a_terminal_only_projects_get_the_loaded_line_not_the_global_environment() {
+    let w = world();
+    let bin = Path::new(env!("CARGO_BIN_EXE_devenv")).parent().unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    let tmux = crate::activation_summary::session(&w, &path, "bash", &[]);
+    tmux.send("0", "hello-devenv");
+    tmux.wait_for("0", "Hello from hello-devenv 1.0.0");
+    tmux.send(
+        "0",
+        &format!("cd '{}' && greet", w.t.home.join("demo").display()),
+    );
+    tmux.wait_for("0", "Hello, world!");
+    tmux.send("0", "cd .. && echo left");
+    let s = tmux.wait_for("0", "\nleft");
+    let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("devenv: ")).collect();
+    assert_eq!(
+        lines,
+        ["devenv: loaded demo (+1 tool)", "devenv: unloaded demo"],
+        "{s}"
+    );
+}
