@@ -4,10 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 
 use super::Ctx;
 use crate::app::global;
+use crate::diagnostic::ResultExt as _;
 
 /// Manage the global environment: tools in every shell, beneath any project's.
 ///
@@ -38,7 +39,22 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let dir = global::create(ctx)?;
+    // Only `add` creates the global environment: an empty one would still be loaded by every
+    // new shell.
+    let dir = match (&args.command, global::project(ctx)) {
+        (Command::Add(_), _) => global::create(ctx)?,
+        (_, Some(project)) => project.root,
+        (Command::List(_) | Command::Generations(_), None) => {
+            ctx.printer
+                .info("there is no global environment yet; `devenv global add <pkg>` creates it");
+            return Ok(ExitCode::SUCCESS);
+        }
+        (_, None) => {
+            return Err(anyhow!("there is no global environment yet"))
+                .hint("`devenv global add <pkg>` creates it")
+                .bad_input()
+        }
+    };
     // The project commands find their project from the working directory; `$PWD` names the
     // shell's directory, not this one, so they take this one.
     std::env::set_current_dir(&dir).with_context(|| format!("cannot enter `{}`", dir.display()))?;

@@ -192,3 +192,21 @@ fn on_a_terminal_only_projects_get_the_loaded_line_not_the_global_environment() 
         "{s}"
     );
 }
+
+#[test]
+fn only_add_creates_the_global_environment() {
+    let w = ShellWorld::new();
+    let global = w.t.home.join(".config/devenv/global");
+    let out = w.t.run(&["global", "list"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no global environment yet"));
+    let err = w.t.fails(&["global", "rm", "jq"], 2);
+    assert_eq!(
+        err,
+        "error: there is no global environment yet\nhint: `devenv global add <pkg>` creates it\n"
+    );
+    assert!(!global.exists(), "no empty global environment for every shell to load");
+    // Quiet shells stay quiet without one.
+    w.ok("bash", "prompt; prompt; cd \"$OUT\"; prompt");
+    assert_eq!(w.export_calls(), 0);
+}
