@@ -44,16 +44,19 @@ debug=""
 hooks=""
 create_nix_dir=""
 uninstall=""
+prefix_given=""
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix)
 		[ $# -ge 2 ] || die "--prefix needs a directory" "./install.sh --prefix ~/.local" 2
 		prefix=$2
+		prefix_given=1
 		shift 2
 		;;
 	--prefix=*)
 		prefix=${1#--prefix=}
+		prefix_given=1
 		shift
 		;;
 	--binary)
@@ -207,8 +210,28 @@ remove_hook() {
 	grep -qxF "$BEGIN_MARK" "$rc" || return 0
 	tmp="$rc.devenv-install.$$"
 	strip_block "$rc" >"$tmp"
+	if [ "$1" = fish ] && [ ! -L "$rc" ] && ! grep -q '[^[:space:]]' "$tmp"; then
+		# Nothing but our block was in it: fish's config was made for the hook, so it goes too.
+		rm -f "$tmp" "$rc"
+		rmdir "$(dirname "$rc")" 2>/dev/null || :
+		say "Removed $rc (it held only the devenv hook)."
+		return 0
+	fi
 	replace_file "$rc" "$tmp"
 	say "Removed the $1 hook from $rc."
+}
+
+# The bin directory an existing hook block puts on PATH: where install.sh installed devenv.
+recorded_bindir() {
+	for sh in bash zsh fish; do
+		rc=$(rc_file "$sh")
+		[ -f "$rc" ] || continue
+		awk -v b="$BEGIN_MARK" -v e="$END_MARK" '
+			$0 == b { on = 1; next }
+			$0 == e { on = 0 }
+			on && match($0, /'"'"'[^'"'"']*'"'"'/) { print substr($0, RSTART + 1, RLENGTH - 2); exit }
+		' "$rc"
+	done | head -n 1
 }
 
 owner_uid() {
@@ -244,6 +267,15 @@ create_nix() {
 }
 
 if [ -n "$uninstall" ]; then
+	if [ -z "$prefix_given" ]; then
+		# Installed with --prefix and a hook: the block remembers where.
+		recorded=$(recorded_bindir)
+		if [ -n "$recorded" ] && [ "$recorded" != "$bindir" ]; then
+			bindir=$recorded
+			prefix=${recorded%/bin}
+			say "The hook block says devenv was installed in $bindir; uninstalling from there."
+		fi
+	fi
 	if [ -f "$prefix/.crates.toml" ] && grep -q '^"devenv ' "$prefix/.crates.toml" && command -v cargo >/dev/null 2>&1; then
 		cargo uninstall --root "$prefix" devenv
 	elif [ -e "$bindir/devenv" ]; then
@@ -255,6 +287,15 @@ if [ -n "$uninstall" ]; then
 	for sh in bash zsh fish; do
 		remove_hook "$sh"
 	done
+	left=$(command -v devenv 2>/dev/null || :)
+	case "$left" in
+	/*)
+		if [ "$left" != "$bindir/devenv" ] && [ -x "$left" ]; then
+			die "another devenv is still on PATH: $left" \
+				"if install.sh put it there, run ./install.sh --uninstall --prefix ${left%/bin/devenv}; otherwise remove it the way it was installed" 1
+		fi
+		;;
+	esac
 	say "devenv is uninstalled. Your store, projects and settings were left as they are."
 	exit 0
 fi

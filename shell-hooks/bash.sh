@@ -4,7 +4,7 @@
 # with the state devenv left in __DEVENV_*. Only on a change does it run `devenv export bash`.
 # Safe under `set -u` and `set -e`; keeps `$?`; never leaves a variable behind.
 _devenv_hook() {
-  local __devenv_st=$? __devenv_d=${PWD-} __devenv_f= __devenv_m= __devenv_s __devenv_a __devenv_out __devenv_exe __devenv_trap
+  local __devenv_st=$? __devenv_d=${PWD-} __devenv_f= __devenv_m= __devenv_s __devenv_a __devenv_out __devenv_exe __devenv_trap __devenv_g=@DEVENV_GLOBAL@
   while :; do
     if [[ -f $__devenv_d/devenv.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devenv; break; fi
     if [[ -f $__devenv_d/devbox.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devbox; break; fi
@@ -15,6 +15,8 @@ _devenv_hook() {
     __devenv_f=$DEVENV_SHELL; __devenv_m=devenv
     if [[ ! -f $__devenv_f/devenv.json ]]; then __devenv_m=devbox; fi
   fi
+  # Outside every project, the user's global environment (`devenv global`) is the one to load.
+  if [[ -z $__devenv_f && -f $__devenv_g/devenv.json ]]; then __devenv_f=$__devenv_g; __devenv_m=devenv; fi
   if [[ -z $__devenv_f && -z ${__DEVENV_DIR-} ]]; then return $__devenv_st; fi
   if [[ -n $__devenv_f && "-$__devenv_f" == "${__DEVENV_DIR-}" ]]; then
     __devenv_s=${__DEVENV_STAMP-}; __devenv_s=${__devenv_s#-}; __devenv_a=${__DEVENV_ALLOW-}
@@ -43,3 +45,28 @@ if [[ ";${PROMPT_COMMAND[*]-};" != *";_devenv_hook;"* ]]; then
     PROMPT_COMMAND="_devenv_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
   fi
 fi
+# bash has no hook on directory change, so `cd proj && cmd` would run cmd before the next prompt
+# loads the project. Wrapping cd, pushd and popd closes that gap; a wrapper that is already there
+# (rvm's, or another tool's) keeps running, renamed `_devenv_prev_<name>`. Only a change typed at
+# the prompt (or at a script's top level) runs the hook: a `cd` inside a function, such as a
+# completion's `$(cd "$d" && pwd)`, leaves the loading to the next prompt. A failed change returns
+# its status untouched and runs nothing. `DEVENV_BASH_CD=0` before this hook leaves cd alone.
+_devenv_wrap_chdir() {
+  local __devenv_c __devenv_prev __devenv_call
+  for __devenv_c in cd pushd popd; do
+    __devenv_call="builtin $__devenv_c"
+    if declare -F "$__devenv_c" >/dev/null; then
+      __devenv_prev=$(declare -f "$__devenv_c") || __devenv_prev=
+      if [[ $__devenv_prev == *_devenv_chdir_done* ]]; then continue; fi
+      eval "_devenv_prev_$__devenv_c${__devenv_prev#"$__devenv_c"}"
+      __devenv_call=_devenv_prev_$__devenv_c
+    fi
+    eval "$__devenv_c() { $__devenv_call \"\$@\" || return; _devenv_chdir_done; }"
+  done
+}
+_devenv_chdir_done() {
+  if [[ -z ${FUNCNAME[2]-} || ${FUNCNAME[2]} == main ]]; then _devenv_hook; fi
+  return 0
+}
+if [[ ${DEVENV_BASH_CD-} != 0 ]]; then _devenv_wrap_chdir; fi
+unset -f _devenv_wrap_chdir

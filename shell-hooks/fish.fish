@@ -24,6 +24,10 @@ function __devenv_hook --on-event fish_prompt --on-variable PWD
             set __devenv_m devbox
         end
     end
+    set -l __devenv_g @DEVENV_GLOBAL@
+    if test -z "$__devenv_f"; and test -f "$__devenv_g/devenv.json"
+        set __devenv_f $__devenv_g; set __devenv_m devenv
+    end
     if test -z "$__devenv_f"; and not set -q __DEVENV_DIR
         return
     end

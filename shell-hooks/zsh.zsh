@@ -4,7 +4,7 @@
 _devenv_hook() {
   local __devenv_st=$?
   emulate -L zsh
-  local __devenv_d=${PWD-} __devenv_f= __devenv_m= __devenv_s __devenv_a __devenv_out __devenv_exe
+  local __devenv_d=${PWD-} __devenv_f= __devenv_m= __devenv_s __devenv_a __devenv_out __devenv_exe __devenv_g=@DEVENV_GLOBAL@
   while :; do
     if [[ -f $__devenv_d/devenv.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devenv; break; fi
     if [[ -f $__devenv_d/devbox.json ]]; then __devenv_f=$__devenv_d; __devenv_m=devbox; break; fi
@@ -15,6 +15,7 @@ _devenv_hook() {
     __devenv_f=$DEVENV_SHELL; __devenv_m=devenv
     if [[ ! -f $__devenv_f/devenv.json ]]; then __devenv_m=devbox; fi
   fi
+  if [[ -z $__devenv_f && -f $__devenv_g/devenv.json ]]; then __devenv_f=$__devenv_g; __devenv_m=devenv; fi
   if [[ -z $__devenv_f && -z ${__DEVENV_DIR-} ]]; then return $__devenv_st; fi
   if [[ -n $__devenv_f && "-$__devenv_f" == "${__DEVENV_DIR-}" ]]; then
     __devenv_s=${__DEVENV_STAMP-}; __devenv_s=${__devenv_s#-}; __devenv_a=${__DEVENV_ALLOW-}

@@ -51,6 +51,12 @@ impl Printer {
         }
     }
 
+    /// Whether messages reach a terminal (and `--quiet` is off): lines meant for people
+    /// watching, not for logs.
+    pub fn on_terminal(&self) -> bool {
+        self.area.is_some()
+    }
+
     /// Print above the live lines (if any), so neither garbles the other.
     fn above(&self, f: impl FnOnce()) {
         match &self.area {
@@ -107,6 +113,50 @@ impl Printer {
         match self.waiting.mode {
             Mode::Off => None,
             _ => Some(Arc::new(WaitingLine(self.waiting.clone()))),
+        }
+    }
+}
+
+/// One live line naming the step a long command is at, with the time it has taken: a spinner
+/// on a terminal, a plain line per step with `-v`, nothing otherwise. Cleared when dropped.
+pub struct StepLine {
+    bar: Option<indicatif::ProgressBar>,
+    printer: Printer,
+}
+
+impl StepLine {
+    pub fn new(printer: &Printer) -> StepLine {
+        let bar = printer.area.as_ref().map(|area| {
+            let bar = area.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(TICK);
+            bar
+        });
+        StepLine {
+            bar,
+            printer: printer.clone(),
+        }
+    }
+
+    /// Show `message` as the current step.
+    pub fn step(&self, message: impl AsRef<str>) {
+        match &self.bar {
+            Some(bar) => bar.set_message(clean(message.as_ref()).into_owned()),
+            None => self.printer.debug(message),
+        }
+    }
+}
+
+impl Drop for StepLine {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            if let Some(area) = &self.printer.area {
+                area.remove(&bar);
+            }
         }
     }
 }

@@ -33,6 +33,9 @@ pub const STATE_DIR: &str = "__DEVENV_DIR";
 pub const STATE_STAMP: &str = "__DEVENV_STAMP";
 pub const PROFILE: &str = "DEVENV_PROFILE";
 pub const PROJECT_ROOT: &str = "DEVENV_PROJECT_ROOT";
+/// Preferences of the shell hook, read in the shell.
+pub const BASH_CD: &str = "DEVENV_BASH_CD";
+pub const QUIET: &str = "DEVENV_QUIET";
 /// Stands for the kernel's boot id (see `store::durability`).
 pub const BOOT_ID: &str = "DEVENV_BOOT_ID";
 /// The `tracing` filter for diagnostics (read by `cli` before settings exist).
@@ -161,6 +164,8 @@ pub enum Kind {
     Setting,
     /// Set by devenv in shells and environments it makes, and read back.
     Devenv,
+    /// A preference of the shell integration, read by the hook or by `export` in the shell.
+    Shell,
     /// Diagnostics for whoever debugs devenv.
     Diagnostics,
     /// A test seam: stands for a machine fact so tests can change it.
@@ -207,6 +212,8 @@ pub const VARIABLES: &[Variable] = &[
     entry(PROFILE, Kind::Devenv, "set in a project's environment: its profile (read only by what runs there)"),
     entry(PROJECT_ROOT, Kind::Devenv, "set in a project's environment: its root (read only by what runs there)"),
     entry(SHELL, Kind::Devenv, "set inside `devenv shell`: its project root; the hook and `export` follow it, `shell` refuses to nest"),
+    entry(BASH_CD, Kind::Shell, "`0` before the bash hook: do not wrap `cd`, `pushd` and `popd` (the project then loads at the next prompt)"),
+    entry(QUIET, Kind::Shell, "`1`: no `devenv: loaded …` / `unloaded …` line when the hook loads or leaves a project"),
     entry(LOG, Kind::Diagnostics, "a `tracing` filter (`debug`, `devenv::store=trace`): diagnostics of the code below the commands, on stderr"),
     entry(BOOT_ID, Kind::Test, "replaces the kernel's boot id (tests use it to stand for a restart)"),
     entry("ALL_PROXY", Kind::Standard, "HTTP proxy for every request (also `all_proxy`)"),
@@ -255,6 +262,7 @@ pub fn variables_markdown() -> String {
         let kind = match v.kind {
             Kind::Setting => "setting",
             Kind::Devenv => "devenv's own",
+            Kind::Shell => "shell",
             Kind::Diagnostics => "diagnostics",
             Kind::Test => "tests",
             Kind::Standard => "standard",

@@ -14,13 +14,16 @@ use crate::settings::Settings;
 
 pub mod activate;
 pub mod generations;
+pub mod global;
 pub mod inputs;
 pub mod lock;
 pub mod namespace;
 pub mod packages;
 pub mod project;
 pub mod realize;
+pub mod status;
 pub mod store;
+pub mod summary;
 pub mod supply;
 pub mod trust;
 
@@ -85,12 +88,37 @@ pub fn install_written(
     held: &ProjectLock,
     inputs: Inputs,
 ) -> anyhow::Result<Option<u32>> {
-    install_and_activate(
+    let (installed, generation) = install_and_activate(
         ctx,
         project,
         inputs,
         LockMode::Write(Some(held)),
         BuildPolicy::Never,
+    )?;
+    if let Some(number) = generation {
+        ctx.printer.info(installed_line(&installed, number));
+    }
+    Ok(generation)
+}
+
+/// What `add`, `rm` and `update` installed, in one line: the packages now in the profile, the
+/// generation they make, and what had to be fetched for them.
+fn installed_line(installed: &Installed, generation: u32) -> String {
+    if installed.packages.is_empty() {
+        return format!("no packages left on this system (generation {generation})");
+    }
+    let keys: Vec<&str> = installed.packages.iter().map(|p| p.key.as_str()).collect();
+    let fetched = match &installed.report {
+        r if r.fetched.is_empty() => "nothing to fetch".to_string(),
+        r => format!(
+            "fetched {} path{}, {}",
+            r.fetched.len(),
+            if r.fetched.len() == 1 { "" } else { "s" },
+            crate::printer::human_bytes(r.nar_bytes)
+        ),
+    };
+    format!(
+        "installed {} (generation {generation}; {fetched})",
+        keys.join(", ")
     )
-    .map(|(_, generation)| generation)
 }

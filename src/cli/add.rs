@@ -1,6 +1,7 @@
 //! `devenv add`: resolve packages against the index, then record them in devenv.json and
 //! devenv.lock, all or nothing.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -68,9 +69,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let pick = |name: &str, similar: &[String]| prompt_for_name(ctx, name, similar);
     let (inputs, report) = packages::add(ctx, &project, &held, &inputs, &mut specs, &pick)?;
     let lock = inputs.lock()?.expect("add writes the lock");
-    for (spec, _, _) in &report {
-        warn_missing_systems(ctx, spec, &lock.packages[&spec.lock_key()]);
-    }
+    let entries: Vec<_> = report
+        .iter()
+        .map(|(spec, _, _)| (spec, &lock.packages[&spec.lock_key()]))
+        .collect();
+    warn_missing_systems(ctx, &entries);
     if ctx.printer.json {
         let list: Vec<_> = report
             .iter()
@@ -117,34 +120,47 @@ fn prompt_for_name(ctx: &Ctx, name: &str, similar: &[String]) -> Option<String> 
     similar.get(pick).cloned()
 }
 
-/// Warn when a package cannot be installed on this machine, or on some systems it is wanted on.
-fn warn_missing_systems(ctx: &Ctx, spec: &PackageSpec, entry: &crate::lock::LockedPackage) {
-    let wanted = resolve::lock_systems(spec);
-    let missing: Vec<&str> = wanted
-        .iter()
-        .copied()
-        .filter(|s| !entry.systems.contains_key(*s))
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
+/// Warn when a package cannot be installed on this machine (one warning each), or on some
+/// other systems it is wanted on: one line for all the packages missing the same systems, so
+/// adding Linux-only tools does not repeat the same three systems per package.
+fn warn_missing_systems(ctx: &Ctx, entries: &[(&PackageSpec, &crate::lock::LockedPackage)]) {
     let here = &ctx.settings.system;
-    if spec.enabled_on(here) && !entry.systems.contains_key(here.as_str()) {
+    let mut elsewhere: BTreeMap<Vec<&str>, Vec<String>> = BTreeMap::new();
+    for (spec, entry) in entries {
+        let wanted = resolve::lock_systems(spec);
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|s| !entry.systems.contains_key(*s))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        if spec.enabled_on(here) && !entry.systems.contains_key(here.as_str()) {
+            ctx.printer.warn(format!(
+                "{} {} has no build for this system ({here}) in the index; it is locked for {} only",
+                spec.name,
+                entry.version,
+                if entry.systems.is_empty() {
+                    "no system".to_string()
+                } else {
+                    entry.systems.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            ));
+        } else {
+            elsewhere
+                .entry(missing)
+                .or_default()
+                .push(format!("{} {}", spec.name, entry.version));
+        }
+    }
+    for (missing, packages) in elsewhere {
+        let (list, verb) = match packages.as_slice() {
+            [one] => (one.clone(), "has"),
+            many => (many.join(", "), "have"),
+        };
         ctx.printer.warn(format!(
-            "{} {} has no build for this system ({here}) in the index; it is locked for {} only",
-            spec.name,
-            entry.version,
-            if entry.systems.is_empty() {
-                "no system".to_string()
-            } else {
-                entry.systems.keys().cloned().collect::<Vec<_>>().join(", ")
-            }
-        ));
-    } else {
-        ctx.printer.warn(format!(
-            "{} {} has no build for {} in the index",
-            spec.name,
-            entry.version,
+            "{list} {verb} no build for {} in the index",
             missing.join(", ")
         ));
     }

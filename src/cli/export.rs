@@ -8,9 +8,11 @@ use anyhow::{Context as _, Result};
 
 use super::Ctx;
 use crate::app::activate::{self, current_env, logical_cwd, pristine};
+use crate::app::global;
+use crate::app::summary::{self, Change, Loaded};
 use crate::app::{trust, Inputs, Project};
 use crate::diagnostic::Report;
-use crate::env::EnvCache;
+use crate::env::{EnvCache, EnvSpec};
 use crate::shell::diff::Applied;
 use crate::shell::trust::Trust;
 use crate::shell::{
@@ -33,15 +35,30 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         .and_then(|s| Applied::decode(s))
         .unwrap_or_default();
     let mut new = Applied::default();
+    let mut change = Change {
+        unloaded: (!old.is_empty())
+            .then(|| {
+                current
+                    .get(STATE_DIR_VAR)?
+                    .strip_prefix('-')
+                    .map(Into::into)
+            })
+            .flatten(),
+        loaded: None,
+    };
     let mut target = pristine(&current);
     let mut code_after = String::new();
     let cwd = logical_cwd()?;
-    if let Some(project) = Project::for_shell(&cwd) {
+    // Outside every project, the global environment (if any) is the one to load; inside one,
+    // it is laid beneath the project's.
+    let found = Project::for_shell(&cwd).filter(|p| !global::contains(ctx, &p.root));
+    let is_global = found.is_none();
+    if let Some(project) = found.or_else(|| global::project(ctx)) {
         // Read once: trust is checked on these bytes, and only these bytes are exported and run.
         let inputs = Inputs::read(&project)?;
         let allow_file = trust::allow_file(ctx, &project, &inputs)?;
         let consent = std::env::var_os(SHELL_VAR).is_some_and(|v| Path::new(&v) == project.root);
-        let trust = if consent {
+        let trust = if consent || is_global {
             Ok(Trust::Allowed)
         } else {
             trust::status(ctx, &project, &inputs)?
@@ -56,20 +73,40 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         match trust {
             Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs).and_then(
                 |(spec, inputs)| {
-                    let applied = spec.apply(&project.root, target.clone())?;
-                    Ok((spec, inputs, applied))
+                    let (spec, below) = match is_global {
+                        true => (spec, None),
+                        false => layered(ctx, spec),
+                    };
+                    let root = (!is_global).then_some(project.root.as_path());
+                    let applied = spec.apply_at(root, target.clone())?;
+                    Ok((spec, inputs, below, applied))
                 },
             ) {
-                Ok((spec, inputs, (env, applied))) => {
+                Ok((spec, inputs, below, (env, applied))) => {
                     stamp_inputs = (inputs.hash(), inputs.mtime);
+                    if let Some(global) = &below {
+                        stamp_inputs = global::stamp_inputs(stamp_inputs, global);
+                    }
+                    // The global environment loads in every new shell: not worth a line.
+                    change.loaded = (!is_global).then(|| Loaded {
+                        root: project.root.clone(),
+                        tools: summary::tools(ctx, &inputs).unwrap_or(0),
+                        vars: spec.env.len(),
+                    });
                     target = env;
                     if !applied.is_empty() {
                         target.insert(STATE_DIFF_VAR.into(), applied.encode());
                     }
                     new = applied;
-                    if !consent {
-                        // Installing may have re-recorded the allowance for a lock it wrote.
-                        let file = trust::allow_file(ctx, &project, &inputs)?;
+                    // Installing may have re-recorded the allowance for a lock it wrote. Inside
+                    // `devenv shell` an allowance that exists is watched too: with `!` for a file
+                    // that exists, every prompt would start `devenv export` again.
+                    // The global environment needs no allowance: its manifest stands in for one.
+                    let file = match is_global {
+                        true => project.manifest_path(),
+                        false => trust::allow_file(ctx, &project, &inputs)?,
+                    };
+                    if !consent || file.exists() {
                         allow_state = format!("+{}", file.display());
                     }
                     shell.init_hook(&mut code_after, &spec.init_hook);
@@ -104,6 +141,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         target.insert(STATE_STAMP_VAR.into(), format!("-{}", stamp.display()));
         target.insert(STATE_ALLOW_VAR.into(), allow_state);
     }
+    if change
+        .unloaded
+        .as_deref()
+        .is_some_and(|dir| global::contains(ctx, dir))
+    {
+        change.unloaded = None;
+    }
+    summary::show(&ctx.printer, &change);
     let mut code = shell.activation(&current, &old, &target, &new);
     if !code.is_empty() {
         shell.forget_command_paths(&mut code);
@@ -111,4 +156,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     code.push_str(&code_after);
     super::print_data(&code);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `spec` laid on the global environment, and the global inputs it includes; a global
+/// environment that cannot be loaded is reported once and left out, so the project still loads.
+fn layered(ctx: &Ctx, spec: EnvSpec) -> (EnvSpec, Option<Inputs>) {
+    match global::environment(ctx) {
+        Ok(Some((below, inputs))) => (global::beneath(&below, spec), Some(inputs)),
+        Ok(None) => (spec, None),
+        Err(err) => {
+            ctx.printer.error(&Report::from_error(&err));
+            (spec, None)
+        }
+    }
 }

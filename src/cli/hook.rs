@@ -20,6 +20,7 @@ pub fn run(args: &Args, _printer: &Printer) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "devenv".to_string());
-    super::print_data(&args.shell.hook(&exe));
+    let global = crate::app::global::root(&crate::settings::Dirs::from_environment()?);
+    super::print_data(&args.shell.hook(&exe, &global.display().to_string()));
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,7 @@ mod export;
 mod gc;
 mod generate;
 mod generations;
+mod global;
 mod hook;
 mod image;
 mod index;
@@ -39,6 +40,7 @@ mod sbom;
 mod search;
 mod shell;
 mod shellenv;
+mod status;
 mod update;
 
 pub use crate::printer::Printer;
@@ -118,6 +120,7 @@ pub enum Command {
     Deny(allow::DenyArgs),
     Generations(generations::Args),
     Rollback(rollback::Args),
+    Global(global::Args),
     Gc(gc::Args),
     Index(index::Args),
     Image(image::Args),
@@ -128,6 +131,7 @@ pub enum Command {
     Completions(completions::Args),
     Config(config::Args),
     Doctor(doctor::Args),
+    Status(status::Args),
     #[command(name = "__complete", hide = true)]
     Complete(completions::CompleteArgs),
 }
@@ -184,6 +188,9 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
     // Settings that belong to one command's flags.
     let (jobs, nix_env) = match &cli.command {
         Command::Install(a) => (a.jobs, None),
+        Command::Global(global::Args {
+            command: global::Command::Install(a),
+        }) => (a.jobs, None),
         Command::Index(a) => (None, a.nix_env()),
         _ => (None, None),
     };
@@ -220,6 +227,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Deny(a) => allow::run_deny(&ctx, a),
         Command::Generations(a) => generations::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Global(a) => global::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
         Command::Image(a) => image::run(&ctx, a),
@@ -229,6 +237,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitCode> {
         Command::Generate(a) => generate::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
         Command::Complete(a) => completions::run_complete(&ctx, a),
         Command::Hook(_) | Command::Completions(_) => unreachable!("handled above"),
     }

@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::Ctx;
 use crate::diagnostic::ResultExt;
-use crate::index::build::publish::{self, PublishOptions};
+use crate::index::build::publish::{self, PublishOptions, Step};
 use crate::nix::signature::SecretKey;
 
 /// Turn a local directory into a signed store path and add it to an index.
@@ -111,7 +111,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         license: args.license,
         last_modified: publish::now_rfc3339()?,
     };
-    let done = publish::publish(&opts)?;
+    let line = crate::printer::StepLine::new(&ctx.printer);
+    let what = format!("{}@{}", opts.name, opts.version);
+    let done = publish::publish_with(&opts, &|step| {
+        line.step(match step {
+            Step::Hashing => format!("publishing {what}: hashing {}", opts.dir.display()),
+            Step::Compressing { nar_size } => format!(
+                "publishing {what}: compressing and signing {} of NAR",
+                crate::printer::human_bytes(nar_size)
+            ),
+            Step::Indexing => format!("publishing {what}: adding it to the index"),
+        })
+    })?;
+    drop(line);
     ctx.printer.info(format!(
         "Published {}@{} as {} ({} NAR bytes{}){}",
         opts.name,

@@ -19,18 +19,52 @@ use crate::diagnostic::ResultExt as _;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A script name from devenv.json, or a command; then its arguments, passed verbatim.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Without one, list the project's scripts.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `devenv run` alone: the scripts of `shell.scripts`, one per line with its first command (or
+/// `--json`: name → lines). Nothing is installed or activated for a listing.
+fn list_scripts(ctx: &Ctx, project: &Project) -> Result<ExitCode> {
+    let inputs = Inputs::read(project)?;
+    let scripts = &inputs.manifest()?.manifest.scripts;
+    if ctx.printer.json {
+        super::print_data(&format!("{}\n", serde_json::to_string_pretty(scripts)?));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if scripts.is_empty() {
+        ctx.printer.info(format!(
+            "`{}` defines no scripts; add them under `shell.scripts`, or run any command with `devenv run <command> [args…]`",
+            inputs.manifest_name()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = scripts.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, lines) in scripts {
+        let first = lines.first().map(String::as_str).unwrap_or("");
+        let more = match lines.len() {
+            0 | 1 => String::new(),
+            n => format!("  (+{} more line{})", n - 1, if n == 2 { "" } else { "s" }),
+        };
+        out.push_str(&format!("{name:<width$}  {first}{more}\n"));
+    }
+    super::print_data(&crate::display::escape_keeping_lines(&out));
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let project = Project::open(&logical_cwd()?)?;
+    if args.command.is_empty() {
+        return list_scripts(ctx, &project);
+    }
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
     let (env, _) = spec.apply(&project.root, pristine(&current))?;
     let env =
         crate::app::namespace::unroute(&ctx.settings, &project.key(), spec.profile.as_deref(), env);
-    let (name, rest) = args.command.split_first().expect("clap requires one");
+    let (name, rest) = args.command.split_first().expect("checked above");
     let mut cmd = if let Some(lines) = spec.scripts.get(name) {
         let mut body = spec.init_hook.join("\n");
         body.push('\n');

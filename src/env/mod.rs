@@ -123,8 +123,16 @@ impl EnvSpec {
     /// when a variable, all of them together, or the record would be too large for programs to
     /// start (see [`check_sizes`]).
     pub fn apply(&self, root: &Path, pristine: Env) -> Result<(Env, Applied)> {
+        self.apply_at(Some(root), pristine)
+    }
+
+    /// [`EnvSpec::apply`] for an environment that may belong to no project (the global one sets
+    /// no `DEVENV_PROJECT_ROOT`).
+    pub fn apply_at(&self, root: Option<&Path>, pristine: Env) -> Result<(Env, Applied)> {
         let mut b = Builder::new(pristine);
-        b.set(PROJECT_ROOT_VAR, &root.display().to_string());
+        if let Some(root) = root {
+            b.set(PROJECT_ROOT_VAR, &root.display().to_string());
+        }
         if let Some(p) = &self.profile {
             b.set(PROFILE_VAR, &p.display().to_string());
         }
@@ -324,6 +332,19 @@ impl EnvCache {
     /// rollback, a new generation or a new allowance).
     pub fn invalidate(&self, project_key: &str) {
         let _ = fs::remove_dir_all(self.dir.join(format!("{project_key}.stamps")));
+    }
+
+    /// Drop the stamps of every project: each one's environment includes the global one, which
+    /// changed.
+    pub fn invalidate_all(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".stamps") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 

@@ -52,8 +52,10 @@ impl Shell {
         }
     }
 
-    /// The hook installed by `eval "$(devenv hook <shell>)"`, calling `exe` on a change.
-    pub fn hook(self, exe: &str) -> String {
+    /// The hook installed by `eval "$(devenv hook <shell>)"`, calling `exe` on a change; outside
+    /// every project it loads the global environment in `global` (a directory) if it has a
+    /// manifest.
+    pub fn hook(self, exe: &str, global: &str) -> String {
         let template = match self {
             Shell::Bash => include_str!("../../shell-hooks/bash.sh"),
             Shell::Zsh => include_str!("../../shell-hooks/zsh.zsh"),
@@ -63,7 +65,13 @@ impl Shell {
             Shell::Fish => quote::fish(exe),
             _ => quote::posix(exe),
         };
-        template.replace("@DEVENV_EXE@", &quoted)
+        let quote = |s: &str| match self {
+            Shell::Fish => quote::fish(s),
+            _ => quote::posix(s),
+        };
+        template
+            .replace("@DEVENV_EXE@", &quoted)
+            .replace("@DEVENV_GLOBAL@", &quote(global))
     }
 
     /// Code that sets `key` to `value` and exports it.

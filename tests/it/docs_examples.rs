@@ -4,6 +4,10 @@
 //! - `<!-- test: run -->` + a `sh` block: run with bash (`set -euo pipefail`) in a throwaway world
 //!   (own HOME, store root, a small local index in `DEVENV_INDEX`, this build's `devenv` on PATH).
 //!   Blocks of one page run in order and share the working directory, like a reader's terminal.
+//!   getting-started.md is a newcomer's first session instead: no index is set for it, each block
+//!   is a new bash that reads `~/.bashrc` (what `install.sh --hook bash` wrote), starting in the
+//!   repository checkout, with a stand-in `cargo` that installs this build; and every `sh` block
+//!   on it must be tested.
 //!   `<!-- test: run fails N -->` expects exit code N instead of success.
 //! - `<!-- test: output -->` + a `text` block: every non-empty line must appear in what the
 //!   preceding run block printed (stdout and stderr).
@@ -93,12 +97,17 @@ fn blocks(page: &str, markdown: &str) -> Vec<Block> {
     out
 }
 
-/// A reader's terminal: a temp world with a local index and devenv on PATH.
+/// The page run as a newcomer's first session (see the module comment).
+const NEWCOMER_PAGE: &str = "docs/getting-started.md";
+
+/// A reader's terminal: a temp world with a local index and devenv on PATH, or for the
+/// newcomer's page, a fresh HOME where only `install.sh` puts devenv.
 struct Terminal {
     t: TestContext,
     cwd_file: PathBuf,
     bin_dir: PathBuf,
     index: PathBuf,
+    newcomer: bool,
 }
 
 impl Terminal {
@@ -119,27 +128,56 @@ impl Terminal {
             cwd_file,
             bin_dir,
             index,
+            newcomer: false,
         }
+    }
+
+    /// A fresh HOME, the shell in the repository checkout, no devenv on PATH: `cargo` is a
+    /// stand-in that puts this build where `cargo install --root <prefix>` would.
+    fn newcomer() -> Terminal {
+        let mut term = Terminal::new();
+        term.newcomer = true;
+        std::fs::write(&term.cwd_file, env!("CARGO_MANIFEST_DIR")).unwrap();
+        let fakes = term.t.root().join("fakes");
+        std::fs::create_dir_all(&fakes).unwrap();
+        let cargo = fakes.join("cargo");
+        std::fs::write(
+            &cargo,
+            format!(
+                "#!/bin/sh\nroot=\nwhile [ $# -gt 0 ]; do [ \"$1\" = --root ] && root=$2; shift; done\n\
+                 [ -n \"$root\" ] || exit 1\nmkdir -p \"$root/bin\" && ln -sf '{}' \"$root/bin/devenv\"\n",
+                env!("CARGO_BIN_EXE_devenv")
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
+        term.bin_dir = fakes;
+        term
     }
 
     /// Run one block; returns (exit code, stdout + stderr).
     fn run(&self, script: &str) -> (i32, String) {
+        // `builtin`: the block starts where the last one ended, as a new shell opened there.
         let program = format!(
-            "cd \"$(cat '{cwd}')\"\n{script}\npwd > '{cwd}'\n",
+            "builtin cd \"$(cat '{cwd}')\"\n{script}\npwd > '{cwd}'\n",
             cwd = self.cwd_file.display()
         );
         let mut cmd = Command::new("bash");
         self.t.isolate(&mut cmd);
-        let out = cmd
-            .args(["--norc", "--noprofile", "-euo", "pipefail", "-c", &program])
+        cmd.args(["--norc", "--noprofile", "-euo", "pipefail", "-c", &program])
             .env(
                 "PATH",
                 format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin_dir.display()),
             )
-            .env("DEVENV_INDEX", &self.index)
-            .env("SHELL", "/bin/bash")
-            .output()
-            .unwrap();
+            .env("SHELL", "/bin/bash");
+        if self.newcomer {
+            // A non-interactive bash reads BASH_ENV: here, the rc file an interactive one reads.
+            cmd.env("BASH_ENV", self.t.home.join(".bashrc"));
+        } else {
+            cmd.env("DEVENV_INDEX", &self.index);
+        }
+        let out = cmd.output().unwrap();
         let mut text = String::from_utf8_lossy(&out.stdout).to_string();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         (out.status.code().unwrap_or(-1), text)
@@ -156,7 +194,23 @@ fn check_page(page: &str, min_blocks: usize) {
         "{page}: expected at least {min_blocks} tested blocks, found {}",
         blocks.len()
     );
-    let terminal = Terminal::new();
+    let newcomer = page == NEWCOMER_PAGE;
+    if newcomer {
+        let runs = blocks
+            .iter()
+            .filter(|b| matches!(b.kind, Kind::Run { .. }))
+            .count();
+        let sh = markdown.lines().filter(|l| l.trim() == "```sh").count();
+        assert_eq!(
+            runs, sh,
+            "{page}: every `sh` block must be run by this test"
+        );
+    }
+    let terminal = if newcomer {
+        Terminal::newcomer()
+    } else {
+        Terminal::new()
+    };
     let mut last_output: Option<String> = None;
     for b in &blocks {
         let at = format!("{page}:{}", b.line);

@@ -550,3 +550,75 @@ fn create_nix_dir_on_macos_explains_the_synthetic_volume_instead_of_mkdir() {
         assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
     }
 }
+
+#[test]
+fn uninstall_without_prefix_removes_the_binary_where_the_hook_block_put_it() {
+    let w = World::new();
+    let prefix = w.home.join("opt/devenv");
+    w.install_ok(&[
+        "--binary",
+        built_binary().to_str().unwrap(),
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--hook",
+        "bash",
+        "--hook",
+        "fish",
+    ]);
+    assert!(prefix.join("bin/devenv").exists());
+    let out = w.install(&["--uninstall"]);
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(!prefix.join("bin/devenv").exists(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "says devenv was installed in {}",
+            prefix.join("bin").display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("devenv is uninstalled"), "{text}");
+    assert_eq!(w.rc(".bashrc"), BASHRC);
+    assert_eq!(w.rc(".config/fish/config.fish"), FISHRC);
+}
+
+#[test]
+fn uninstall_does_not_claim_success_while_another_devenv_is_on_path() {
+    let w = World::new();
+    w.install_ok(&["--binary", built_binary().to_str().unwrap()]);
+    // A devenv installed elsewhere (another --prefix without a hook, or by other means).
+    w.write_fake("devenv", "exit 0\n");
+    let out = w.install(&["--uninstall"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!w.bin().exists(), "what it installed is removed: {err}");
+    assert!(
+        err.contains(&format!(
+            "error: another devenv is still on PATH: {}",
+            w.fakes.join("devenv").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: if install.sh put it there, run ./install.sh --uninstall --prefix "),
+        "{err}"
+    );
+    assert!(!err.contains("devenv is uninstalled"), "{err}");
+}
+
+#[test]
+fn fish_hook_then_uninstall_leaves_no_config_fish_it_created() {
+    let w = World::new();
+    std::fs::remove_dir_all(w.home.join(".config/fish")).unwrap();
+    w.install_ok(&[
+        "--binary",
+        built_binary().to_str().unwrap(),
+        "--hook",
+        "fish",
+    ]);
+    assert!(w.home.join(".config/fish/config.fish").exists());
+    w.install_ok(&["--uninstall"]);
+    assert!(!w.home.join(".config/fish/config.fish").exists());
+    assert!(!w.home.join(".config/fish").exists());
+    assert!(w.home.join(".config").exists());
+}

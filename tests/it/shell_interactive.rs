@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 use crate::common::shells::ShellWorld;
 
 /// A private tmux server (own socket) whose panes see the test world's isolated environment.
-struct Tmux {
-    socket: PathBuf,
+pub(crate) struct Tmux {
+    pub(crate) socket: PathBuf,
 }
 
 impl Tmux {
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
         c
     }
 
-    fn send(&self, target: &str, line: &str) {
+    pub(crate) fn send(&self, target: &str, line: &str) {
         let ok = self
             .cmd()
             .args(["send-keys", "-t", target, "-l", line])
@@ -34,7 +34,7 @@ impl Tmux {
             .unwrap();
     }
 
-    fn screen(&self, target: &str) -> String {
+    pub(crate) fn screen(&self, target: &str) -> String {
         let out = self
             .cmd()
             .args(["capture-pane", "-p", "-J", "-t", target, "-S", "-500"])
@@ -44,7 +44,7 @@ impl Tmux {
     }
 
     /// Poll the pane until `pred` holds (at most 20 s).
-    fn wait(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait(&self, target: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let s = self.screen(target);
@@ -59,7 +59,7 @@ impl Tmux {
         }
     }
 
-    fn wait_for(&self, target: &str, text: &str) -> String {
+    pub(crate) fn wait_for(&self, target: &str, text: &str) -> String {
         self.wait(target, text, |s| s.contains(text))
     }
 }
@@ -72,7 +72,7 @@ impl Drop for Tmux {
 
 /// A world whose HOME has a `.bashrc` (simple prompt, plus the hook when `hook`), `devenv` on
 /// PATH, and a project with a tool, allowed.
-fn world(hook: bool) -> (ShellWorld, PathBuf, String) {
+pub(crate) fn world(hook: bool) -> (ShellWorld, PathBuf, String) {
     let w = ShellWorld::new();
     let p = w.project(
         "proj",
@@ -95,7 +95,12 @@ fn world(hook: bool) -> (ShellWorld, PathBuf, String) {
     (w, p, path)
 }
 
-fn start(w: &ShellWorld, path: &str, dir: &Path, extra_env: &[(String, String)]) -> Tmux {
+pub(crate) fn start(
+    w: &ShellWorld,
+    path: &str,
+    dir: &Path,
+    extra_env: &[(String, String)],
+) -> Tmux {
     let tmux = Tmux {
         socket: w.t.root().join("tmux.sock"),
     };
@@ -109,7 +114,12 @@ fn start(w: &ShellWorld, path: &str, dir: &Path, extra_env: &[(String, String)])
 }
 
 /// tmux gives new panes the environment of the client that asks for them: the isolated one.
-fn client_env(c: &mut Command, w: &ShellWorld, path: &str, extra_env: &[(String, String)]) {
+pub(crate) fn client_env(
+    c: &mut Command,
+    w: &ShellWorld,
+    path: &str,
+    extra_env: &[(String, String)],
+) {
     w.t.isolate(c);
     c.env("PATH", path)
         .env("SHELL", "/bin/bash")

@@ -83,8 +83,24 @@ pub fn index_dir(url: &str) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(url))
 }
 
+/// The steps of [`publish_with`], for a line that shows where a large publish is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the directory once to compute its NAR hash.
+    Hashing,
+    /// Writing the compressed, signed NAR of this many bytes into the cache.
+    Compressing { nar_size: u64 },
+    /// Recording the version in the index.
+    Indexing,
+}
+
 /// Publish `opts.dir`.
 pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
+    publish_with(opts, &|_| {})
+}
+
+/// [`publish`], telling `step` as each step starts.
+pub fn publish_with(opts: &PublishOptions, step: &dyn Fn(Step)) -> anyhow::Result<Published> {
     let full_name = format!("{}-{}", opts.name, opts.version);
     if opts.version.is_empty()
         || !opts
@@ -112,6 +128,7 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
             .bad_input();
     }
 
+    step(Step::Hashing);
     let (nar_hash, nar_size) = crate::nix::nar::writer::dump_hash(&opts.dir)
         .with_context(|| format!("cannot serialise {}", opts.dir.display()))
         .bad_input()?;
@@ -119,8 +136,10 @@ pub fn publish(opts: &PublishOptions) -> anyhow::Result<Published> {
         StorePath::make_source(&full_name, &nar_hash, &[], false).map_err(|e| anyhow!("{e}"))?;
     let rev = nar_hash.to_hex()[..40].to_owned();
 
+    step(Step::Compressing { nar_size });
     let cache_had_it = write_cache(opts, &store_path, &nar_hash, nar_size)?;
     let store_path = store_path.to_absolute();
+    step(Step::Indexing);
     let index_changed = add_to_index(opts, &store_path, &rev)?;
     Ok(Published {
         store_path,
