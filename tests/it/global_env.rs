@@ -205,7 +205,10 @@ fn only_add_creates_the_global_environment() {
         err,
         "error: there is no global environment yet\nhint: `devenv global add <pkg>` creates it\n"
     );
-    assert!(!global.exists(), "no empty global environment for every shell to load");
+    assert!(
+        !global.exists(),
+        "no empty global environment for every shell to load"
+    );
     // Quiet shells stay quiet without one.
     w.ok("bash", "prompt; prompt; cd \"$OUT\"; prompt");
     assert_eq!(w.export_calls(), 0);
