@@ -90,7 +90,12 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
         inputs.lock.as_deref(),
         profile.current_target().as_deref(),
     );
-    let spec = EnvSpec::compute(key, &inputs.manifest()?.manifest, profile_link.as_deref());
+    let spec = EnvSpec::compute(
+        key,
+        &inputs.manifest()?.manifest,
+        profile_link.as_deref(),
+        &profile.current_link(),
+    );
     if !fallback {
         cache.put(&project_key, &spec)?;
     }

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         match trust {
             Ok(Trust::Allowed) => match activate::environment(ctx, &project, inputs).and_then(
                 |(spec, inputs)| {
-                    let applied = spec.apply(&project.root, target.clone())?;
+                    let applied = spec.apply(&project.root, &cwd, target.clone())?;
                     Ok((spec, inputs, applied))
                 },
             ) {

@@ -24,10 +24,11 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = Project::open(&logical_cwd()?)?;
+    let cwd = logical_cwd()?;
+    let project = Project::open(&cwd)?;
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
-    let (env, _) = spec.apply(&project.root, pristine(&current))?;
+    let (env, _) = spec.apply(&project.root, &cwd, pristine(&current))?;
     let (name, rest) = args.command.split_first().expect("clap requires one");
     let mut cmd = if let Some(lines) = spec.scripts.get(name) {
         let mut body = spec.init_hook.join("\n");

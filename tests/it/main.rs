@@ -8,6 +8,7 @@ mod bad_input;
 mod cli_basics;
 mod completions;
 mod config;
+mod devbox;
 mod docs_examples;
 mod doctor;
 mod e2e_team_story;
