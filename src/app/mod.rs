@@ -17,6 +17,7 @@ pub mod generations;
 pub mod inputs;
 pub mod lock;
 pub mod packages;
+pub mod pinned;
 pub mod project;
 pub mod realize;
 pub mod store;

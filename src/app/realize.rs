@@ -57,6 +57,7 @@ fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
         .ok_or_else(|| anyhow!("`{}` does not exist", inputs.lock_name()))
         .hint("run `devenv install` to lock the manifest")?;
     let stale_hint = "run `devenv update` to lock the manifest";
+    let mut index = None;
     let mut out = Vec::new();
     for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
@@ -70,7 +71,22 @@ fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
                 )
             })
             .hint(stale_hint)?;
-        let outputs = entry.outputs_for(system, &spec.outputs);
+        let mut outputs = entry.outputs_for(system, &spec.outputs);
+        if outputs.is_empty() && super::pinned::is_pinned_without_paths(entry) {
+            if index.is_none() {
+                index = Some(super::packages::open_index(ctx)?);
+            }
+            let index = index.as_deref().expect("opened above");
+            outputs = super::pinned::complete(
+                ctx,
+                index,
+                inputs.lock_name(),
+                (&key, &spec.name),
+                entry,
+                &spec.outputs,
+            )?;
+            super::packages::flush_warnings(ctx, index);
+        }
         if outputs.is_empty() {
             return Err(anyhow!(
                 "`{}` has no outputs of `{key}` for system `{system}`",

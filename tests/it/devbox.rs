@@ -99,3 +99,101 @@ fn devbox_variables_are_set_in_every_environment() {
         assert!(shellenv.contains(&expected), "{expected} in {shellenv}");
     }
 }
+
+/// A loopback binary cache with no paths at all: every narinfo is a 404, and the requests say
+/// exactly which store paths `install` looked for.
+pub(crate) fn empty_cache(t: &TestContext) -> crate::common::http::Server {
+    let dir = t.root().join("empty-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("nix-cache-info"),
+        "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n",
+    )
+    .unwrap();
+    crate::common::http::Server::serve_dir(&dir)
+}
+
+/// The store path hashes whose narinfo was asked for, sorted.
+pub(crate) fn narinfos_asked(server: &crate::common::http::Server) -> Vec<String> {
+    let mut asked: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| r.strip_suffix(".narinfo"))
+        .map(|r| r.trim_start_matches('/').to_string())
+        .collect();
+    asked.sort();
+    asked.dedup();
+    asked
+}
+
+fn hash_of(store_path: &str) -> String {
+    store_path["/nix/store/".len()..]["".len()..32].to_string()
+}
+
+/// Locks from 2023 and earlier: `hello@2.12` pinned to 2.12.1 with a revision and no `systems`,
+/// and an unversioned `"source": "nixpkg"` entry. `install --frozen` installs them from exactly
+/// that revision (the index's record of it), never the newer 2.12.2 that `update` used to pick;
+/// a revision the index does not have is named with the way forward.
+#[test]
+fn old_devbox_locks_install_as_locked() {
+    use crate::common::index::{rev, store_path, IndexWorld};
+    let w = IndexWorld::new();
+    let cache = empty_cache(&w.t);
+    w.t.write(
+        "devbox.json",
+        r#"{"packages": ["hello@2.12", "jq"], "shell": {"init_hook": null}}"#,
+    );
+    let lock = format!(
+        r#"{{
+  "lockfile_version": "1",
+  "packages": {{
+    "hello@2.12": {{
+      "last_modified": "2022-06-01T00:00:00Z",
+      "resolved": "github:NixOS/nixpkgs/{}#hello",
+      "source": "devbox-search",
+      "version": "2.12.1"
+    }},
+    "jq": {{
+      "resolved": "github:NixOS/nixpkgs/{}#jq",
+      "source": "nixpkg"
+    }}
+  }}
+}}
+"#,
+        rev("hello-2.12.1"),
+        rev("jq-1.6")
+    );
+    w.t.write("devbox.lock", &lock);
+    let url = cache.url();
+    let args = [
+        "install",
+        "--frozen",
+        "--system",
+        "x86_64-linux",
+        "--substituters",
+        &url,
+    ];
+    let err = w.fails(&args, 1);
+    assert!(err.contains("no binary cache has"), "{err}");
+    let mut expected: Vec<String> = [
+        store_path("hello", "2.12.1", "x86_64-linux", "out"),
+        store_path("jq", "1.6", "x86_64-linux", "bin"),
+        store_path("jq", "1.6", "x86_64-linux", "man"),
+    ]
+    .iter()
+    .map(|p| hash_of(p))
+    .collect();
+    expected.sort();
+    assert_eq!(narinfos_asked(&cache), expected, "{err}");
+    assert_eq!(w.t.read("devbox.lock"), lock, "the lock is left as it was");
+
+    // A revision the index has no record of.
+    w.t.write(
+        "devbox.lock",
+        &lock.replace(&rev("jq-1.6"), &rev("elsewhere")),
+    );
+    let err = w.fails(&args, 1);
+    let text = format!("$ devenv install --frozen\n{err}");
+    crate::snapshots::settings(&w.t)
+        .bind(|| insta::assert_snapshot!("devbox__old_lock_revision_not_in_the_index", text));
+}
