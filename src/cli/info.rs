@@ -82,7 +82,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let width = versions.iter().map(|v| v.version.len()).max().unwrap_or(0);
     for v in &versions {
         let pad = " ".repeat(width - v.version.len());
-        let date = v.last_modified.get(..10).unwrap_or(&v.last_modified);
+        // Versions the index has no date for print `-`, not an invented one.
+        let date = match v.last_modified.get(..10) {
+            Some(day) => day,
+            None if v.last_modified.is_empty() => "-",
+            None => &v.last_modified,
+        };
         let rev = v.rev.get(..12).unwrap_or(&v.rev);
         let systems: Vec<&str> = v.systems.keys().map(String::as_str).collect();
         out.push_str(&format!(

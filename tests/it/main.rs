@@ -24,6 +24,7 @@ mod install_sh;
 mod layering;
 mod nar_robustness;
 mod nix_interop_formats;
+mod nixhub_fidelity;
 mod package_commands;
 mod publish;
 mod schemas;
