@@ -27,6 +27,7 @@ pub mod limits;
 pub mod lock;
 pub mod manifest;
 pub mod nix;
+pub mod plugins;
 pub mod printer;
 pub mod profile;
 pub mod settings;

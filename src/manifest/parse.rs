@@ -321,7 +321,6 @@ impl Walker<'_> {
                 let list = self.string_list(v, "`include`")?;
                 if let Value::Array(a) = v {
                     for (entry, at) in list.into_iter().zip(&a.elements) {
-                        self.warn(at, format!("the plugin `{entry}` is not supported yet: its packages, `env`, files and `init_hook` are not added"));
                         let (line, column) = line_col(self.text, at.range().start);
                         m.include.push(super::Include {
                             reference: entry,

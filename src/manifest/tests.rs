@@ -285,9 +285,10 @@ fn devbox_manifest_is_read_with_warnings() {
     let names: Vec<&str> = m.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["fd", "nodejs-slim", "cudatoolkit"]);
     assert_eq!(m.disabled_plugins, ["nodejs-slim"]);
-    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(warnings[0].contains("flake or runx reference"));
-    assert!(warnings[1].starts_with("devbox.json:11:15: the plugin `plugin:php84`"));
+    assert_eq!(m.include[0].reference, "plugin:php84");
+    assert_eq!((m.include[0].line, m.include[0].column), (11, 15));
 
     let converted = devbox::convert(text).unwrap();
     assert_eq!(converted.warnings, warnings);

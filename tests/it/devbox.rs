@@ -197,3 +197,87 @@ fn old_devbox_locks_install_as_locked() {
     crate::snapshots::settings(&w.t)
         .bind(|| insta::assert_snapshot!("devbox__old_lock_revision_not_in_the_index", text));
 }
+
+/// A stand-in `python3` with what the python plugin's hook uses: `-c 'import venv'` and
+/// `-m venv DIR` (which writes an `activate` setting `VIRTUAL_ENV`, as the real one does).
+const STAND_IN_PYTHON: &str = r#"#!/bin/sh
+case "$1" in
+  -c) exit 0 ;;
+  -m) mkdir -p "$3/bin"; printf 'export VIRTUAL_ENV="%s"\n' "$3" > "$3/bin/activate"; echo created >> "$3/../venv-created" ;;
+esac
+"#;
+
+/// Built-in plugins (`plugin:python`, `plugin:redis`) and a local plugin directory: their `env`,
+/// files, `init_hook` and scripts reach the project's scripts unchanged, as in Devbox; a local
+/// plugin's packages join the project's; services are listed.
+#[test]
+fn builtin_and_local_plugins_reach_scripts() {
+    let t = TestContext::new();
+    let bin = t.root().join("stand-in-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let python = bin.join("python3");
+    std::fs::write(&python, STAND_IN_PYTHON).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.write(
+        "my-plugin/plugin.json",
+        r#"{
+  "name": "my-plugin",
+  // Devbox's plugin files may have comments.
+  "env": {"MY_VAR": "{{ .Virtenv }}/state", "PROJECT_VAR": "from-plugin"},
+  "create_files": {"{{ .DevboxDir }}/settings.txt": "settings.txt", "{{ .Virtenv }}/process-compose.yaml": "process-compose.yaml"},
+  "shell": {"init_hook": ["export FROM_HOOK=plugin-hook"], "scripts": {"plugin_script": "echo plugin script"}}
+}"#,
+    );
+    t.write("my-plugin/settings.txt", "setting=1\n");
+    t.write("my-plugin/process-compose.yaml", "processes: {}\n");
+    t.write(
+        "devbox.json",
+        r#"{
+  "packages": [],
+  "include": ["plugin:python", "path:my-plugin", "plugin:redis"],
+  "env": {"PROJECT_VAR": "from-project"},
+  "shell": {
+    "init_hook": [". $VENV_DIR/bin/activate"],
+    "scripts": {"check": "echo \"$VIRTUAL_ENV|$MY_VAR|$REDIS_CONF|$FROM_HOOK|$PROJECT_VAR\""}
+  }
+}"#,
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = |args: &[&str]| {
+        let out = t.cmd().env("PATH", &path).args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let root = t.project.display().to_string();
+    assert_eq!(
+        run(&["run", "check"]),
+        format!("{root}/.venv|{root}/.devbox/virtenv/my-plugin/state|{root}/devbox.d/redis/redis.conf|plugin-hook|from-project\n")
+    );
+    assert_eq!(run(&["run", "plugin_script"]), "plugin script\n");
+    assert_eq!(t.read("devbox.d/my-plugin/settings.txt"), "setting=1\n");
+    assert!(t
+        .read("devbox.d/redis/redis.conf")
+        .contains("bind 127.0.0.1"));
+    assert_eq!(
+        t.read("venv-created"),
+        "created\n",
+        "the venv is created once"
+    );
+    run(&["run", "check"]);
+    assert_eq!(t.read("venv-created"), "created\n");
+
+    let out = t.cmd().env("PATH", &path).args(["list"]).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("services: my-plugin (plugin my-plugin), redis (plugin redis)"),
+        "{err}"
+    );
+    // A plugin's packages are the project's (Devbox locks them too).
+    t.write(
+        "my-plugin/plugin.json",
+        r#"{"name": "my-plugin", "packages": ["hello@2.12"]}"#,
+    );
+    let list: serde_json::Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
+    assert_eq!(list[0]["key"], "hello@2.12");
+}
