@@ -118,7 +118,8 @@ impl Inputs {
                 &self.plugin_files,
             );
             warnings.extend(activation.warnings.iter().cloned());
-            add_plugins(&mut manifest, &activation);
+            let lock = self.lock().ok().flatten();
+            add_plugins(&mut manifest, &activation, lock);
             let _ = self.plugins.set(activation);
         }
         Ok(self.parsed_manifest.get_or_init(|| LoadedManifest {
@@ -220,11 +221,18 @@ fn local_plugins(root: &Path, manifest: &[u8]) -> Result<BTreeMap<PathBuf, Vec<u
     crate::plugins::read_local(root, &includes)
 }
 
-/// The plugins' packages (those the manifest does not list), `env` and `init_hook` before the
-/// manifest's own (which may override them, as in Devbox), and scripts the manifest does not define.
-fn add_plugins(manifest: &mut crate::manifest::Manifest, a: &crate::plugins::Activation) {
+/// The plugins' packages (those the manifest does not list, and only when the lock records them:
+/// Devbox locked them only with some plugin versions, and devenv does not rewrite `devbox.lock`),
+/// `env` and `init_hook` before the manifest's own (which may override them, as in Devbox), and
+/// scripts the manifest does not define.
+fn add_plugins(
+    manifest: &mut crate::manifest::Manifest,
+    a: &crate::plugins::Activation,
+    lock: Option<&Lockfile>,
+) {
     for p in &a.packages {
-        if manifest.package(&p.name).is_none() {
+        let locked = lock.is_some_and(|l| l.packages.contains_key(&p.lock_key()));
+        if locked && manifest.package(&p.name).is_none() {
             manifest.packages.push(p.clone());
         }
     }

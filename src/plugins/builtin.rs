@@ -179,7 +179,8 @@ pub(super) const BUILTINS: &[Definition] = &[
         env: MYSQL_ENV,
         init_hook: &["bash \"{{ .Virtenv }}/setup_db.sh\""],
         files: MYSQL_FILES,
-        packages: &[("glibcLocales", LINUX)],
+        // Devbox's plugin builds these from a flake of its own; its locks name no more packages.
+        packages: &[],
         service: Some("mysql"),
     },
     Definition {
@@ -187,7 +188,8 @@ pub(super) const BUILTINS: &[Definition] = &[
         env: MYSQL_ENV,
         init_hook: &["bash \"{{ .Virtenv }}/setup_db.sh\""],
         files: MYSQL_FILES,
-        packages: &[("glibcLocales", LINUX)],
+        // Devbox's plugin builds these from a flake of its own; its locks name no more packages.
+        packages: &[],
         service: Some("mariadb"),
     },
     Definition {

@@ -273,11 +273,25 @@ fn builtin_and_local_plugins_reach_scripts() {
         err.contains("services: my-plugin (plugin my-plugin), redis (plugin redis)"),
         "{err}"
     );
-    // A plugin's packages are the project's (Devbox locks them too).
+    // A plugin's packages are the project's when Devbox locked them (devenv does not rewrite
+    // devbox.lock, and Devbox locked plugin packages only with some plugin versions).
     t.write(
         "my-plugin/plugin.json",
         r#"{"name": "my-plugin", "packages": ["hello@2.12"]}"#,
     );
     let list: serde_json::Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    t.write(
+        "devbox.lock",
+        &format!(
+            r#"{{"lockfile_version": "1", "packages": {{"hello@2.12": {{
+  "resolved": "github:NixOS/nixpkgs/{}#hello", "version": "2.12.1",
+  "systems": {{"x86_64-linux": {{"outputs": [{{"name": "out", "path": "/nix/store/{}-hello-2.12.1", "default": true}}]}}}}}}}}}}"#,
+            "a".repeat(40),
+            "b".repeat(32)
+        ),
+    );
+    let list: serde_json::Value = serde_json::from_str(&run(&["list", "--json"])).unwrap();
     assert_eq!(list[0]["key"], "hello@2.12");
+    assert_eq!(list[0]["version"], "2.12.1");
 }

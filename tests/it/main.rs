@@ -9,6 +9,7 @@ mod cli_basics;
 mod completions;
 mod config;
 mod devbox;
+mod devbox_corpus;
 mod docs_examples;
 mod doctor;
 mod e2e_team_story;
