@@ -12,6 +12,8 @@ use crate::devbox::{empty_cache, narinfos_asked};
 
 /// Projects whose locks record store paths for every package (2024 on).
 const LOCKED_WITH_PATHS: &[&str] = &[
+    "117503445-devbox-demo",
+    "AlexMakesSoftware-JupyterDevbox",
     "data_science-R",
     "data_science-llama",
     "databases-mariadb",
@@ -216,8 +218,8 @@ fn install_frozen_asks_for_exactly_the_locked_store_paths() {
         counted.push((*name, expected.len()));
     }
     let total: usize = counted.iter().map(|(_, n)| n).sum();
-    assert_eq!(counted.len(), 40);
-    assert_eq!(total, 129, "{counted:?}");
+    assert_eq!(counted.len(), 42);
+    assert_eq!(total, 143, "{counted:?}");
 }
 
 #[test]
@@ -234,5 +236,5 @@ fn init_from_devbox_keeps_every_store_path_of_every_system() {
         let out = t.run(&["list"]);
         assert!(out.status.success(), "{name}: {out:?}");
     }
-    assert_eq!(total, 940, "paths kept");
+    assert_eq!(total, 1034, "paths kept");
 }
