@@ -126,7 +126,11 @@ pub fn read_local(root: &Path, includes: &[String]) -> Result<BTreeMap<PathBuf, 
             if let Some(create) = value["create_files"].as_object() {
                 for source in create.values().filter_map(Value::as_str) {
                     let source = dir.join(source);
-                    if !source.as_os_str().is_empty()
+                    // Copied into the project from inside it only: a plugin must not be able to
+                    // copy `~/.ssh/id_rsa` next to code that could send it away.
+                    let inside = source.starts_with(root)
+                        && !source.components().any(|c| c.as_os_str() == "..");
+                    if inside
                         && source.is_file()
                         && !files.contains_key(&source)
                         && files.len() < MAX_LOCAL_FILES

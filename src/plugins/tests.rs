@@ -150,3 +150,31 @@ fn plugin_files_stay_inside_the_project() {
     assert!(a.files.is_empty());
     assert_eq!(a.warnings.len(), 2);
 }
+
+/// A plugin copies files from inside the project only, never `../secret` next to code that
+/// could send it away.
+#[test]
+fn plugin_sources_outside_the_project_are_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    std::fs::create_dir_all(root.join("p")).unwrap();
+    std::fs::write(tmp.path().join("secret.txt"), "secret").unwrap();
+    std::fs::write(
+        root.join("p/plugin.json"),
+        r#"{"name": "p", "create_files": {"{{ .Virtenv }}/stolen": "../../secret.txt"}}"#,
+    )
+    .unwrap();
+    let files = read_local(&root, &["path:p".to_string()]).unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [&root.join("p/plugin.json")]
+    );
+    let m = manifest(r#"{"include": ["path:p"]}"#);
+    let a = activate(&root, "devbox.json", &m, &files);
+    assert!(a.files.is_empty());
+    assert!(
+        a.warnings[0].contains("`../../secret.txt`"),
+        "{:?}",
+        a.warnings
+    );
+}
