@@ -238,3 +238,78 @@ fn init_from_devbox_keeps_every_store_path_of_every_system() {
     }
     assert_eq!(total, 1034, "paths kept");
 }
+
+/// A stand-in Python at the real store path of the lock: `python -m venv DIR` writes an
+/// `activate` that sets `VIRTUAL_ENV`, `pip` and `python` say what they were asked.
+const STAND_IN_PYTHON: &str = r#"#!/bin/sh
+case "$1" in
+  -c) exit 0 ;;
+  -m) mkdir -p "$3/bin"; printf 'export VIRTUAL_ENV="%s"\n' "$3" > "$3/bin/activate"; exit 0 ;;
+esac
+echo "python $* in ${VIRTUAL_ENV:-no venv}"
+"#;
+
+/// A corpus project whose hook and script lean on the python plugin (`. $VENV_DIR/bin/activate`,
+/// `pip install`, `python main.py`) runs them: its locked Python (a stand-in at the real store
+/// path, from a locally signed cache) is installed, the plugin's `VENV_DIR` is set and its hook
+/// creates the virtual environment there.
+#[test]
+fn a_python_project_runs_its_script_with_the_plugin() {
+    use devenv::nix::signature::SecretKey;
+    use devenv::nix::store_path::StorePath;
+    use devenv::store::cache_writer::{CacheWriter, NarCompression, PathMeta};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let t = project("development-python-pip");
+    let lock = lock_of(&t, "devbox.lock");
+    let paths = installed_by_lock(&lock, &t.read("devbox.json"), SYSTEM);
+    assert_eq!(paths.len(), 1);
+    let key = SecretKey::generate("corpus-test-1");
+    let cache = t.root().join("cache");
+    let writer = CacheWriter::open(&cache).unwrap();
+    for path in &paths {
+        let dir = t.root().join("stand-in");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        for tool in ["python3", "python"] {
+            let file = dir.join("bin").join(tool);
+            std::fs::write(&file, STAND_IN_PYTHON).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let pip = dir.join("bin/pip");
+        std::fs::write(&pip, "#!/bin/sh\necho \"pip $*\"\n").unwrap();
+        std::fs::set_permissions(&pip, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (nar_hash, nar_size) = devenv::nix::nar::writer::dump_hash(&dir).unwrap();
+        let meta = PathMeta {
+            nar_hash,
+            nar_size,
+            references: Vec::new(),
+            deriver: None,
+            ca: None,
+        };
+        let store_path = StorePath::parse_absolute(path).unwrap();
+        writer
+            .add(&store_path, &dir, &meta, NarCompression::Xz, Some(&key))
+            .unwrap();
+    }
+    let out = t
+        .cmd()
+        .env("DEVENV_SYSTEM", SYSTEM)
+        .env("DEVENV_SUBSTITUTERS", format!("file://{}", cache.display()))
+        .env("DEVENV_TRUSTED_PUBLIC_KEYS", key.public().to_string())
+        .args(["run", "run_test"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let venv = t.project.join(".venv").display().to_string();
+    assert_eq!(
+        stdout,
+        format!("pip install -r requirements.txt\npython main.py in {venv}\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("creating a Python virtual environment in {venv}")),
+        "{stderr}"
+    );
+}
