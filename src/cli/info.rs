@@ -62,6 +62,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "homepage": pkg.homepage,
             "license": pkg.license,
             "versions": list,
+            "devbox_plugin": crate::plugins::builtin_for_package(&pkg.name)
+                .map(|(name, service)| json!({"name": name, "service": service})),
         });
         super::print_data(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(ExitCode::SUCCESS);
@@ -98,6 +100,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             escape(&v.attr_path),
             escape(&systems.join(" "))
         ));
+    }
+    // In a Devbox project this package brings a built-in plugin (and maybe a service).
+    if let Some((plugin, service)) = crate::plugins::builtin_for_package(&pkg.name) {
+        out.push_str(&format!("\nDevbox plugin: {plugin}"));
+        if let Some(service) = service {
+            out.push_str(&format!(" (service `{service}`)"));
+        }
+        out.push('\n');
     }
     super::print_data(&out);
     Ok(ExitCode::SUCCESS)

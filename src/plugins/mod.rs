@@ -72,6 +72,12 @@ pub struct Activation {
     pub warnings: Vec<String>,
 }
 
+/// The built-in plugin a Devbox project gets for a package named `name`, and the service it
+/// defines: `("postgresql", Some("postgresql"))` for `postgresql_16`.
+pub fn builtin_for_package(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    builtin::for_package(name).map(|d| (d.name, d.service))
+}
+
 /// At most this many local plugin files (and files they create from) are read for a project.
 const MAX_LOCAL_FILES: usize = 64;
 

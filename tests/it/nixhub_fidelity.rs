@@ -118,4 +118,6 @@ fn versions_without_a_date_print_a_dash() {
         "{out}"
     );
     assert!(!out.contains("1970"), "{out}");
+    // The plugin a Devbox project gets with it.
+    assert!(out.ends_with("\nDevbox plugin: python\n"), "{out}");
 }
