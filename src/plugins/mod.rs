@@ -88,6 +88,11 @@ pub fn local_path(base: &Path, reference: &str) -> Option<PathBuf> {
         (reference.starts_with("./") || reference.starts_with("../") || reference.starts_with('/'))
             .then_some(reference)
     })?;
+    // `./x` and `x` are the same file; messages name it without the `./`.
+    let mut path = path;
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest;
+    }
     Some(base.join(path))
 }
 

@@ -295,3 +295,29 @@ fn builtin_and_local_plugins_reach_scripts() {
     assert_eq!(list[0]["key"], "hello@2.12");
     assert_eq!(list[0]["version"], "2.12.1");
 }
+
+/// What devenv cannot do with a project's plugins is said once each, naming where it was asked.
+#[test]
+fn plugin_warnings() {
+    let t = TestContext::new();
+    t.write(
+        "plugins/broken.json",
+        r#"{"name": "broken", "env": {"HOME": "/elsewhere"}, "create_files": {"{{ .Virtenv }}/x": "missing.txt"}, "packages": ["github:org/flake#tool"], "shell": {"init_hook": ["echo {{ .Unknown }}"]}}"#,
+    );
+    t.write(
+        "devbox.json",
+        r#"{
+  "packages": [],
+  "include": [
+    "plugin:caddy",
+    "github:jetify-com/devbox-plugins?dir=mongodb",
+    "path:./plugins/absent.json",
+    "path:./plugins/broken.json"
+  ]
+}
+"#,
+    );
+    let text = format!("$ devenv list\n{}", stderr_of(&t, &["list"]));
+    crate::snapshots::settings(&t)
+        .bind(|| insta::assert_snapshot!("devbox__plugin_warnings", text));
+}
