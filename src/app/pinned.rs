@@ -5,7 +5,10 @@
 //! Such an entry is locked all the same: it is realized from that exact revision and attribute,
 //! whose store paths come from the index's record of that revision, never from resolving the name
 //! again (which would move `ruby` 3.1.4 to whatever is newest). When the index has no record of
-//! the revision, the error says so and how to go on; nothing is evaluated on a `cd`.
+//! the revision, `devenv install` typed by the user evaluates the attribute from that revision
+//! with the installed Nix (as it may build) and remembers the answer in the cache directory, so
+//! later activations install the same paths; a `cd` or `run` never evaluates, and says how to go
+//! on.
 
 use anyhow::{anyhow, Context as _, Result};
 
@@ -81,8 +84,9 @@ pub fn with_paths(
     Ok((!filled.systems.is_empty()).then_some(filled))
 }
 
-/// The outputs to install of a pinned entry without store paths, looked up in the index; an
-/// error naming the revision, the attribute and the way forward when the index lacks them.
+/// The outputs to install of a pinned entry without store paths, looked up in the index, or (with
+/// `installable`, only under `devenv install` typed by the user) evaluated by the installed Nix
+/// from that revision; an error naming the revision, the attribute and the way forward otherwise.
 pub fn complete(
     ctx: &Context,
     index: &dyn Index,
@@ -90,6 +94,7 @@ pub fn complete(
     (key, name): (&str, &str),
     entry: &LockedPackage,
     requested: &[String],
+    installable: Option<&str>,
 ) -> Result<Vec<Output>> {
     let system = &ctx.settings.system;
     let rev = entry.rev().unwrap_or_default();
@@ -97,17 +102,62 @@ pub fn complete(
     let version = if entry.version.is_empty() {
         String::new()
     } else {
-        format!(" {}", entry.version)
+        format!(", version {}", entry.version)
     };
-    let found = outputs_from_index(index, name, entry, system)?;
-    let Some((_, outputs)) = found.filter(|(_, o)| !o.is_empty()) else {
+    let mut found = outputs_from_index(index, name, entry, system)?.filter(|(_, o)| !o.is_empty());
+    let remembered = ctx
+        .settings
+        .dirs
+        .cache
+        .join("evaluated")
+        .join(format!("{}.json", evaluation_key(rev, attr, system)));
+    if found.is_none() {
+        found = read_evaluation(&remembered).map(|o| (entry.version.clone(), o));
+    }
+    if found.is_none() {
+        if let Some(installable) = installable {
+            ctx.printer.info(format!(
+                "evaluating {installable} with Nix: the index has no build of `{key}` from that revision"
+            ));
+            let evaluated = crate::store::nix::eval_outputs(installable)
+                .with_context(|| format!("cannot evaluate `{key}` as locked"))?;
+            let outputs = evaluated
+                .into_iter()
+                .map(|(name, path, default)| Output {
+                    name,
+                    path,
+                    default,
+                })
+                .collect::<Vec<_>>();
+            for o in &outputs {
+                crate::lock::validate::field(
+                    format!("outputs of {installable}"),
+                    crate::lock::validate::store_path(&o.path),
+                )
+                .map_err(|e| anyhow!("{e}"))?;
+            }
+            // Remembered, so later activations (which never evaluate) install the same paths.
+            if let Some(dir) = remembered.parent() {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| {
+                        crate::fsutil::write_atomic(
+                            &remembered,
+                            &serde_json::to_vec(&outputs).unwrap_or_default(),
+                        )
+                    })
+                    .with_context(|| format!("cannot write `{}`", remembered.display()))?;
+            }
+            found = Some((entry.version.clone(), outputs)).filter(|(_, o)| !o.is_empty());
+        }
+    }
+    let Some((_, outputs)) = found else {
         return Err(anyhow!(
-            "`{lock_name}` pins `{key}`{version} to nixpkgs revision {rev} (attribute `{attr}`) without recording its store paths, and the index `{}` has no build of that revision for {system}",
+            "`{lock_name}` pins `{key}` to nixpkgs revision {rev} (attribute `{attr}`{version}) without recording its store paths, and the index `{}` has no build of that revision for {system}",
             index.id()
         ))
         .context(format!("cannot install `{key}` as locked"))
         .hint(format!(
-            "use an index built from revision {rev} (`devenv index build`, then --index), or lock a version the index has with `devenv update {name}` (it may change the version; in a Devbox project run `devenv init --from-devbox` first)"
+            "`devenv install` (typed by you, with Nix installed) evaluates it from that revision; or use an index built from revision {rev} (`devenv index build`, then --index), or lock a version the index has with `devenv update {name}` (it may change the version; in a Devbox project run `devenv init --from-devbox` first)"
         ));
     };
     let filled = LockedPackage {
@@ -118,4 +168,22 @@ pub fn complete(
         "`{key}` is pinned to {rev}#{attr} without store paths; the index has them"
     ));
     Ok(filled.outputs_for(system, requested))
+}
+
+/// The name of a remembered evaluation: revision, attribute and system, hashed (an attribute may
+/// hold quotes).
+fn evaluation_key(rev: &str, attr: &str, system: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{rev}#{attr}@{system}").as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The outputs an earlier `devenv install` evaluated, if it did and they follow the lock's rules.
+fn read_evaluation(file: &std::path::Path) -> Option<Vec<Output>> {
+    let bytes = crate::fsutil::read_input(file, 1 << 20, "an evaluation").ok()??;
+    let outputs: Vec<Output> = serde_json::from_slice(&bytes).ok()?;
+    let valid = outputs
+        .iter()
+        .all(|o| crate::lock::validate::store_path(&o.path).is_ok() && !o.name.is_empty());
+    (valid && !outputs.is_empty()).then_some(outputs)
 }

@@ -173,8 +173,26 @@ fn old_devbox_locks_install_as_locked() {
         "--substituters",
         &url,
     ];
-    let err = w.fails(&args, 1);
-    assert!(err.contains("no binary cache has"), "{err}");
+    // No Nix on PATH: nothing is evaluated or built, only the index and the cache are asked.
+    let no_nix = w.t.root().join("no-nix");
+    std::fs::create_dir_all(&no_nix).unwrap();
+    let fails = |args: &[&str]| {
+        let out =
+            w.t.cmd()
+                .env("DEVENV_INDEX", &w.index_url)
+                .env("PATH", &no_nix)
+                .args(args)
+                .output()
+                .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        err
+    };
+    let err = fails(&args);
+    assert!(
+        err.contains("are in none of the binary caches asked"),
+        "{err}"
+    );
     let mut expected: Vec<String> = [
         store_path("hello", "2.12.1", "x86_64-linux", "out"),
         store_path("jq", "1.6", "x86_64-linux", "bin"),
@@ -192,7 +210,7 @@ fn old_devbox_locks_install_as_locked() {
         "devbox.lock",
         &lock.replace(&rev("jq-1.6"), &rev("elsewhere")),
     );
-    let err = w.fails(&args, 1);
+    let err = fails(&args);
     let text = format!("$ devenv install --frozen\n{err}");
     crate::snapshots::settings(&w.t)
         .bind(|| insta::assert_snapshot!("devbox__old_lock_revision_not_in_the_index", text));
@@ -320,4 +338,98 @@ fn plugin_warnings() {
     let text = format!("$ devenv list\n{}", stderr_of(&t, &["list"]));
     crate::snapshots::settings(&t)
         .bind(|| insta::assert_snapshot!("devbox__plugin_warnings", text));
+}
+
+/// An old entry whose revision the index has no record of is evaluated with Nix, from that
+/// revision of the nixpkgs checkout, only under `devenv install` typed by the user (a `cd` or
+/// `run` says why it cannot); then built like any path no cache has.
+#[test]
+fn an_old_entry_the_index_lacks_is_evaluated_by_install_only() {
+    use crate::common::index::IndexWorld;
+    use crate::common::nixfix;
+    let system = devenv::system::current();
+    let w = IndexWorld::new();
+    let cache = empty_cache(&w.t);
+    // A git checkout standing in for nixpkgs (DEVENV_NIXPKGS), at the revision the lock names.
+    let flake = w.t.root().join("nixpkgs");
+    std::fs::create_dir_all(&flake).unwrap();
+    std::fs::write(
+        flake.join("fixture.nix"),
+        nixfix::expression("devbox-old-lock", &system),
+    )
+    .unwrap();
+    std::fs::write(
+        flake.join("flake.nix"),
+        format!("{{ outputs = {{ self }}: {{ packages.{system}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&flake)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    let rev = git(&["rev-parse", "HEAD"]).trim().to_string();
+    w.t.write(
+        "devbox.json",
+        r#"{"packages": ["fixapp@2.0"], "shell": {"scripts": {"app": "fixapp"}}}"#,
+    );
+    w.t.write(
+        "devbox.lock",
+        &format!(
+            r#"{{"lockfile_version": "1", "packages": {{"fixapp@2.0": {{
+  "resolved": "github:NixOS/nixpkgs/{rev}#fixapp", "source": "devbox-search", "version": "2.0"}}}}}}"#
+        ),
+    );
+    let run = |args: &[&str]| {
+        w.t.cmd()
+            .env("DEVENV_INDEX", &w.index_url)
+            .env("DEVENV_SUBSTITUTERS", cache.url())
+            .env("DEVENV_NIXPKGS", &flake)
+            .env(
+                "NIX_CONFIG",
+                "build-users-group =\nsandbox = false\nsubstituters =\nflake-registry = /dev/null",
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // `run` never evaluates: it says why and how.
+    let out = run(&["run", "app"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`devenv install` (typed by you, with Nix installed) evaluates it"),
+        "{err}"
+    );
+    // `install` evaluates the locked revision and builds it.
+    let out = run(&["install", "--frozen"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "evaluating git+file://{}?rev={rev}#fixapp with Nix",
+            flake.display()
+        )),
+        "{err}"
+    );
+    let out = run(&["run", "app"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("fixtool 1.0 devbox-old-lock"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
