@@ -28,6 +28,7 @@ pub mod lock;
 pub mod manifest;
 pub mod namespace;
 pub mod nix;
+pub mod plugins;
 pub mod printer;
 pub mod profile;
 pub mod settings;

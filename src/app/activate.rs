@@ -31,7 +31,11 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
     let project_key = project.key();
     let cache = EnvCache::new(&dirs.state);
     let target = profile.current_target();
-    let key = cache_key(&inputs.manifest, inputs.lock.as_deref(), target.as_deref());
+    let key = cache_key(
+        &inputs.keyed_manifest(),
+        inputs.lock.as_deref(),
+        target.as_deref(),
+    );
     profile.verify()?;
     if let Some(spec) = cache.get(&project_key, &key)? {
         tracing::debug!(%key, "environment from the cache");
@@ -86,11 +90,18 @@ pub fn environment(ctx: &Context, project: &Project, inputs: Inputs) -> Result<(
         None
     };
     let key = cache_key(
-        &inputs.manifest,
+        &inputs.keyed_manifest(),
         inputs.lock.as_deref(),
         profile.current_target().as_deref(),
     );
-    let spec = EnvSpec::compute(key, &inputs.manifest()?.manifest, profile_link.as_deref());
+    crate::plugins::create_files(&inputs.plugins()?.files)
+        .context("could not create the files the project's plugins need")?;
+    let spec = EnvSpec::compute(
+        key,
+        &inputs.manifest()?.manifest,
+        profile_link.as_deref(),
+        &profile.current_link(),
+    );
     let spec = super::namespace::route(&ctx.settings, &project_key, spec)?;
     if !fallback {
         cache.put(&project_key, &spec)?;

@@ -88,6 +88,7 @@ pub fn beneath(global: &EnvSpec, top: EnvSpec) -> EnvSpec {
     EnvSpec {
         key: format!("{}+{}", top.key, global.key),
         profile: top.profile,
+        packages_dir: top.packages_dir,
         lists,
         env,
         init_hook,
@@ -129,6 +130,7 @@ mod tests {
         EnvSpec {
             key: key.into(),
             profile: Some(PathBuf::from(format!("/p/{key}"))),
+            packages_dir: PathBuf::from(format!("/p/{key}")),
             lists: vec![("PATH".into(), path.iter().map(|s| s.to_string()).collect())],
             env: env
                 .iter()

@@ -6,7 +6,8 @@
 //! into this one. Reads are bounded, so a huge file is refused before it is held in memory.
 
 use std::cell::OnceCell;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use filetime::FileTime;
@@ -30,7 +31,12 @@ pub struct Inputs {
     /// The newest mtime of the two files, taken before reading them: a change after the read
     /// makes a file newer than any stamp recorded for these inputs.
     pub mtime: FileTime,
+    /// The project directory (plugins' files are relative to it).
+    root: PathBuf,
+    /// A Devbox project's local plugin files, read with the manifest (see [`crate::plugins`]).
+    pub plugin_files: BTreeMap<PathBuf, Vec<u8>>,
     parsed_manifest: OnceCell<LoadedManifest>,
+    plugins: OnceCell<crate::plugins::Activation>,
     parsed_lock: OnceCell<Option<Lockfile>>,
 }
 
@@ -51,6 +57,10 @@ impl Inputs {
             .unwrap_or_else(FileTime::zero);
         let manifest = crate::manifest::read_bytes(&mpath)?;
         let lock = crate::fsutil::read_input(&lpath, MAX_LOCK_BYTES, "the lock")?;
+        let plugin_files = match project.dialect {
+            Dialect::Devbox => local_plugins(&project.root, &manifest)?,
+            Dialect::Devenv => BTreeMap::new(),
+        };
         tracing::debug!(
             manifest = %mpath.display(),
             manifest_bytes = manifest.len(),
@@ -64,7 +74,10 @@ impl Inputs {
             manifest,
             lock,
             mtime,
+            root: project.root.clone(),
+            plugin_files,
             parsed_manifest: OnceCell::new(),
+            plugins: OnceCell::new(),
             parsed_lock: OnceCell::new(),
         })
     }
@@ -78,7 +91,10 @@ impl Inputs {
             manifest,
             lock,
             mtime: self.mtime,
+            root: self.root.clone(),
+            plugin_files: self.plugin_files.clone(),
             parsed_manifest: OnceCell::new(),
+            plugins: OnceCell::new(),
             parsed_lock: OnceCell::new(),
         }
     }
@@ -92,13 +108,45 @@ impl Inputs {
             .with_context(|| format!("`{}` is not a valid manifest", self.manifest_name))
             .hint("save the file as UTF-8")
             .bad_input()?;
-        let (manifest, warnings) =
+        let (mut manifest, mut warnings) =
             crate::manifest::parse(&text, &self.manifest_name, self.dialect)?;
+        if self.dialect == Dialect::Devbox {
+            let activation = crate::plugins::activate(
+                &self.root,
+                &self.manifest_name,
+                &manifest,
+                &self.plugin_files,
+            );
+            warnings.extend(activation.warnings.iter().cloned());
+            let lock = self.lock().ok().flatten();
+            add_plugins(&mut manifest, &activation, lock);
+            let _ = self.plugins.set(activation);
+        }
         Ok(self.parsed_manifest.get_or_init(|| LoadedManifest {
             manifest,
             text,
             warnings,
         }))
+    }
+
+    /// What the project's plugins add (nothing outside Devbox projects).
+    pub fn plugins(&self) -> Result<&crate::plugins::Activation> {
+        self.manifest()?;
+        Ok(self.plugins.get_or_init(Default::default))
+    }
+
+    /// The manifest bytes and the local plugin files: what a computed environment depends on
+    /// besides the lock and the profile.
+    pub fn keyed_manifest(&self) -> Vec<u8> {
+        let mut out = self.manifest.clone();
+        for (path, bytes) in &self.plugin_files {
+            out.extend_from_slice(b"\0plugin\0");
+            out.extend_from_slice(path.as_os_str().as_encoded_bytes());
+            out.push(0);
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        out
     }
 
     /// The parsed lock, `None` when there is none (parsed once, on first use).
@@ -129,7 +177,7 @@ impl Inputs {
 
     /// Short hash of manifest and lock (keys the environment cache and activation stamps).
     pub fn hash(&self) -> String {
-        crate::env::inputs_hash(&self.manifest, self.lock.as_deref())
+        crate::env::inputs_hash(&self.keyed_manifest(), self.lock.as_deref())
     }
 
     /// What an allowance is bound to: the full SHA-256 of the manifest and of the lock (or of
@@ -142,13 +190,63 @@ impl Inputs {
                 .collect()
         };
         let lock = self.lock.as_deref().map(hex);
-        format!(
+        let mut text = format!(
             "manifest sha256:{}\nlock {}\n",
             hex(&self.manifest),
             lock.map(|h| format!("sha256:{h}"))
                 .unwrap_or_else(|| "none".to_string())
-        )
-        .into_bytes()
+        );
+        // A local plugin's hook runs like the manifest's: editing it needs `devenv allow` again.
+        for (path, bytes) in &self.plugin_files {
+            text.push_str(&format!(
+                "plugin {} sha256:{}\n",
+                path.display(),
+                hex(bytes)
+            ));
+        }
+        text.into_bytes()
+    }
+}
+
+/// A Devbox manifest's local plugin files (none when the manifest does not parse: reading it
+/// again reports why).
+fn local_plugins(root: &Path, manifest: &[u8]) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let Ok(text) = std::str::from_utf8(manifest) else {
+        return Ok(BTreeMap::new());
+    };
+    let Ok((parsed, _)) = crate::manifest::parse(text, "", Dialect::Devbox) else {
+        return Ok(BTreeMap::new());
+    };
+    let includes: Vec<String> = parsed.include.into_iter().map(|i| i.reference).collect();
+    crate::plugins::read_local(root, &includes)
+}
+
+/// The plugins' packages (those the manifest does not list, and only when the lock records them:
+/// Devbox locked them only with some plugin versions, and devenv does not rewrite `devbox.lock`),
+/// `env` and `init_hook` before the manifest's own (which may override them, as in Devbox), and
+/// scripts the manifest does not define.
+fn add_plugins(
+    manifest: &mut crate::manifest::Manifest,
+    a: &crate::plugins::Activation,
+    lock: Option<&Lockfile>,
+) {
+    for p in &a.packages {
+        let locked = lock.is_some_and(|l| l.packages.contains_key(&p.lock_key()));
+        if locked && manifest.package(&p.name).is_none() {
+            manifest.packages.push(p.clone());
+        }
+    }
+    let mut env = a.env.clone();
+    env.append(&mut manifest.env);
+    manifest.env = env;
+    let mut hook = a.init_hook.clone();
+    hook.append(&mut manifest.init_hook);
+    manifest.init_hook = hook;
+    for (name, body) in &a.scripts {
+        manifest
+            .scripts
+            .entry(name.clone())
+            .or_insert_with(|| body.clone());
     }
 }
 

@@ -19,6 +19,7 @@ pub mod inputs;
 pub mod lock;
 pub mod namespace;
 pub mod packages;
+pub mod pinned;
 pub mod project;
 pub mod realize;
 pub mod status;

@@ -294,11 +294,30 @@ pub fn update(
             }
         }
     }
-    if names.is_empty() {
-        targets = all.iter().collect();
-    }
     let mut lock = inputs.lock()?.cloned().unwrap_or_else(Lockfile::new);
     let index = open_index(ctx)?;
+    if names.is_empty() {
+        // An entry pinned to a revision without store paths (old Devbox locks) keeps its version
+        // unless named: it gets the index's paths for that revision, or stays as it is.
+        targets = Vec::new();
+        for spec in all {
+            let key = spec.lock_key();
+            match lock.packages.get(&key) {
+                Some(entry) if super::pinned::is_pinned_without_paths(entry) => {
+                    match super::pinned::with_paths(index.as_ref(), &spec.name, entry)? {
+                        Some(filled) => {
+                            lock.packages.insert(key, filled);
+                        }
+                        None => ctx.printer.info(format!(
+                            "kept `{key}` as locked: the index has no build of its revision (`devenv update {}` locks a version it has)",
+                            spec.name
+                        )),
+                    }
+                }
+                _ => targets.push(spec),
+            }
+        }
+    }
     let report = resolve_into(ctx, index.as_ref(), &targets, &mut lock)?;
     lock.retain_manifest(&loaded.manifest);
     let wrote = crate::lock::write(&project.lock_path(), &lock)?;

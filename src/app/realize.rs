@@ -49,7 +49,7 @@ type Wanted = Vec<(String, LockedPackage, Vec<(Output, StorePath)>)>;
 /// What to realize: per manifest package for this system (in manifest order) its lock key, entry
 /// and chosen outputs with their store paths, parsed here once: everything below is typed. The
 /// lock must be up to date ([`super::lock::ensure`]).
-fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
+fn wanted(ctx: &Context, inputs: &Inputs, policy: BuildPolicy) -> Result<Wanted> {
     let system = &ctx.settings.system;
     let manifest = &inputs.manifest()?.manifest;
     let lock = inputs
@@ -57,6 +57,7 @@ fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
         .ok_or_else(|| anyhow!("`{}` does not exist", inputs.lock_name()))
         .hint("run `devenv install` to lock the manifest")?;
     let stale_hint = "run `devenv update` to lock the manifest";
+    let mut index = None;
     let mut out = Vec::new();
     for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
@@ -70,7 +71,27 @@ fn wanted(ctx: &Context, inputs: &Inputs) -> Result<Wanted> {
                 )
             })
             .hint(stale_hint)?;
-        let outputs = entry.outputs_for(system, &spec.outputs);
+        let mut outputs = entry.outputs_for(system, &spec.outputs);
+        if outputs.is_empty() && super::pinned::is_pinned_without_paths(entry) {
+            if index.is_none() {
+                index = Some(super::packages::open_index(ctx)?);
+            }
+            let index = index.as_deref().expect("opened above");
+            // Only `devenv install`, typed by the user, may evaluate with Nix (as it may build).
+            let nix = (policy == BuildPolicy::NixFallback
+                && crate::store::nix::which("nix").is_some())
+            .then(|| installable(entry, ctx.settings.nixpkgs.value.as_deref()));
+            outputs = super::pinned::complete(
+                ctx,
+                index,
+                inputs.lock_name(),
+                (&key, &spec.name),
+                entry,
+                &spec.outputs,
+                nix.as_deref(),
+            )?;
+            super::packages::flush_warnings(ctx, index);
+        }
         if outputs.is_empty() {
             return Err(anyhow!(
                 "`{}` has no outputs of `{key}` for system `{system}`",
@@ -109,7 +130,7 @@ pub fn realize(
     policy: BuildPolicy,
     progress: &dyn Progress,
 ) -> Result<(Vec<InstalledPackage>, RealizeReport)> {
-    let packages = wanted(ctx, inputs)?;
+    let packages = wanted(ctx, inputs, policy)?;
     let paths: Vec<StorePath> = packages
         .iter()
         .flat_map(|(_, _, outs)| outs.iter().map(|(_, p)| p.clone()))

@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
                         false => layered(ctx, spec),
                     };
                     let root = (!is_global).then_some(project.root.as_path());
-                    let applied = spec.apply_at(root, target.clone())?;
+                    let applied = spec.apply_at(root, &cwd, target.clone())?;
                     Ok((spec, inputs, below, applied))
                 },
             ) {

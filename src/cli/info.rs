@@ -62,6 +62,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             "homepage": pkg.homepage,
             "license": pkg.license,
             "versions": list,
+            "devbox_plugin": crate::plugins::builtin_for_package(&pkg.name)
+                .map(|(name, service)| json!({"name": name, "service": service})),
         });
         super::print_data(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
         return Ok(ExitCode::SUCCESS);
@@ -82,7 +84,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     let width = versions.iter().map(|v| v.version.len()).max().unwrap_or(0);
     for v in &versions {
         let pad = " ".repeat(width - v.version.len());
-        let date = v.last_modified.get(..10).unwrap_or(&v.last_modified);
+        // Versions the index has no date for print `-`, not an invented one.
+        let date = match v.last_modified.get(..10) {
+            Some(day) => day,
+            None if v.last_modified.is_empty() => "-",
+            None => &v.last_modified,
+        };
         let rev = v.rev.get(..12).unwrap_or(&v.rev);
         let systems: Vec<&str> = v.systems.keys().map(String::as_str).collect();
         out.push_str(&format!(
@@ -93,6 +100,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             escape(&v.attr_path),
             escape(&systems.join(" "))
         ));
+    }
+    // In a Devbox project this package brings a built-in plugin (and maybe a service).
+    if let Some((plugin, service)) = crate::plugins::builtin_for_package(&pkg.name) {
+        out.push_str(&format!("\nDevbox plugin: {plugin}"));
+        if let Some(service) = service {
+            out.push_str(&format!(" (service `{service}`)"));
+        }
+        out.push('\n');
     }
     super::print_data(&out);
     Ok(ExitCode::SUCCESS)

@@ -42,6 +42,26 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     for w in &converted.warnings {
         ctx.printer.warn(w);
     }
+    // devenv.json has no plugins: say which ones the Devbox project had, once.
+    let (parsed, _) = crate::manifest::parse(
+        &text,
+        crate::manifest::devbox::FILE_NAME,
+        crate::manifest::Dialect::Devbox,
+    )?;
+    let mut plugins =
+        crate::plugins::activate(&dir, "devbox.json", &parsed, &Default::default()).plugins;
+    plugins.extend(
+        (parsed.include.iter())
+            .filter(|i| !i.reference.starts_with("plugin:"))
+            .map(|i| i.reference.clone()),
+    );
+    if !plugins.is_empty() {
+        ctx.printer.warn(format!(
+            "{} has no plugins, so what {} add is left behind (their `env`, `init_hook`, files and packages); copy what the project needs into it",
+            crate::manifest::FILE_NAME,
+            plugins.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
     let devbox_lock = dir.join("devbox.lock");
     let lock = crate::lock::read_devbox(&devbox_lock)?.map(|lock| {
         let (lock, unresolved) = crate::lock::devbox::for_devenv(lock);

@@ -45,6 +45,17 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
         super::print_data(&format!("{}\n", serde_json::to_string_pretty(&list)?));
         return Ok(ExitCode::SUCCESS);
     }
+    // Devbox plugins' services, recorded for a `services` command (not started by devenv).
+    let plugins = inputs.plugins()?;
+    if !plugins.services.is_empty() {
+        let services: Vec<String> = plugins
+            .services
+            .iter()
+            .map(|s| format!("{} (plugin {})", s.name, s.plugin))
+            .collect();
+        ctx.printer
+            .info(format!("services: {}", services.join(", ")));
+    }
     if rows.is_empty() {
         ctx.printer
             .info("no packages yet; add one with `devenv add <pkg>`");

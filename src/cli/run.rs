@@ -55,13 +55,14 @@ fn list_scripts(ctx: &Ctx, project: &Project) -> Result<ExitCode> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
-    let project = Project::open(&logical_cwd()?)?;
+    let cwd = logical_cwd()?;
+    let project = Project::open(&cwd)?;
     if args.command.is_empty() {
         return list_scripts(ctx, &project);
     }
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
-    let (env, _) = spec.apply(&project.root, pristine(&current))?;
+    let (env, _) = spec.apply(&project.root, &cwd, pristine(&current))?;
     let env =
         crate::app::namespace::unroute(&ctx.settings, &project.key(), spec.profile.as_deref(), env);
     let (name, rest) = args.command.split_first().expect("checked above");

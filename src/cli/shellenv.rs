@@ -31,10 +31,11 @@ pub(crate) fn user_shell() -> Shell {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
     let shell = args.shell.unwrap_or_else(user_shell);
-    let project = Project::open(&logical_cwd()?)?;
+    let cwd = logical_cwd()?;
+    let project = Project::open(&cwd)?;
     let (spec, _) = activate::environment(ctx, &project, Inputs::read(&project)?)?;
     let current = current_env();
-    let (env, _) = spec.apply(&project.root, pristine(&current))?;
+    let (env, _) = spec.apply(&project.root, &cwd, pristine(&current))?;
     let mut code = shell.transition(&current, &env);
     if args.init_hook {
         shell.init_hook(&mut code, &spec.init_hook);

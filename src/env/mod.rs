@@ -26,6 +26,19 @@ pub const PROJECT_ROOT_VAR: &str = crate::variables::PROJECT_ROOT;
 /// Set to the profile (its stable `current` link) when the project has packages.
 pub const PROFILE_VAR: &str = crate::variables::PROFILE;
 
+/// The variables Devbox sets in every environment of a project, set by devenv too so a Devbox
+/// project's `env`, hooks and scripts (`"$DEVBOX_PROJECT_ROOT/.playbooks"`) work unchanged.
+pub mod devbox_vars {
+    /// The project root.
+    pub const PROJECT_ROOT: &str = "DEVBOX_PROJECT_ROOT";
+    /// `<root>/devbox.d`, where plugins keep their configuration files.
+    pub const CONFIG_DIR: &str = "DEVBOX_CONFIG_DIR";
+    /// The directory holding the project's packages (`bin/`, `lib/`, ...): devenv's profile.
+    pub const PACKAGES_DIR: &str = "DEVBOX_PACKAGES_DIR";
+    /// The directory the command was run from.
+    pub const WD: &str = "DEVBOX_WD";
+}
+
 /// List variables filled from profile directories: (variable, subdirectories, default tail used
 /// when the variable is unset so programs keep their built-in search path).
 const PROFILE_LISTS: &[(&str, &[&str], &[&str])] = &[
@@ -52,6 +65,8 @@ pub struct EnvSpec {
     pub key: String,
     /// The profile's `current` link, when the project has packages on this system.
     pub profile: Option<PathBuf>,
+    /// The profile's `current` link whether or not it exists yet (`DEVBOX_PACKAGES_DIR`).
+    pub packages_dir: PathBuf,
     /// List variables and the directories to put in front of them.
     pub lists: Vec<(String, Vec<String>)>,
     /// The manifest's `env`, unexpanded, in file order.
@@ -62,7 +77,8 @@ pub struct EnvSpec {
 
 /// Changes whenever the rules a cached spec was checked against change, so a spec cached by an
 /// older devenv is computed (and its manifest checked) again. 2: `env` names and sizes are checked.
-const SPEC_VERSION: &[u8] = b"env-spec-2\0";
+/// 3: `packages_dir`.
+const SPEC_VERSION: &[u8] = b"env-spec-3\0";
 
 /// Hash of what an environment depends on: manifest bytes, lock bytes and the profile's target.
 pub fn cache_key(manifest: &[u8], lock: Option<&[u8]>, profile_target: Option<&Path>) -> String {
@@ -93,8 +109,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl EnvSpec {
-    /// Compute the spec for a manifest and (optionally) a profile link.
-    pub fn compute(key: String, manifest: &Manifest, profile: Option<&Path>) -> EnvSpec {
+    /// Compute the spec for a manifest and (optionally) a profile link; `packages_dir` is where
+    /// that link is or will be.
+    pub fn compute(
+        key: String,
+        manifest: &Manifest,
+        profile: Option<&Path>,
+        packages_dir: &Path,
+    ) -> EnvSpec {
         let mut lists = Vec::new();
         if let Some(profile) = profile {
             for (var, subdirs, _) in PROFILE_LISTS {
@@ -112,6 +134,7 @@ impl EnvSpec {
         EnvSpec {
             key,
             profile: profile.map(Path::to_path_buf),
+            packages_dir: packages_dir.to_path_buf(),
             lists,
             env: manifest.env.clone(),
             init_hook: manifest.init_hook.clone(),
@@ -119,19 +142,35 @@ impl EnvSpec {
         }
     }
 
-    /// The environment of project `root` on top of `pristine`, and the record to undo it. Fails
-    /// when a variable, all of them together, or the record would be too large for programs to
-    /// start (see [`check_sizes`]).
-    pub fn apply(&self, root: &Path, pristine: Env) -> Result<(Env, Applied)> {
-        self.apply_at(Some(root), pristine)
+    /// The environment of project `root` on top of `pristine`, for a command run from `wd`, and
+    /// the record to undo it. Fails when a variable, all of them together, or the record would
+    /// be too large for programs to start (see [`check_sizes`]).
+    pub fn apply(&self, root: &Path, wd: &Path, pristine: Env) -> Result<(Env, Applied)> {
+        self.apply_at(Some(root), wd, pristine)
     }
 
     /// [`EnvSpec::apply`] for an environment that may belong to no project (the global one sets
-    /// no `DEVENV_PROJECT_ROOT`).
-    pub fn apply_at(&self, root: Option<&Path>, pristine: Env) -> Result<(Env, Applied)> {
+    /// neither `DEVENV_PROJECT_ROOT` nor Devbox's project variables).
+    pub fn apply_at(
+        &self,
+        root: Option<&Path>,
+        wd: &Path,
+        pristine: Env,
+    ) -> Result<(Env, Applied)> {
         let mut b = Builder::new(pristine);
         if let Some(root) = root {
-            b.set(PROJECT_ROOT_VAR, &root.display().to_string());
+            let root_text = root.display().to_string();
+            b.set(PROJECT_ROOT_VAR, &root_text);
+            b.set(devbox_vars::PROJECT_ROOT, &root_text);
+            b.set(
+                devbox_vars::CONFIG_DIR,
+                &root.join("devbox.d").display().to_string(),
+            );
+            b.set(
+                devbox_vars::PACKAGES_DIR,
+                &self.packages_dir.display().to_string(),
+            );
+            b.set(devbox_vars::WD, &wd.display().to_string());
         }
         if let Some(p) = &self.profile {
             b.set(PROFILE_VAR, &p.display().to_string());
@@ -406,13 +445,16 @@ mod tests {
         let manifest = Manifest {
             env: vec![
                 ("CFG".into(), "$DEVENV_PROJECT_ROOT/cfg".into()),
+                ("PLAYBOOKS".into(), "$DEVBOX_PROJECT_ROOT/.playbooks".into()),
                 ("PATH".into(), "$DEVENV_PROJECT_ROOT/scripts:$PATH".into()),
             ],
             ..Default::default()
         };
-        let spec = EnvSpec::compute("k".into(), &manifest, Some(&profile));
+        let spec = EnvSpec::compute("k".into(), &manifest, Some(&profile), &profile);
         let pristine: Env = [("PATH".to_string(), "/usr/bin".to_string())].into();
-        let (env, applied) = spec.apply(Path::new("/p"), pristine.clone()).unwrap();
+        let (env, applied) = spec
+            .apply(Path::new("/p"), Path::new("/p/sub"), pristine.clone())
+            .unwrap();
         let bin = profile.join("bin").display().to_string();
         assert_eq!(env["PATH"], format!("/p/scripts:{bin}:/usr/bin"));
         assert_eq!(env["CFG"], "/p/cfg");
@@ -421,6 +463,14 @@ mod tests {
             format!("{}:", profile.join("share/man").display())
         );
         assert_eq!(env[PROJECT_ROOT_VAR], "/p");
+        assert_eq!(env["PLAYBOOKS"], "/p/.playbooks");
+        assert_eq!(env[devbox_vars::PROJECT_ROOT], "/p");
+        assert_eq!(env[devbox_vars::CONFIG_DIR], "/p/devbox.d");
+        assert_eq!(
+            env[devbox_vars::PACKAGES_DIR],
+            profile.display().to_string()
+        );
+        assert_eq!(env[devbox_vars::WD], "/p/sub");
         assert_eq!(crate::shell::diff::revert(&env, &applied), pristine);
     }
 
@@ -433,12 +483,14 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        let spec = EnvSpec::compute("k".into(), &manifest, None);
+        let spec = EnvSpec::compute("k".into(), &manifest, None, Path::new("/d/current"));
         let pristine: Env = pristine
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let err = spec.apply(Path::new("/p"), pristine).unwrap_err();
+        let err = spec
+            .apply(Path::new("/p"), Path::new("/p/sub"), pristine)
+            .unwrap_err();
         let report = crate::diagnostic::Report::from_error(&err);
         assert_eq!(report.exit_code, crate::diagnostic::EXIT_BAD_INPUT);
         report.render()
@@ -493,7 +545,12 @@ mod tests {
     fn cache_round_trips_and_misses_on_other_keys() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = EnvCache::new(tmp.path());
-        let spec = EnvSpec::compute(cache_key(b"{}", None, None), &Manifest::default(), None);
+        let spec = EnvSpec::compute(
+            cache_key(b"{}", None, None),
+            &Manifest::default(),
+            None,
+            Path::new("/d/current"),
+        );
         cache.put("p", &spec).unwrap();
         assert_eq!(cache.get("p", &spec.key).unwrap(), Some(spec.clone()));
         assert_eq!(
@@ -513,7 +570,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let state = tmp.path().join("state");
         let cache = EnvCache::new(&state);
-        let spec = EnvSpec::compute(cache_key(b"{}", None, None), &Manifest::default(), None);
+        let spec = EnvSpec::compute(
+            cache_key(b"{}", None, None),
+            &Manifest::default(),
+            None,
+            Path::new("/d/current"),
+        );
         cache.put("p", &spec).unwrap();
         let entry = state.join("env/p.json");
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
 use super::format::{PackageFile, SystemOutputs, VersionEntry};
@@ -135,7 +135,14 @@ impl NixhubIndex {
         })
     }
 
-    fn resolve_v2(&self, name: &str, version: &str, systems: &[&str]) -> Result<Option<Resolved>> {
+    /// `/v2/resolve` for `name` at `version`, with the wanted systems the answer lists without
+    /// `outputs` (the service has no store paths for some, especially older, packages).
+    fn resolve_v2(
+        &self,
+        name: &str,
+        version: &str,
+        systems: &[&str],
+    ) -> Result<Option<(Resolved, Vec<String>)>> {
         let url = format!(
             "{}/v2/resolve?name={}&version={}",
             self.base,
@@ -165,6 +172,12 @@ impl NixhubIndex {
             ),
             None => (String::new(), r.name.clone(), String::new()),
         };
+        let bare: Vec<String> = r
+            .systems
+            .iter()
+            .filter(|(s, o)| systems.contains(&s.as_str()) && o.outputs.is_empty())
+            .map(|(s, _)| s.clone())
+            .collect();
         let systems = r
             .systems
             .iter()
@@ -192,7 +205,50 @@ impl NixhubIndex {
             systems,
         };
         super::validate::resolved(&self.base, name, &resolved)?;
-        Ok(Some(resolved))
+        Ok(Some((resolved, bare)))
+    }
+
+    /// Complete an answer whose `outputs` are missing on some wanted systems, as Devbox does
+    /// with the locked attribute: the search data records the store path of each version's `out`
+    /// per system, for the same revision. What cannot be completed is said, with the reason.
+    fn complete(&self, name: &str, mut r: Resolved, bare: Vec<String>) -> Result<Resolved> {
+        if bare.is_empty() {
+            return Ok(r);
+        }
+        let pkg = self.package(name)?;
+        let entry = pkg.as_ref().and_then(|p| {
+            p.versions
+                .iter()
+                .find(|v| v.version == r.version && v.rev == r.rev)
+        });
+        let mut missing = Vec::new();
+        let mut filled = Vec::new();
+        for system in bare {
+            match entry.and_then(|e| e.systems.get(&system)) {
+                Some(outputs) if !outputs.outputs.is_empty() => {
+                    r.systems.insert(system.clone(), outputs.clone());
+                    filled.push(system);
+                }
+                _ => missing.push(system),
+            }
+        }
+        if !filled.is_empty() {
+            self.warn([format!(
+                "{}: the answer for {name} {} has no `outputs` on {}; using the store path its search data records for that revision (output `out` only)",
+                self.base,
+                r.version,
+                filled.join(", ")
+            )]);
+        }
+        if !missing.is_empty() {
+            self.warn([format!(
+                "{}: {name} {} has no store paths on {} (its answer has no `outputs`, its search data no store path); devenv does not evaluate nixpkgs to find them, so it is not locked there",
+                self.base,
+                r.version,
+                missing.join(", ")
+            )]);
+        }
+        Ok(r)
     }
 }
 
@@ -205,7 +261,12 @@ fn service_answers(constraint: &Constraint) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
 }
 
+/// The date of a Unix time; empty for a missing one (the service sends 0 or nothing for versions
+/// it has no date for, which is not 1970).
 fn rfc3339(unix: i64) -> String {
+    if unix <= 0 {
+        return String::new();
+    }
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {
@@ -297,9 +358,9 @@ impl Index for NixhubIndex {
             } else {
                 constraint.to_string()
             };
-            if let Some(r) = self.resolve_v2(name, &asked, systems)? {
+            if let Some((r, bare)) = self.resolve_v2(name, &asked, systems)? {
                 if constraint.matches(&r.version) {
-                    return Ok(Some(r));
+                    return self.complete(name, r, bare).map(Some);
                 }
             }
         }
@@ -309,10 +370,41 @@ impl Index for NixhubIndex {
             return Ok(None);
         };
         let chosen = pick(&pkg, constraint, systems)?;
-        match self.resolve_v2(name, &chosen.version, systems)? {
-            Some(r) if r.version == chosen.version => Ok(Some(r)),
-            _ => Err(no_matching_version(name, constraint, &pkg)),
+        // The search data may list a version `/v2/resolve` does not know (a 404): take the next
+        // matching one, newest first, and say which were passed over.
+        let mut versions: Vec<&str> = pkg
+            .versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .filter(|v| {
+                constraint.matches(v) && crate::version::compare(v, &chosen.version).is_le()
+            })
+            .collect();
+        versions.sort_by(|a, b| crate::version::compare(b, a));
+        versions.dedup();
+        let mut unknown: Vec<&str> = Vec::new();
+        for version in versions {
+            match self.resolve_v2(name, version, systems)? {
+                Some((r, bare)) if r.version == version => {
+                    if !unknown.is_empty() {
+                        self.warn([format!(
+                            "{}: {name} {} is listed but cannot be resolved (`/v2/resolve` does not know it); using {version}, the newest matching version it resolves",
+                            self.base,
+                            unknown.join(", ")
+                        )]);
+                    }
+                    return self.complete(name, r, bare).map(Some);
+                }
+                _ => unknown.push(version),
+            }
         }
+        Err(no_matching_version(name, constraint, &pkg)).with_context(|| {
+            format!(
+                "{}: `/v2/resolve` knows none of the versions of {name} its search lists as matching ({})",
+                self.base,
+                unknown.join(", ")
+            )
+        })
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
@@ -407,7 +499,8 @@ mod tests {
 
     #[test]
     fn unix_seconds_become_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1787814960), "2026-08-27T07:16:00Z");
+        assert_eq!(rfc3339(0), "", "no date, not 1970");
     }
 
     #[test]

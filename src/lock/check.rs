@@ -16,7 +16,7 @@ pub struct LockStatus {
     /// Lock keys of manifest packages without an entry (new packages, or a changed constraint).
     pub missing: Vec<String>,
     /// Lock keys whose entry no longer satisfies the manifest (a version outside the constraint,
-    /// or no resolution at all, as in old Devbox locks).
+    /// or no revision and attribute at all, as in Devbox entries it never resolved).
     pub stale: Vec<String>,
     /// Lock keys no manifest package uses.
     pub unused: Vec<String>,
@@ -60,11 +60,12 @@ pub fn check(manifest: &Manifest, lock: &Lockfile) -> LockStatus {
         match lock.packages.get(&key) {
             None => status.missing.push(key),
             Some(entry) => {
-                let fits = spec
-                    .constraint()
-                    .map(|c| c.matches(&entry.version))
-                    .unwrap_or(false);
-                if !fits || entry.resolved.is_empty() || entry.systems.is_empty() {
+                // An old Devbox entry may be pinned to a revision without a version (`"source":
+                // "nixpkg"`) or store paths: it is still locked, and installed from that revision.
+                let fits = spec.constraint().is_ok_and(|c| {
+                    c.matches(&entry.version) || (entry.version.is_empty() && c.is_latest())
+                });
+                if !fits || entry.rev().is_none() || entry.attr_path().is_none() {
                     status.stale.push(key);
                 }
             }

@@ -2,7 +2,8 @@
 //!
 //! Devbox keys entries by the raw manifest string (`go@latest`, or a bare `poetry` for an
 //! unversioned package, which devenv keys as `poetry@latest`), may give a system only the legacy
-//! `store_path` (read as a single default `out` output), records `plugin_version` and a stdenv entry
+//! `store_path` (read as one default output, named as the path names it: `curl-8.2.1-bin` is
+//! `bin`), records `plugin_version` and a stdenv entry
 //! (`github:NixOS/nixpkgs/…`) devenv has no use for, and old unversioned entries carry no
 //! version or systems (they show up as stale in [`super::check`], so `update` re-resolves them).
 
@@ -77,6 +78,28 @@ pub fn for_devenv(mut lock: Lockfile) -> (Lockfile, Vec<String>) {
     (lock, unresolved)
 }
 
+/// The output a store path belongs to, from its name: Nix names every output but `out`
+/// `<pname>-<version>-<output>` (`/nix/store/…-curl-8.2.1-bin` is `bin`). A last part that
+/// follows no version (`discord-bin`) is part of the package's name, so the path is `out`.
+pub fn output_name_of(store_path: &str) -> &str {
+    let name = store_path.rsplit('/').next().unwrap_or_default();
+    // Past the 32-character hash and its dash.
+    let name = name.get(33..).unwrap_or_default();
+    let Some((rest, last)) = name.rsplit_once('-') else {
+        return "out";
+    };
+    let after_version = rest
+        .rsplit_once('-')
+        .is_some_and(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit()));
+    let output_like = last.starts_with(|c: char| c.is_ascii_lowercase())
+        && last.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if after_version && output_like {
+        last
+    } else {
+        "out"
+    }
+}
+
 /// Convert Devbox lock text to a [`Lockfile`].
 pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
     let invalid = || format!("`{file}` is not a valid Devbox lock file");
@@ -143,7 +166,7 @@ pub fn parse_devbox(text: &str, file: &str) -> anyhow::Result<Lockfile> {
                 .collect();
             if outputs.is_empty() && !sys.store_path.is_empty() {
                 outputs.push(Output {
-                    name: "out".to_string(),
+                    name: output_name_of(&sys.store_path).to_string(),
                     path: sys.store_path,
                     default: true,
                 });

@@ -438,19 +438,39 @@ fn devbox_lock_keeps_store_paths() {
         pg.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
         ["out", "lib", "man"]
     );
-    // The converted lock is a valid devenv.lock; an unversioned Devbox entry shows up as stale.
+    // The converted lock is a valid devenv.lock. An unversioned entry of 2023 (`"source":
+    // "nixpkg"`, a revision and attribute, no version or store paths) is locked all the same: it
+    // is installed from that revision, not resolved again.
     let converted = render(&lock);
     assert_eq!(parse(&converted, "devenv.lock").unwrap(), lock);
     let manifest = Manifest {
         packages: vec![
             PackageSpec::new("fd", "latest"),
             PackageSpec::new("poetry", "latest"),
+            PackageSpec::new("postgresql", "latest"),
         ],
         ..Manifest::default()
     };
-    let status = check(&manifest, &lock);
+    assert!(check(&manifest, &lock).is_up_to_date());
+    let mut unresolved = lock.clone();
+    unresolved
+        .packages
+        .get_mut("poetry@latest")
+        .unwrap()
+        .resolved = String::new();
+    let status = check(&manifest, &unresolved);
     assert_eq!(status.stale, ["poetry@latest"]);
     assert!(status.missing.is_empty());
+    // Pinned to a version outside the constraint: stale as any other entry.
+    let pinned = Manifest {
+        packages: vec![PackageSpec::new("poetry", "1.8")],
+        ..Manifest::default()
+    };
+    let mut versioned = lock.clone();
+    let mut entry = versioned.packages.remove("poetry@latest").unwrap();
+    entry.version = "1.2.0".into();
+    versioned.packages = [("poetry@1.8".to_string(), entry)].into();
+    assert_eq!(check(&pinned, &versioned).stale, ["poetry@1.8"]);
 
     std::fs::write(
         &path,
@@ -464,6 +484,34 @@ fn devbox_lock_keeps_store_paths() {
         "{}",
         report.render()
     );
+}
+
+/// A `store_path`-only system keeps the output its path names: `curl-8.2.1-bin` is `bin`, not
+/// `out` (which made devenv link the wrong directory and a lock diff on conversion).
+#[test]
+fn devbox_store_path_names_its_output() {
+    let p = |name: &str| format!("/nix/store/{}-{name}", "a".repeat(32));
+    for (name, output) in [
+        ("curl-8.2.1-bin", "bin"),
+        ("openssl-3.0.10-dev", "dev"),
+        ("postgresql-17.5-man", "man"),
+        ("python3-3.11.4", "out"),
+        ("discord-bin", "out"),
+        ("go-1.22.2", "out"),
+        ("firefox-bin-119.0", "out"),
+        ("hello", "out"),
+    ] {
+        assert_eq!(devbox::output_name_of(&p(name)), output, "{name}");
+    }
+    let text = format!(
+        r#"{{"lockfile_version": "1", "packages": {{"curl@8.2.1": {{
+      "resolved": "github:NixOS/nixpkgs/75a52265bda7fd25e06e3a67dee3f0354e73243c#curl",
+      "version": "8.2.1", "systems": {{"x86_64-linux": {{"store_path": "{}"}}}}}}}}}}"#,
+        p("curl-8.2.1-bin")
+    );
+    let lock = devbox::parse_devbox(&text, "devbox.lock").unwrap();
+    let outputs = lock.packages["curl@8.2.1"].outputs_for("x86_64-linux", &[]);
+    assert_eq!(outputs, [out("bin", &p("curl-8.2.1-bin"), true)]);
 }
 
 #[test]

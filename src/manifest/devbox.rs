@@ -74,12 +74,22 @@ fn remove_one(text: &str) -> anyhow::Result<Option<String>> {
         if let Some(i) = unknown_key(shell, &SHELL_KEYS) {
             return drop_entry(text, shell.range, &prop_ranges(shell), i);
         }
+        // A `null` script has no commands; both dialects leave it out with a warning.
+        if let Some(scripts) = shell.get_object("scripts") {
+            let null = scripts
+                .properties
+                .iter()
+                .position(|p| matches!(p.value, Value::NullKeyword(_)));
+            if let Some(i) = null {
+                return drop_entry(text, scripts.range, &prop_ranges(scripts), i);
+            }
+        }
     }
     match obj.get("packages").map(|p| &p.value) {
         Some(Value::Array(list)) => {
-            let foreign = list.elements.iter().position(|e| {
-                e.as_string_lit()
-                    .is_some_and(|s| is_foreign(s.value.as_ref()))
+            let foreign = list.elements.iter().position(|e| match e {
+                Value::StringLit(s) => is_foreign(s.value.as_ref()),
+                other => matches!(other, Value::NullKeyword(_)),
             });
             if let Some(i) = foreign {
                 let ranges: Vec<Range> = list.elements.iter().map(|e| e.range()).collect();

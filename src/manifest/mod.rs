@@ -39,6 +39,19 @@ pub struct Manifest {
     pub init_hook: Vec<String>,
     /// `shell.scripts`: name → commands.
     pub scripts: BTreeMap<String, Vec<String>>,
+    /// Devbox's `include`: plugins, in file order.
+    pub include: Vec<Include>,
+    /// Packages whose built-in plugin Devbox's `disable_plugin` turns off.
+    pub disabled_plugins: Vec<String>,
+}
+
+/// One entry of Devbox's `include` (`plugin:python`, `path:./plugins/x.json`, ...), with the
+/// position it was written at so a problem with it can name `devbox.json:line:column`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Include {
+    pub reference: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Manifest {

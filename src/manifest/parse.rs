@@ -157,7 +157,7 @@ struct Walker<'t> {
     warnings: Vec<Issue>,
 }
 
-/// Keys Devbox understands that devenv does not use.
+/// Keys of Devbox's manifest that only `devbox.json` may use (read in [`Walker::devbox_key`]).
 const DEVBOX_TOP_KEYS: [&str; 6] = [
     "name",
     "description",
@@ -166,7 +166,13 @@ const DEVBOX_TOP_KEYS: [&str; 6] = [
     "nixpkgs",
     "aliases",
 ];
-const DEVBOX_PACKAGE_KEYS: [&str; 4] = ["disable_plugin", "patch", "patch_glibc", "allow_insecure"];
+const DEVBOX_PACKAGE_KEYS: [&str; 5] = [
+    "disable_plugin",
+    "patch",
+    "patch_glibc",
+    "glibc_patch",
+    "allow_insecure",
+];
 
 /// A UTF-8 byte-order mark some Windows editors write; invisible, so positions start after it.
 pub(crate) const BOM: &str = "\u{feff}";
@@ -195,6 +201,12 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::NullKeyword(_) => "null",
     }
+}
+
+/// Devbox reads its manifest with Go's `encoding/json`, where `null` leaves a field unset; so does
+/// devenv, in both dialects, so `"init_hook": null` means no hook.
+fn is_null(v: &Value) -> bool {
+    matches!(v, Value::NullKeyword(_))
 }
 
 impl Walker<'_> {
@@ -243,6 +255,9 @@ impl Walker<'_> {
     }
 
     fn string_list(&self, v: &Value, what: &str) -> Result<Vec<String>, Issue> {
+        if is_null(v) {
+            return Ok(Vec::new());
+        }
         let Value::Array(a) = v else {
             return Err(self.issue(
                 v,
@@ -259,7 +274,7 @@ impl Walker<'_> {
     fn commands(&self, v: &Value, what: &str) -> Result<Vec<String>, Issue> {
         match v {
             Value::StringLit(s) => Ok(vec![s.value.to_string()]),
-            Value::Array(_) => self.string_list(v, what),
+            Value::Array(_) | Value::NullKeyword(_) => self.string_list(v, what),
             other => Err(self.issue(
                 other,
                 format!(
@@ -274,21 +289,98 @@ impl Walker<'_> {
         let obj = self.object(v, "the manifest")?;
         let mut m = Manifest::default();
         for prop in &obj.properties {
-            match prop.name.as_str() {
+            if is_null(&prop.value) {
+                continue;
+            }
+            let key = prop.name.as_str();
+            match key {
                 "$schema" => m.schema = Some(self.string(&prop.value, "`$schema`")?),
-                "packages" => m.packages = self.packages(&prop.value)?,
+                "packages" => m.packages = self.packages(&prop.value, &mut m.disabled_plugins)?,
                 "env" => m.env = self.env(&prop.value)?,
                 "shell" => self.shell(&prop.value, &mut m)?,
+                _ if self.dialect == Dialect::Devbox && DEVBOX_TOP_KEYS.contains(&key) => {
+                    self.devbox_key(prop, &mut m)?
+                }
                 _ => self.ignore_key(prop, &DEVBOX_TOP_KEYS, "the manifest"),
             }
         }
         Ok(m)
     }
 
-    fn packages(&mut self, v: &Value) -> Result<Vec<PackageSpec>, Issue> {
+    /// The keys only Devbox's manifest has: each is read with the type Devbox's schema gives
+    /// it, and what devenv cannot honour gets one warning saying what happens instead.
+    fn devbox_key(&mut self, prop: &ObjectProp, m: &mut Manifest) -> Result<(), Issue> {
+        let key = prop.name.as_str();
+        let v = &prop.value;
+        match key {
+            // Descriptions for people; there is nothing to honour.
+            "name" | "description" => {
+                self.string(v, &format!("`{key}`"))?;
+            }
+            "include" => {
+                let list = self.string_list(v, "`include`")?;
+                if let Value::Array(a) = v {
+                    for (entry, at) in list.into_iter().zip(&a.elements) {
+                        let (line, column) = line_col(self.text, at.range().start);
+                        m.include.push(super::Include {
+                            reference: entry,
+                            line,
+                            column,
+                        });
+                    }
+                }
+            }
+            "env_from" => {
+                let file = self.string(v, "`env_from`")?;
+                self.warn(
+                    &prop.name,
+                    format!("`env_from` is not supported yet: the variables in `{file}` are not set; copy the ones the project needs into `env`"),
+                );
+            }
+            "aliases" => {
+                let aliases = self.object(v, "`aliases`")?;
+                let mut names = Vec::new();
+                for alias in &aliases.properties {
+                    let name = alias.name.as_str();
+                    if !is_null(&alias.value) {
+                        self.string(&alias.value, &format!("alias `{name}`"))?;
+                    }
+                    names.push(format!("`{name}`"));
+                }
+                if !names.is_empty() {
+                    self.warn(
+                        &prop.name,
+                        format!("`aliases` are not set up by devenv yet: no alias is defined for {}; write them as `shell.scripts` and run them with `devenv run`", names.join(", ")),
+                    );
+                }
+            }
+            "nixpkgs" => {
+                let nixpkgs = self.object(v, "`nixpkgs`")?;
+                for field in &nixpkgs.properties {
+                    if field.name.as_str() == "commit" && !is_null(&field.value) {
+                        self.string(&field.value, "`nixpkgs.commit`")?;
+                        self.warn(
+                            &field.name,
+                            "`nixpkgs.commit` is not used: every package comes from the index at the version the lock records (an unversioned one at the newest version)".to_string(),
+                        );
+                    } else if field.name.as_str() != "commit" {
+                        self.ignore_key(field, &[], "`nixpkgs`");
+                    }
+                }
+            }
+            _ => self.ignore_key(prop, &[], "the manifest"),
+        }
+        Ok(())
+    }
+
+    fn packages(
+        &mut self,
+        v: &Value,
+        disabled_plugins: &mut Vec<String>,
+    ) -> Result<Vec<PackageSpec>, Issue> {
         let specs = match v {
             Value::Array(a) => self.package_list(a)?,
-            Value::Object(o) => self.package_map(o)?,
+            Value::Object(o) => self.package_map(o, disabled_plugins)?,
             other => {
                 return Err(self.issue(
                     other,
@@ -305,6 +397,13 @@ impl Walker<'_> {
     fn package_list(&mut self, a: &Array) -> Result<Vec<(usize, PackageSpec)>, Issue> {
         let mut out: Vec<(usize, PackageSpec)> = Vec::new();
         for e in &a.elements {
+            if is_null(e) {
+                self.warn(
+                    e,
+                    "a `null` entry of `packages` names no package; it is ignored".to_string(),
+                );
+                continue;
+            }
             let s = self.string(e, "each entry of `packages`")?;
             if self.dialect == Dialect::Devbox && super::devbox::is_foreign(&s) {
                 self.warn(e, format!("the package `{s}` is a flake or runx reference, which devenv does not support; it is ignored"));
@@ -337,7 +436,11 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn package_map(&mut self, o: &Object) -> Result<Vec<(usize, PackageSpec)>, Issue> {
+    fn package_map(
+        &mut self,
+        o: &Object,
+        disabled_plugins: &mut Vec<String>,
+    ) -> Result<Vec<(usize, PackageSpec)>, Issue> {
         let mut out = Vec::new();
         for prop in &o.properties {
             let name = prop.name.as_str().to_string();
@@ -349,8 +452,13 @@ impl Walker<'_> {
             let mut spec = PackageSpec::new(name.clone(), "latest");
             match &prop.value {
                 Value::StringLit(s) => spec.version = s.value.to_string(),
+                // Unversioned, like `""`.
+                Value::NullKeyword(_) => {}
                 Value::Object(entry) => {
                     for field in &entry.properties {
+                        if is_null(&field.value) {
+                            continue;
+                        }
                         let what = format!("`{}` of package `{name}`", field.name.as_str());
                         match field.name.as_str() {
                             "version" => spec.version = self.string(&field.value, &what)?,
@@ -361,6 +469,13 @@ impl Walker<'_> {
                                 spec.excluded_platforms = self.systems(&field.value, &what)?;
                             }
                             "outputs" => spec.outputs = self.string_list(&field.value, &what)?,
+                            key if self.dialect == Dialect::Devbox
+                                && DEVBOX_PACKAGE_KEYS.contains(&key) =>
+                            {
+                                if self.devbox_package_key(field, &name, &what)? {
+                                    disabled_plugins.push(name.clone());
+                                }
+                            }
                             _ => self.ignore_key(
                                 field,
                                 &DEVBOX_PACKAGE_KEYS,
@@ -392,6 +507,45 @@ impl Walker<'_> {
         Ok(out)
     }
 
+    /// A package option only Devbox has; returns whether it disables the package's plugin.
+    fn devbox_package_key(
+        &mut self,
+        field: &ObjectProp,
+        name: &str,
+        what: &str,
+    ) -> Result<bool, Issue> {
+        let v = &field.value;
+        let boolean = |w: &Self| match v {
+            Value::BooleanLit(b) => Ok(b.value),
+            other => Err(w.issue(
+                other,
+                format!("{what} must be true or false, not {}", kind(other)),
+            )),
+        };
+        match field.name.as_str() {
+            "disable_plugin" => return boolean(self),
+            "patch_glibc" | "glibc_patch" => {
+                if boolean(self)? {
+                    self.warn(&field.name, format!("`{}` is not supported: package `{name}` is installed as the binary cache has it, without patching", field.name.as_str()));
+                }
+            }
+            "patch" => {
+                let mode = self.string(v, what)?;
+                match mode.as_str() {
+                    "auto" | "never" | "" => {}
+                    "always" => self.warn(&field.name, format!("`patch` is not supported: package `{name}` is installed as the binary cache has it, without patching")),
+                    other => return Err(self.issue(v, format!("{what} must be \"auto\", \"always\" or \"never\", not \"{other}\""))),
+                }
+            }
+            // Insecure packages matter when evaluating nixpkgs; devenv installs the store paths the
+            // lock records, so there is nothing to allow.
+            _ => {
+                self.string_list(v, what)?;
+            }
+        }
+        Ok(false)
+    }
+
     fn systems(&self, v: &Value, what: &str) -> Result<Vec<String>, Issue> {
         let list = self.string_list(v, what)?;
         if let Value::Array(a) = v {
@@ -405,6 +559,9 @@ impl Walker<'_> {
     /// `env`, checked against the rules for variables a project may set (see
     /// [`crate::shell::vars`]), so a refused name or value names its line and column.
     fn env(&mut self, v: &Value) -> Result<Vec<(String, String)>, Issue> {
+        if is_null(v) {
+            return Ok(Vec::new());
+        }
         let obj = self.object(v, "`env`")?;
         let mut out = Vec::new();
         let mut total = 0;
@@ -412,7 +569,12 @@ impl Walker<'_> {
             let key = prop.name.as_str();
             vars::check_name(key)
                 .map_err(|why| self.issue(&prop.name, format!("`{key}` {why}")))?;
-            let value = self.string(&prop.value, &format!("`env.{key}`"))?;
+            // Go reads `null` into a string as "", so Devbox sets the variable to nothing.
+            let value = if is_null(&prop.value) {
+                String::new()
+            } else {
+                self.string(&prop.value, &format!("`env.{key}`"))?
+            };
             vars::check_value(&value)
                 .map_err(|why| self.issue(&prop.value, format!("`env.{key}` {why}")))?;
             total += vars::entry_bytes(key, &value);
@@ -433,6 +595,9 @@ impl Walker<'_> {
     fn shell(&mut self, v: &Value, m: &mut Manifest) -> Result<(), Issue> {
         let obj = self.object(v, "`shell`")?;
         for prop in &obj.properties {
+            if is_null(&prop.value) {
+                continue;
+            }
             match prop.name.as_str() {
                 "init_hook" => m.init_hook = self.commands(&prop.value, "`shell.init_hook`")?,
                 "scripts" => {
@@ -444,6 +609,10 @@ impl Walker<'_> {
                                 &script.name,
                                 format!("`{name}` is not a valid script name (it must be non-empty without spaces)"),
                             ));
+                        }
+                        if is_null(&script.value) {
+                            self.warn(&script.value, format!("script `{name}` is `null`, so it has no commands; it is left out"));
+                            continue;
                         }
                         let body = self.commands(&script.value, &format!("script `{name}`"))?;
                         if body.iter().all(|line| line.trim().is_empty()) {

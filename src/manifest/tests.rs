@@ -284,11 +284,11 @@ fn devbox_manifest_is_read_with_warnings() {
     let (m, warnings) = parse(text, "devbox.json", Dialect::Devbox).unwrap();
     let names: Vec<&str> = m.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["fd", "nodejs-slim", "cudatoolkit"]);
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
-    assert!(warnings[0].starts_with("devbox.json:2:3: `name` is a Devbox setting"));
-    assert!(warnings[1].contains("`disable_plugin` is a Devbox setting"));
-    assert!(warnings[2].contains("flake or runx reference"));
-    assert!(warnings[3].starts_with("devbox.json:11:3: `include`"));
+    assert_eq!(m.disabled_plugins, ["nodejs-slim"]);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("flake or runx reference"));
+    assert_eq!(m.include[0].reference, "plugin:php84");
+    assert_eq!((m.include[0].line, m.include[0].column), (11, 15));
 
     let converted = devbox::convert(text).unwrap();
     assert_eq!(converted.warnings, warnings);
@@ -314,6 +314,85 @@ fn devbox_manifest_is_read_with_warnings() {
 }}"#
         )
     );
+}
+
+/// Devbox reads `null` as "not set" wherever its Go types allow it; five of its own examples
+/// have `"init_hook": null`, which devenv once refused.
+#[test]
+fn devbox_nulls_are_unset_values() {
+    let text = r#"{
+  "name": null, "description": null, "env_from": null, "include": null, "aliases": null,
+  "nixpkgs": {"commit": null},
+  "packages": {"go": null, "jq": {"version": null, "platforms": null, "outputs": null}},
+  "env": {"EMPTY": null},
+  "shell": {"init_hook": null, "scripts": {"gone": null, "test": ["echo ok"]}}
+}"#;
+    let (m, warnings) = parse(text, "devbox.json", Dialect::Devbox).unwrap();
+    assert_eq!(
+        m.packages,
+        [
+            PackageSpec::new("go", "latest"),
+            PackageSpec::new("jq", "latest")
+        ]
+    );
+    assert_eq!(m.env, [("EMPTY".to_string(), String::new())]);
+    assert!(m.init_hook.is_empty());
+    assert_eq!(m.scripts.keys().collect::<Vec<_>>(), ["test"]);
+    assert_eq!(
+        warnings,
+        ["devbox.json:6:52: script `gone` is `null`, so it has no commands; it is left out"]
+    );
+    for text in [
+        r#"{"shell": {"init_hook": null}}"#,
+        r#"{"packages": null, "env": null, "shell": null}"#,
+    ] {
+        let (m, w) = ok(text);
+        assert!(w.is_empty() && m == Manifest::default(), "{text}");
+        let converted = devbox::convert(text).unwrap();
+        assert!(converted.warnings.is_empty());
+    }
+}
+
+/// Every key of Devbox's schema is read with its type; what devenv cannot honour is one
+/// warning at its position.
+#[test]
+fn devbox_fields_are_read_and_checked() {
+    let text = r#"{
+  "name": "x", "description": "y",
+  "env_from": ".env",
+  "aliases": {"ll": "ls -l", "g": "git"},
+  "nixpkgs": {"commit": "f80ac848e3d6f0c12c52758c0f25c10c97ca3b62"},
+  "packages": {"a": {"patch_glibc": true, "allow_insecure": ["openssl-1.1.1w"]}, "b": {"patch": "always"}, "c": {"glibc_patch": false, "patch": "auto"}}
+}"#;
+    let (_, warnings) = parse(text, "devbox.json", Dialect::Devbox).unwrap();
+    let at: Vec<&str> = warnings
+        .iter()
+        .map(|w| w.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        at,
+        [
+            "devbox.json:3:3",
+            "devbox.json:4:3",
+            "devbox.json:5:15",
+            "devbox.json:6:22",
+            "devbox.json:6:88"
+        ],
+        "{warnings:#?}"
+    );
+    assert!(warnings[1].contains("no alias is defined for `ll`, `g`;"));
+    for (text, expected) in [
+        (r#"{"name": 1}"#, "devbox.json:1:10: `name` must be a string, not a number"),
+        (r#"{"include": "plugin:x"}"#, "devbox.json:1:13: `include` must be a list of strings, not a string"),
+        (r#"{"aliases": {"a": 1}}"#, "devbox.json:1:19: alias `a` must be a string, not a number"),
+        (r#"{"packages": {"a": {"patch": "sometimes"}}}"#, "devbox.json:1:30: `patch` of package `a` must be \"auto\", \"always\" or \"never\", not \"sometimes\""),
+        (r#"{"packages": {"a": {"disable_plugin": "yes"}}}"#, "devbox.json:1:39: `disable_plugin` of package `a` must be true or false, not a string"),
+    ] {
+        let err = parse(text, "devbox.json", Dialect::Devbox).unwrap_err();
+        let report = Report::from_error(&err);
+        assert_eq!(report.exit_code, EXIT_BAD_INPUT);
+        assert!(report.render().contains(expected), "{}", report.render());
+    }
 }
 
 #[test]

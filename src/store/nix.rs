@@ -361,3 +361,47 @@ pub fn adopt_closure(store: &LocalStore, path: &str) -> Result<bool> {
     }
     Ok(true)
 }
+
+/// The outputs of `installable` as the installed Nix evaluates them, without building: each
+/// output's name and store path, and whether Nix installs it by default
+/// (`meta.outputsToInstall`, else the first output).
+pub fn eval_outputs(installable: &str) -> Result<Vec<(String, String, bool)>> {
+    let nix = which("nix").ok_or_else(|| anyhow!("`nix` is not installed"))?;
+    let apply = "p: let outs = p.outputs or [\"out\"]; in { \
+        paths = builtins.listToAttrs (map (o: { name = o; value = p.${o}.outPath; }) outs); \
+        install = p.meta.outputsToInstall or [ (builtins.head outs) ]; }";
+    let out = Command::new(nix)
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--json",
+            installable,
+            "--apply",
+            apply,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run `nix eval`")?;
+    if !out.status.success() {
+        return Err(failed(format!("nix eval {installable}"), &out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("`nix eval {installable}` printed no JSON"))?;
+    let install: Vec<&str> = v["install"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.as_str())
+        .collect();
+    Ok(v["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, p)| {
+            let path = p.as_str()?.to_string();
+            Some((name.clone(), path, install.contains(&name.as_str())))
+        })
+        .collect())
+}

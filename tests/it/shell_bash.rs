@@ -256,7 +256,9 @@ echo "big=${#BIG} state=${#__DEVENV_DIFF}"; /bin/true && echo exec-ok
         .parse()
         .unwrap();
     assert!(out.contains("big=30000"), "{out}");
-    assert!(state < 200, "state is {state} bytes");
+    // The record names the variables devenv set (`BIG`, `DEVENV_PROJECT_ROOT` and the four
+    // `DEVBOX_*` ones every environment has), never their 30000-byte values.
+    assert!(state < 500, "state is {state} bytes");
     assert!(out.contains("exec-ok"), "{out}");
 }
 

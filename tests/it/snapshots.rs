@@ -31,7 +31,7 @@ fn literal(text: &str) -> String {
 }
 
 /// Snapshot settings for output made in the temp world of `t`.
-fn settings(t: &TestContext) -> insta::Settings {
+pub(crate) fn settings(t: &TestContext) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.set_prepend_module_to_snapshot(false);
     s.set_omit_expression(true);
@@ -60,6 +60,7 @@ fn settings(t: &TestContext) -> insta::Settings {
         "devenv/env/[HASH].stamps/[HASH]",
     );
     s.add_filter(r"(__DEVENV_DIFF[= ])'[A-Za-z0-9_-]+'", "$1'[DIFF]'");
+    s.add_filter(r"devenv/projects/[0-9a-f]+/", "devenv/projects/[HASH]/");
     s
 }
 
