@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The programs' C sources and the derivations. `salt` makes the hashes the test's own.
 pub fn expression(salt: &str, system: &str) -> String {
@@ -81,19 +80,6 @@ in rec {{
     )
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The built closure and a signed binary cache holding it.
 pub struct ElfFixture {
     /// `elflibc`, `elfgreet`, `elfhello`, `elfinfo` → store path.
@@ -109,40 +95,8 @@ impl ElfFixture {
         let expr = dir.join("elf.nix");
         std::fs::write(&expr, expression(salt, &devenv::system::current())).unwrap();
         let attrs = ["elflibc", "elfgreet", "elfhello", "elfinfo"];
-        let mut cmd = Command::new("nix-build");
-        cmd.arg(&expr)
-            .args(["--option", "build-users-group", ""])
-            .args(["--option", "sandbox", "false"])
-            .args(["--option", "substituters", ""])
-            .arg("--no-out-link")
-            .arg("--quiet");
-        for a in attrs {
-            cmd.args(["-A", a]);
-        }
-        let out = run(&mut cmd);
-        let built: Vec<&str> = out.lines().collect();
-        assert_eq!(built.len(), attrs.len(), "nix-build printed {out}");
-        let paths: BTreeMap<String, String> = attrs
-            .iter()
-            .zip(built)
-            .map(|(a, p)| (a.to_string(), p.to_string()))
-            .collect();
-        let (sk, pk) = (dir.join("secret-key"), dir.join("public-key"));
-        run(Command::new("nix-store")
-            .arg("--generate-binary-cache-key")
-            .arg("devenv-elf-1")
-            .arg(&sk)
-            .arg(&pk));
-        let cache = dir.join("cache");
-        let to = format!(
-            "file://{}?compression=xz&secret-key={}",
-            cache.display(),
-            sk.display()
-        );
-        run(Command::new("nix")
-            .args(["--extra-experimental-features", "nix-command"])
-            .args(["copy", "--to", &to])
-            .args(paths.values()));
+        let built = super::nixfix::build_signed_cache(&expr, &attrs, dir, "devenv-elf-1", "xz");
+        let (paths, cache, pk) = (built.paths, built.cache, built.public_key);
         ElfFixture {
             paths,
             cache,

@@ -42,7 +42,7 @@ pub fn nix_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -53,6 +53,67 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Store paths built from a Nix expression, and the signed binary cache holding them.
+pub(crate) struct SignedCache {
+    /// attr → store path.
+    pub paths: BTreeMap<String, String>,
+    pub cache: PathBuf,
+    pub secret_key: PathBuf,
+    pub public_key: PathBuf,
+}
+
+/// Build `attrs` of the expression `expr` with real Nix (into the machine's store, no sandbox,
+/// no substituters) and copy them to `<dir>/cache` with `compression`, signed by a fresh key
+/// named `key_name`.
+pub(crate) fn build_signed_cache(
+    expr: &Path,
+    attrs: &[&str],
+    dir: &Path,
+    key_name: &str,
+    compression: &str,
+) -> SignedCache {
+    let mut cmd = Command::new("nix-build");
+    cmd.arg(expr)
+        .args(["--option", "build-users-group", ""])
+        .args(["--option", "sandbox", "false"])
+        .args(["--option", "substituters", ""])
+        .arg("--no-out-link")
+        .arg("--quiet");
+    for a in attrs {
+        cmd.args(["-A", a]);
+    }
+    let out = run(&mut cmd);
+    let built: Vec<&str> = out.lines().collect();
+    assert_eq!(built.len(), attrs.len(), "nix-build printed {out}");
+    let paths: BTreeMap<String, String> = attrs
+        .iter()
+        .zip(built)
+        .map(|(a, p)| (a.to_string(), p.to_string()))
+        .collect();
+    let (sk, pk) = (dir.join("secret-key"), dir.join("public-key"));
+    run(Command::new("nix-store")
+        .arg("--generate-binary-cache-key")
+        .arg(key_name)
+        .arg(&sk)
+        .arg(&pk));
+    let cache = dir.join("cache");
+    let to = format!(
+        "file://{}?compression={compression}&secret-key={}",
+        cache.display(),
+        sk.display()
+    );
+    run(Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command"])
+        .args(["copy", "--to", &to])
+        .args(paths.values()));
+    SignedCache {
+        paths,
+        cache,
+        secret_key: sk,
+        public_key: pk,
+    }
 }
 
 /// Built fixture packages and a signed binary cache holding them.
@@ -74,41 +135,8 @@ impl Fixture {
         let expr = dir.join("fixture.nix");
         std::fs::write(&expr, expression(salt, &devenv::system::current())).unwrap();
         let attrs = ["fixlib", "fixtool.out", "fixtool.man", "fixapp"];
-        let mut cmd = Command::new("nix-build");
-        cmd.arg(&expr)
-            .args(["--option", "build-users-group", ""])
-            .args(["--option", "sandbox", "false"])
-            .args(["--option", "substituters", ""])
-            .arg("--no-out-link")
-            .arg("--quiet");
-        for a in attrs {
-            cmd.args(["-A", a]);
-        }
-        let out = run(&mut cmd);
-        let built: Vec<&str> = out.lines().collect();
-        assert_eq!(built.len(), attrs.len(), "nix-build printed {out}");
-        let paths: BTreeMap<String, String> = attrs
-            .iter()
-            .zip(built)
-            .map(|(a, p)| (a.to_string(), p.to_string()))
-            .collect();
-        let sk = dir.join("secret-key");
-        let pk = dir.join("public-key");
-        run(Command::new("nix-store")
-            .arg("--generate-binary-cache-key")
-            .arg("devenv-test-1")
-            .arg(&sk)
-            .arg(&pk));
-        let cache = dir.join("cache");
-        let to = format!(
-            "file://{}?compression={compression}&secret-key={}",
-            cache.display(),
-            sk.display()
-        );
-        run(Command::new("nix")
-            .args(["--extra-experimental-features", "nix-command"])
-            .args(["copy", "--to", &to])
-            .args(paths.values()));
+        let built = build_signed_cache(&expr, &attrs, dir, "devenv-test-1", compression);
+        let (paths, cache, sk, pk) = (built.paths, built.cache, built.secret_key, built.public_key);
         Fixture {
             paths,
             cache,
