@@ -508,9 +508,29 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
                 };
             }
         }
+        if line_start == 0 {
+            return Edit {
+                start: line_start,
+                end: line_end + 1,
+                with: String::new(),
+            };
+        }
+        // The line goes with the line break in front of it, and the one after it stays: when
+        // `add` wrote this line, it wrote that break in front of it, so a file that mixes `\n`
+        // and `\r\n` gets back the break it had.
+        let break_before = if text[..line_start - 1].ends_with('\r') {
+            line_start - 2
+        } else {
+            line_start - 1
+        };
+        let own_break = if text[..line_end].ends_with('\r') {
+            line_end - 1
+        } else {
+            line_end
+        };
         return Edit {
-            start: line_start,
-            end: line_end + 1,
+            start: break_before,
+            end: own_break,
             with: String::new(),
         };
     }

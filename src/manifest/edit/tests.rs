@@ -342,3 +342,20 @@ fn add_then_rm_keeps_the_line_breaks_of_a_file_that_mixes_them() {
         "{\n  \"packages\": [\n    \"a@1\"\n\n  ]\n}\n"
     );
 }
+
+#[test]
+fn rm_of_an_added_entry_after_a_trailing_comma_keeps_the_line_breaks_of_a_mixed_file() {
+    let text = "{\r\n  \"packages\": [\n    \"a@1\",\n  ]\n}\n";
+    let added = add(text, &spec("jq", "1.7"));
+    assert_eq!(
+        added,
+        "{\r\n  \"packages\": [\n    \"a@1\",\r\n    \"jq@1.7\",\n  ]\n}\n"
+    );
+    assert_eq!(rm(&added, "jq"), text);
+    // Any line of a consistent file goes with exactly one line break.
+    let text = "{\n  \"packages\": [\n    \"a@1\",\n    \"b@2\",\n    \"c@3\"\n  ]\n}\n";
+    assert_eq!(
+        rm(text, "b"),
+        "{\n  \"packages\": [\n    \"a@1\",\n    \"c@3\"\n  ]\n}\n"
+    );
+}
