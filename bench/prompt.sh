@@ -6,7 +6,8 @@
 #      empty loop of 1,000 (so shell start-up cancels out) -> cost per prompt;
 #   2. entering a project whose environment is cached: one `devenv export bash` against direnv
 #      loading the equivalent .envrc (`direnv export bash`) and a full `mise hook-env`;
-#   3. `devenv run -- true` against `direnv exec . true` and `mise exec -- true`.
+#   3. `devenv run -- true` against `direnv exec . true` and `mise exec -- true`;
+#   4. the prompts of 1. again with a global environment (`devenv global`) beneath the project.
 #
 # Needs hyperfine, direnv and python3; installs mise from npm (@jdxcode/mise-linux-x64) into a
 # bench-local prefix when `mise` is not on PATH. Usage: bench/prompt.sh [path/to/devenv]
@@ -79,6 +80,20 @@ hf() { # hf <json> <runs> <command>...
 echo "measuring 1,000 prompts (devenv, direnv, mise)..." >&2
 hf "$w/prompt.json" 3 "bash --norc --noprofile $w/base.sh" "bash --norc --noprofile $w/devenv.sh" \
   "bash --norc --noprofile $w/direnv.sh" "bash --norc --noprofile $w/mise.sh"
+# The same devenv prompts with a global environment (`devenv global`) loaded beneath the project:
+# the hook's quiet path must stay free of processes with both layers active.
+mkdir -p "$w/home/.config/devenv/global"
+printf '%s\n' '{"env": {"GLOBAL_FOO": "baz"}}' > "$w/home/.config/devenv/global/devenv.json"
+(cd "$w/proj" && "${run_env[@]}" devenv export bash) >/dev/null 2>&1
+{
+  printf '%s\n' 'eval "$(devenv hook bash)"' "cd '$w/proj'; _devenv_hook 2>/dev/null"
+  printf '%s\n' '[[ ${FOO-} == bar && ${GLOBAL_FOO-} == baz ]] || { echo "devenv did not load both layers" >&2; exit 1; }'
+  printf '%s\n' "for ((i = 0; i < $n; i++)); do _devenv_hook; done"
+} > "$w/devenv-global.sh"
+echo "measuring 1,000 prompts with a global environment (devenv, direnv)..." >&2
+hf "$w/prompt-global.json" 3 "bash --norc --noprofile $w/base.sh" \
+  "bash --norc --noprofile $w/devenv-global.sh" "bash --norc --noprofile $w/direnv.sh"
+rm -r "$w/home/.config/devenv/global"
 echo "measuring entering a cached project..." >&2
 hf "$w/enter.json" 30 "devenv export bash" "direnv export bash" "mise hook-env -s bash"
 echo "measuring run/exec..." >&2
@@ -102,6 +117,11 @@ print("steady-state prompt inside a project (per prompt, 1,000 prompts)")
 print(f"  devenv {us(p_dv)} | direnv {us(p_de)} | mise {us(p_mi)}")
 print(f"  devenv/direnv {verdict(p_dv / p_de, 0.05)}")
 print(f"  devenv/mise   {verdict(p_dv / p_mi, 0.1)}")
+g_base, g_dv, g_de = means("prompt-global")
+g_per = lambda t: max(t - g_base, 0.0) / n
+print("the same, with a global environment loaded beneath the project (bash cd wrapper installed)")
+print(f"  devenv {us(g_per(g_dv))} | direnv {us(g_per(g_de))}")
+print(f"  devenv/direnv {verdict(g_per(g_dv) / g_per(g_de), 0.02)}")
 print("entering a project with a cached environment")
 print(f"  devenv export {ms(e_dv)} | direnv export, loading .envrc {ms(e_de)} | mise hook-env {ms(e_mi)}")
 print(f"  devenv/direnv {verdict(e_dv / e_de, 0.3)}")
