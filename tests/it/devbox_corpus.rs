@@ -475,3 +475,51 @@ fn the_django_project_runs_its_scripts_in_the_plugins_virtual_environment() {
         ran[1].1
     );
 }
+
+/// The LAPP and LEPP stacks' `init_db` runs `initdb` in the postgresql plugin's `$PGDATA` (their
+/// own `PGHOST` and `PGPORT` beside it). Their `create_db` and `run_test` scripts need a running
+/// PostgreSQL server, Apache or nginx with PHP-FPM (`devbox services up`, `createdb`, `psql`,
+/// `curl`), which stand-ins cannot honestly be, so they are not run here.
+#[test]
+fn the_lapp_and_lepp_stacks_initialize_the_plugins_database_directory() {
+    for name in ["stacks-lapp-stack", "stacks-lepp-stack"] {
+        let t = project(name);
+        let ran = run_with_stand_ins(
+            &t,
+            &[("postgresql", &[("initdb", STAND_IN_INITDB)])],
+            &["init_db"],
+        );
+        let pgdata = t.project.join(".devbox/virtenv/postgresql/data");
+        assert_eq!(
+            ran[0].0,
+            format!("initdb: initialized {}\n", pgdata.display()),
+            "{name}: {}",
+            ran[0].1
+        );
+        assert_eq!(
+            t.read(".devbox/virtenv/postgresql/data/PG_VERSION"),
+            "17\n",
+            "{name}"
+        );
+    }
+}
+
+/// A stand-in `ruby` that says what it was asked to run and where gems go.
+const STAND_IN_RUBY: &str = "#!/bin/sh\necho \"ruby $* with GEM_HOME=${GEM_HOME:-unset}\"\n";
+
+/// development-ruby's `run_test` runs its locked Ruby with the ruby plugin's `GEM_HOME`.
+#[test]
+fn the_ruby_project_runs_its_script_with_the_plugins_gem_home() {
+    let t = project("development-ruby");
+    let ran = run_with_stand_ins(&t, &[("ruby", &[("ruby", STAND_IN_RUBY)])], &["run_test"]);
+    let gem_home = t.project.join(".devbox/virtenv/ruby");
+    assert_eq!(
+        ran[0].0,
+        format!(
+            "ruby -e puts \"Hello from Ruby #{{RUBY_VERSION}}\" with GEM_HOME={}\n",
+            gem_home.display()
+        ),
+        "{}",
+        ran[0].1
+    );
+}
