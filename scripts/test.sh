@@ -16,6 +16,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v patchelf >/dev/null || need+=(patchelf)
+command -v envsubst >/dev/null || need+=(gettext-base)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
