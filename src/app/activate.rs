@@ -219,6 +219,28 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// The shell a manifest script (with the init hook in front of it) runs in under `devenv run`.
+/// devenv's own manifests promise POSIX `sh`. Devbox projects get `bash` when the environment
+/// has one: their hooks are written for the shell `devbox shell` runs them in (`source`,
+/// `[[`), and where `/bin/sh` is dash such a hook fails under `run` alone (Devbox's own issue
+/// 2607, whose fix prefers bash the same way). Without a bash, `sh` it is.
+pub fn script_shell(dialect: crate::manifest::Dialect, env: &Env) -> PathBuf {
+    if dialect == crate::manifest::Dialect::Devbox {
+        let path = env.get("PATH").map(String::as_str).unwrap_or_default();
+        for dir in std::env::split_paths(path) {
+            let bash = dir.join("bash");
+            let executable = std::fs::metadata(&bash).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt as _;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            });
+            if executable {
+                return bash;
+            }
+        }
+    }
+    PathBuf::from("sh")
+}
+
 /// This process's environment (variables that are not valid UTF-8 are left out, and therefore
 /// never touched).
 pub fn current_env() -> Env {

@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<ExitCode> {
         let mut body = spec.init_hook.join("\n");
         body.push('\n');
         body.push_str(&lines.join("\n"));
-        let mut c = Command::new("sh");
+        let mut c = Command::new(activate::script_shell(project.dialect, &env));
         c.arg("-c").arg(body).arg(name).args(rest);
         c
     } else {

@@ -433,3 +433,31 @@ fn an_old_entry_the_index_lacks_is_evaluated_by_install_only() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A Devbox hook written for bash (`source`, `[[`) works under `devenv run` as it does in a
+/// shell, even where `/bin/sh` is dash; devenv's own manifests keep POSIX `sh`.
+#[test]
+fn devbox_scripts_run_in_bash_and_devenv_scripts_in_sh() {
+    let t = TestContext::new();
+    t.write("env.sh", "GREETING=hello\n");
+    t.write(
+        "devbox.json",
+        r#"{"packages": [], "shell": {
+            "init_hook": ["source ./env.sh", "[[ -n $GREETING ]] || exit 7"],
+            "scripts": {"hi": "echo \"$GREETING from ${BASH_VERSION:+bash}\""}}}"#,
+    );
+    assert_eq!(t.ok(&["run", "hi"]), "hello from bash\n");
+    std::fs::remove_file(t.project.join("devbox.json")).unwrap();
+    t.write(
+        "devenv.json",
+        r#"{"packages": [], "shell": {"scripts": {"which": "echo \"${BASH_VERSION:-sh}\""}}}"#,
+    );
+    let out = t.ok(&["run", "which"]);
+    // `sh` is bash on some systems; where it is not, the devenv script saw no BASH_VERSION.
+    let sh_is_bash = std::fs::canonicalize("/bin/sh")
+        .map(|p| p.ends_with("bash"))
+        .unwrap_or(false);
+    if !sh_is_bash {
+        assert_eq!(out, "sh\n");
+    }
+}

@@ -532,12 +532,9 @@ fn the_ruby_project_runs_its_script_with_the_plugins_gem_home() {
 }
 
 // The other corpus projects whose hooks or scripts use plugin variables are not run here:
-// - AlexMakesSoftware-JupyterDevbox: its hook reads `source "$VENV_DIR/bin/activate" || { ...;
-//   exit 1; }`. `devenv run` runs hook and script with `sh -c`; where `sh` is dash, `source` is
-//   not found and the hook exits 1 before its other lines (stand-ins for pip, lolcat, cowsay and
-//   codium: the plugin's virtual environment is created, then the activation line fails). It
-//   also runs the project's `setup_kernel.sh`, which the corpus does not keep, and its one script
-//   fails on purpose.
+// - AlexMakesSoftware-JupyterDevbox: its hook runs the project's `setup_kernel.sh`, which the
+//   corpus does not keep, and its one script fails on purpose. (Its `source` line works: Devbox
+//   projects' hooks and scripts run in bash, see `devbox::devbox_scripts_run_in_bash_and_devenv_scripts_in_sh`.)
 // - cloud_development-temporal: a 2023 lock without store paths (only Nix can resolve them from
 //   nixpkgs, so no stand-in can stand at them), and its hook reads clang's `nix-support` files.
 // - stacks-drupal: its only script needs MariaDB, nginx and PHP-FPM running
