@@ -379,18 +379,26 @@ fn builds_and_installs_with_cargo_into_a_prefix() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| real_home.join(".rustup"));
     let prefix = w.home.join("opt/devenv");
+    // cargo's directory without a `devenv` someone installed there with `cargo install`: this
+    // test's uninstall must find only what it installed.
+    let tools = w.home.join("cargo-bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    for entry in std::fs::read_dir(cargo_home.join("bin")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "devenv" {
+            std::os::unix::fs::symlink(entry.path(), tools.join(entry.file_name())).unwrap();
+        }
+    }
+    let path_without_devenv: Vec<PathBuf> =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .filter(|dir| !dir.join("devenv").exists())
+            .collect();
+    let path = std::env::join_paths(std::iter::once(tools).chain(path_without_devenv)).unwrap();
     let out = w
         .command("sh")
         .arg(checkout().join("install.sh"))
         .args(["--debug", "--prefix", prefix.to_str().unwrap()])
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                cargo_home.join("bin").display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
+        .env("PATH", &path)
         .env("CARGO_HOME", &cargo_home)
         .env("RUSTUP_HOME", &rustup_home)
         .env("CARGO_TARGET_DIR", &target_dir)
@@ -411,14 +419,7 @@ fn builds_and_installs_with_cargo_into_a_prefix() {
         .command("sh")
         .arg(checkout().join("install.sh"))
         .args(["--uninstall", "--prefix", prefix.to_str().unwrap()])
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                cargo_home.join("bin").display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
+        .env("PATH", &path)
         .env("CARGO_HOME", &cargo_home)
         .env("RUSTUP_HOME", &rustup_home)
         .output()
