@@ -367,7 +367,16 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
             let indent = line_indent(text, open);
             let unit = indent_unit(text);
             let nl = newline(text);
-            format!("{nl}{indent}{unit}{item}{nl}{indent}")
+            // The new line goes in front of the interior's last line break, which stays with
+            // whatever indents the closing bracket: `rm` then gives back the interior as it was.
+            let last_break = interior.rfind('\n').expect("the interior has a line break");
+            let last_break = if interior[..last_break].ends_with('\r') {
+                last_break - 1
+            } else {
+                last_break
+            };
+            let (head, tail) = interior.split_at(last_break);
+            format!("{head}{nl}{indent}{unit}{item}{tail}")
         } else if interior.trim().is_empty() {
             item.to_string()
         } else {

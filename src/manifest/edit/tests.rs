@@ -359,3 +359,19 @@ fn rm_of_an_added_entry_after_a_trailing_comma_keeps_the_line_breaks_of_a_mixed_
         "{\n  \"packages\": [\n    \"a@1\",\n    \"c@3\"\n  ]\n}\n"
     );
 }
+
+#[test]
+fn add_then_rm_in_an_empty_multiline_container_keeps_the_closing_brackets_indentation() {
+    for text in [
+        "{\n  \"packages\": {\n}\n}\n",
+        "{\n  \"packages\": {\n  }\n}\n",
+        "{\r\n  \"packages\": [\r\n  ]\r\n}\r\n",
+    ] {
+        let added = add(text, &spec("jq", "1.7"));
+        assert_eq!(rm(&added, "jq"), text, "after add: {added:?}");
+    }
+    assert_eq!(
+        add("{\n  \"packages\": {\n}\n}\n", &spec("jq", "1.7")),
+        "{\n  \"packages\": {\n    \"jq\": \"1.7\"\n}\n}\n"
+    );
+}
