@@ -510,10 +510,13 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
                 } else {
                     line_end
                 };
+                // Spaces that ended the previous entry's line before `add` put the new entry
+                // in front of them.
+                let spaces = blank_or_empty(&text[item.end..line_break_start]);
                 return Edit {
                     start: p,
                     end: line_end + 1,
-                    with: format!("{comments}{}", &text[line_break_start..=line_end]),
+                    with: format!("{comments}{spaces}{}", &text[line_break_start..=line_end]),
                 };
             }
         }
@@ -537,9 +540,16 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
         } else {
             line_end
         };
+        // Spaces after the entry (and its comma) stay: they were the line's end before `add`
+        // put the entry in front of them. A comment there goes with the entry.
+        let end = if blank_or_empty(&text[after..own_break]).len() == own_break - after {
+            after
+        } else {
+            own_break
+        };
         return Edit {
             start: break_before,
-            end: own_break,
+            end,
             with: String::new(),
         };
     }
@@ -622,6 +632,15 @@ fn rest_of_line_is_trivia(text: &str, mut pos: usize) -> bool {
             Some(end) if !body[..end].contains('\n') => pos += 2 + end + 2,
             _ => return false,
         }
+    }
+}
+
+/// `s` when it is only spaces and tabs, else the empty string.
+fn blank_or_empty(s: &str) -> &str {
+    if s.bytes().all(|b| b == b' ' || b == b'\t') {
+        s
+    } else {
+        ""
     }
 }
 

@@ -375,3 +375,14 @@ fn add_then_rm_in_an_empty_multiline_container_keeps_the_closing_brackets_indent
         "{\n  \"packages\": {\n    \"jq\": \"1.7\"\n}\n}\n"
     );
 }
+
+#[test]
+fn add_then_rm_keeps_spaces_that_ended_the_last_entrys_line() {
+    for text in [
+        "{\n\t\"packages\": {\n\t\t\"go\": \"1.22\"\t\n}\n}\n",
+        "{\n  \"packages\": [\n    \"a@1\",  \n  ]\n}\n",
+    ] {
+        let added = add(text, &spec("jq", "1.7"));
+        assert_eq!(rm(&added, "jq"), text, "after add: {added:?}");
+    }
+}
