@@ -84,12 +84,33 @@ fn check_structure(text: &str, value: &Value) -> Result<(), Issue> {
             message: "invalid JSON: strings must be in double quotes".to_string(),
         })
     };
+    // The parser also takes raw control characters (a line break, NUL) inside strings, which
+    // JSON and Devbox's HuJSON reject, and which make a later edit of the file misread it.
+    let no_control = |range: jsonc_parser::common::Range| -> Result<(), Issue> {
+        let raw = &text.as_bytes()[range.start..range.end.min(text.len())];
+        match raw.iter().position(|b| *b < 0x20) {
+            None => Ok(()),
+            Some(i) => {
+                let (line, column) = line_col(text, range.start + i);
+                Err(Issue {
+                    line,
+                    column,
+                    message: format!(
+                        "invalid JSON: a string holds a raw control character (U+{:04X}); write it escaped, e.g. `\\n` or `\\u0000`",
+                        raw[i]
+                    ),
+                })
+            }
+        }
+    };
     if let Value::StringLit(s) = value {
         double_quoted(s.range.start)?;
+        no_control(s.range)?;
     }
     if let Value::Object(o) = value {
         for p in &o.properties {
             double_quoted(p.name.range().start)?;
+            no_control(p.name.range())?;
         }
         let mut seen = std::collections::HashSet::new();
         for p in &o.properties {

@@ -100,6 +100,8 @@ fn bad_manifests_name_file_line_and_column() {
         ("{\"$schema\": 1}", "devenv.json:1:13: `$schema` must be a string"),
         ("{\"packages\": ['jq']}", "devenv.json:1:15: invalid JSON: strings must be in double quotes"),
         ("{'env': {}}", "devenv.json:1:2: invalid JSON: strings must be in double quotes"),
+        ("{\"env\": {\"A\": \"x\ny\"}}", "devenv.json:1:17: invalid JSON: a string holds a raw control character (U+000A)"),
+        ("{\"pack\u{0}ages\": []}", "devenv.json:1:7: invalid JSON: a string holds a raw control character (U+0000)"),
         ("{\"packages\": [\"github:foo/bar#x\"]}", "devenv.json:1:15: `github:foo/bar#x` looks like a flake reference"),
         ("{\"env\": {},\n \"env\": {\"A\": \"1\"}}", "devenv.json:2:2: the key `env` appears twice"),
         ("\u{feff}{\n\"packages\": 1}", "devenv.json:2:13: `packages` must be a list"),
