@@ -26,6 +26,26 @@ pub enum LockMode<'a> {
     Check,
 }
 
+/// The lock's entry for `key` (a manifest package's [`lock_key`]), or an error saying the lock
+/// is out of date with the command that fixes it.
+///
+/// [`lock_key`]: crate::manifest::PackageSpec::lock_key
+pub fn entry<'a>(
+    inputs: &Inputs,
+    lock: &'a Lockfile,
+    key: &str,
+) -> Result<&'a crate::lock::LockedPackage> {
+    lock.packages
+        .get(key)
+        .ok_or_else(|| {
+            anyhow!(
+                "`{}` is out of date: it has no entry for `{key}` from the manifest",
+                inputs.lock_name()
+            )
+        })
+        .hint("run `devenv update` to lock the manifest")
+}
+
 /// The lock keys of manifest packages that have no fitting lock entry; empty = up to date.
 pub fn stale_keys(inputs: &Inputs) -> Result<Vec<String>> {
     let manifest = &inputs.manifest()?.manifest;

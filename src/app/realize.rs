@@ -56,21 +56,11 @@ fn wanted(ctx: &Context, inputs: &Inputs, policy: BuildPolicy) -> Result<Wanted>
         .lock()?
         .ok_or_else(|| anyhow!("`{}` does not exist", inputs.lock_name()))
         .hint("run `devenv install` to lock the manifest")?;
-    let stale_hint = "run `devenv update` to lock the manifest";
     let mut index = None;
     let mut out = Vec::new();
     for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
-        let entry = lock
-            .packages
-            .get(&key)
-            .ok_or_else(|| {
-                anyhow!(
-                    "`{}` is out of date: it has no entry for `{key}` from the manifest",
-                    inputs.lock_name()
-                )
-            })
-            .hint(stale_hint)?;
+        let entry = super::lock::entry(inputs, lock, &key)?;
         let mut outputs = entry.outputs_for(system, &spec.outputs);
         if outputs.is_empty() && super::pinned::is_pinned_without_paths(entry) {
             if index.is_none() {

@@ -133,17 +133,7 @@ fn roots(ctx: &Context, inputs: &Inputs) -> Result<Vec<Root>> {
     let mut roots = Vec::new();
     for spec in manifest.packages_for(system) {
         let key = spec.lock_key();
-        let entry = lock
-            .packages
-            .get(&key)
-            .ok_or_else(|| {
-                anyhow!(
-                    "`{}` is out of date: it has no entry for `{key}` from the manifest",
-                    inputs.lock_name()
-                )
-            })
-            .hint("run `devenv update` to lock the manifest")
-            .bad_input()?;
+        let entry = super::lock::entry(inputs, lock, &key).bad_input()?;
         let outputs = entry.outputs_for(system, &spec.outputs);
         if outputs.is_empty() {
             return Err(anyhow!(
