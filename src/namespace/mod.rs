@@ -16,9 +16,15 @@
 //! physical store and `/nix/store` are the same directory) never enters again, so launched
 //! programs that start each other do not nest namespaces.
 //!
+//! Entering means joining the namespace kept alive by the store's long-lived holder
+//! (`holder.rs`), which spares every short-lived program the namespace's teardown at exit;
+//! only when that cannot be done does the process make a namespace of its own.
+//!
 //! The kernel interface is Linux's; other systems get [`Blocked`] with "not on this system"
 //! (`unsupported.rs`), which the store turns into a clear error.
 
+#[cfg(target_os = "linux")]
+pub mod holder;
 pub mod launcher;
 #[cfg(target_os = "linux")]
 mod linux;
@@ -75,9 +81,26 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// Enter a new user + mount namespace in which `nix_dir` is mounted at `/nix`: bound onto
 /// `/nix` when it exists, otherwise under a private root made of bind mounts of `/`'s entries
 /// plus `nix`. Only for a single-threaded process that `exec`s next.
+///
+/// The namespace of the store's holder is joined when it can be (started first when none
+/// runs); otherwise this process makes one of its own.
 pub fn enter(nix_dir: &Path) -> Result<(), Blocked> {
     if inside(nix_dir) {
         return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    match holder::join(nix_dir) {
+        Ok(()) => return Ok(()),
+        Err(holder::NotJoined::Unchanged) => {}
+        Err(holder::NotJoined::Changed(cause)) => {
+            return Err(Blocked {
+                setting: None,
+                cause,
+                apparmor: false,
+                forbidden: false,
+                threads: false,
+            })
+        }
     }
     platform::enter(nix_dir)
 }
@@ -165,6 +188,11 @@ pub fn dispatch() -> Option<Result<ExitCode, Failure>> {
             Some(exec_inside(&nix_dir, &rest[2], &rest[2], &rest[3..]))
         }
         Some(PROBE_ARG) if rest.len() == 1 => Some(Ok(probe_here())),
+        #[cfg(target_os = "linux")]
+        Some(holder::HOLD_ARG) => {
+            let (dir, detached) = holder::hold_args(&rest)?;
+            Some(Ok(holder::hold(&dir, detached)))
+        }
         _ => launcher::dispatch(&argv0, &rest),
     }
 }
