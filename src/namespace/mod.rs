@@ -105,6 +105,19 @@ pub fn enter(nix_dir: &Path) -> Result<(), Blocked> {
     platform::enter(nix_dir)
 }
 
+/// What `doctor` says about the holder of `nix_dir`'s namespace.
+pub fn holder_summary(nix_dir: &Path) -> String {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = holder::running(nix_dir) {
+        return format!(
+            "namespace held by process {} (programs join it; stopping it with `kill {}` is \
+             harmless: the next program starts another)",
+            r.pid, r.pid
+        );
+    }
+    "no namespace holder runs (the next program started from the store starts one)".to_string()
+}
+
 /// Whether [`enter`] can work on this system (a user + mount namespace in which this user may
 /// mount), tried in a child process since entering changes the process for good; when not,
 /// why. Nothing outside the child's namespace is touched.

@@ -46,6 +46,15 @@ impl Case {
         cmd
     }
 
+    /// [`Case::cmd`], in `cwd` rather than the project.
+    fn cmd_in(&self, world: &World, cwd: &Path, program: &str) -> Command {
+        let mut cmd = world.command(&self.scratch, cwd, program);
+        self.t.isolate(&mut cmd);
+        cmd.env_remove("DEVENV_STORE_ROOT");
+        cmd.env("PATH", std::env::var_os("PATH").unwrap());
+        cmd
+    }
+
     fn devenv(&self, world: &World, args: &[&str]) -> Command {
         self.cmd(world, BIN, args)
     }
@@ -490,6 +499,12 @@ fn run_namespaces(case: &Case, world: &World) -> String {
     ))
 }
 
+/// What `devenv doctor` prints (it exits 1 when any check fails, such as an unreachable cache).
+fn doctor_text(case: &Case, world: &World) -> String {
+    let out = output(&mut case.devenv(world, &["doctor"]));
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// The project's launcher of `program` (the symlink the hook puts on PATH).
 fn launcher(case: &Case, program: &str) -> PathBuf {
     let dir = case.t.home.join(".local/share/devenv/launchers");
@@ -515,6 +530,11 @@ fn launches_join_one_long_lived_holder() {
         "a second launch joins the same namespaces"
     );
     assert_eq!(case.holder_pid(), Some(pid), "no second holder");
+    let doctor = doctor_text(&case, &world);
+    assert!(
+        doctor.contains(&format!("namespace held by process {pid} ")),
+        "doctor shows the holder: {doctor}"
+    );
 
     // A launcher (what the hook puts on PATH) joins it too, in the caller's directory.
     let info = ok(&mut case.cmd(&world, launcher(&case, "elfinfo").to_str().unwrap(), &[]));
@@ -535,6 +555,32 @@ fn launches_join_one_long_lived_holder() {
         "readlink /proc/self/ns/mnt /proc/self/ns/user\nexit\n",
     );
     assert_eq!(out, first, "devenv shell joins the holder");
+
+    // A directory the holder cannot see (mounted after it started, under a private mount):
+    // that launch makes a namespace of its own, in that directory, and leaves the holder be.
+    let later = case.t.root().join("mounted-later");
+    std::fs::create_dir_all(&later).unwrap();
+    let elsewhere = World {
+        noexec: Some(&later),
+        ..World {
+            user: world.user,
+            ..World::default()
+        }
+    };
+    let info = ok(&mut case.cmd_in(
+        &elsewhere,
+        &later,
+        launcher(&case, "elfinfo").to_str().unwrap(),
+    ));
+    assert!(
+        info.contains(&format!(" cwd={} userns=", later.display())),
+        "the program starts in the caller's directory: {info}"
+    );
+    assert!(
+        !info.contains(&format!(" userns={user_ns} ")),
+        "not in the holder's namespace: {info}"
+    );
+    assert_eq!(case.holder_pid(), Some(pid), "the holder stays");
 
     // The holder holds nothing of its caller's: no directory but its own `/`, no descriptor but
     // /dev/null, no environment.
@@ -599,6 +645,11 @@ fn a_killed_holder_or_a_stale_record_gets_a_new_holder() {
 
     // Killed between two launches: the next launch starts another.
     kill_and_wait(first);
+    let doctor = doctor_text(&case, &world);
+    assert!(
+        doctor.contains("no namespace holder runs"),
+        "doctor: {doctor}"
+    );
     assert_eq!(hello(), case.hello(" [x]"), "runs with the holder killed");
     let second = case.holder_pid().expect("a holder");
     assert_ne!(second, first, "a new holder");
