@@ -242,7 +242,8 @@ fn start(nix_dir: &Path, dir: &Path) -> Result<Held, String> {
     }
     let pid = spawn(nix_dir)?;
     let rec = Record::of(pid).ok_or("the new holder is gone")?;
-    crate::fsutil::write_private(&dir.join(RECORD), rec.format().as_bytes())
+    // Not flushed to disk: after a power failure the boot id no longer matches anyway.
+    crate::fsutil::replace_cache_file(&dir.join(RECORD), rec.format().as_bytes())
         .map_err(|e| format!("cannot write `{}`: {e}", dir.join(RECORD).display()))?;
     open(&rec, nix_dir).ok_or_else(|| "the new holder does not show the store".to_string())
 }
