@@ -556,6 +556,31 @@ fn launches_join_one_long_lived_holder() {
     );
     assert_eq!(out, first, "devenv shell joins the holder");
 
+    // gc with the holder running, then the same paths fetched again: the holder's namespace
+    // sees the store as it is now (it binds the store's directory, not a copy of it).
+    let hidden = case.t.root().join("hidden");
+    std::fs::create_dir_all(&hidden).unwrap();
+    for f in ["devenv.json", "devenv.lock"] {
+        std::fs::rename(case.t.project.join(f), hidden.join(f)).unwrap();
+    }
+    ok(&mut case.devenv(&world, &["gc"]));
+    let store = case.t.home.join(".local/share/devenv/store/nix/store");
+    assert!(
+        !store.join(&case.fx.paths["elfhello"][11..]).exists(),
+        "gc removed the program"
+    );
+    for f in ["devenv.json", "devenv.lock"] {
+        std::fs::rename(hidden.join(f), case.t.project.join(f)).unwrap();
+    }
+    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "again"]));
+    assert_eq!(
+        out,
+        case.hello(" [again]"),
+        "paths fetched later run inside"
+    );
+    assert_eq!(case.holder_pid(), Some(pid), "still the same holder");
+
     // A directory the holder cannot see (mounted after it started, under a private mount):
     // that launch makes a namespace of its own, in that directory, and leaves the holder be.
     let later = case.t.root().join("mounted-later");
