@@ -11,14 +11,34 @@
 # `namesOnly` gives just the top-level attribute names (their values are not forced).
 { path, system ? null, systems ? null, only ? null, namesOnly ? false }:
 let
-  # nixpkgs itself takes `{ ... }@args`: give it an empty configuration (so the user's
-  # ~/.config/nixpkgs does not leak into the index) without aliases (so renamed attributes are not
-  # listed twice). A set that names its arguments and has no `config` gets only `system`.
   fn = import (/. + path);
+  # Every era of nixpkgs takes other arguments: 16.03 `{ system, config, … }` without `...`,
+  # 16.09 an `impure.nix` that forwards everything to a set without `overlays`, 17.03 on
+  # `overlays`, 17.09 on `localSystem` / `crossSystem`. Ask the function which arguments it
+  # names and pass only those, so no era fails with "called with unexpected argument".
   formals = builtins.functionArgs fn;
-  pure = if formals == { } || formals ? config
-    then { config = { allowAliases = false; }; overlays = [ ]; } else { };
-  pkgsFor = system: fn ({ inherit system; } // pure);
+  # An empty configuration (so the indexing user's ~/.config/nixpkgs never leaks into the index)
+  # without aliases (so renamed attributes are not listed twice, and aliases kept as `throw` are
+  # not there to fail); no overlays for the same reason. A set that names only its own arguments
+  # (no `config`) gets just the system. `crossSystem` is passed only where it has no default.
+  wanted = system: {
+    inherit system;
+    config = { allowAliases = false; };
+    overlays = [ ];
+    crossSystem = null;
+    localSystem = { inherit system; };
+  };
+  argsFor = system:
+    let
+      all = wanted system;
+      named = builtins.intersectAttrs formals all;
+      # `localSystem` only where `system` cannot say it; `crossSystem` only where required.
+      pick = builtins.removeAttrs named
+        ((if formals ? system then [ "localSystem" ] else [ ])
+          ++ (if (formals.crossSystem or true) then [ "crossSystem" ] else [ ]));
+    in
+      if formals == { } then { inherit (all) system config; } else pick;
+  pkgsFor = system: fn (argsFor system);
   force = v:
     if !(builtins.isAttrs v) || (v.type or null) != "derivation" then true
     else builtins.deepSeq [
@@ -32,9 +52,18 @@ let
   setFor = system:
     let
       pkgs = pkgsFor system;
-      ok = name: (builtins.tryEval (force pkgs.${name})).success
-        || builtins.trace "devenv-skip: ${system} ${name}" false;
-      names = if only == null then builtins.attrNames pkgs
+      # An attribute whose value itself throws is an alias kept as `throw "… was removed"` (or
+      # a package that says it does not exist on this system): left out quietly. One that is
+      # there but fails while its name, outputs or meta are forced is broken: left out and named.
+      ok = name:
+        let value = builtins.tryEval pkgs.${name}; in
+        value.success && ((builtins.tryEval (force value.value)).success
+          || builtins.trace "devenv-skip: ${system} ${name}" false);
+      # nix-env drops a value that fails an `assert` without a word, so a package set that does
+      # not evaluate at all would list as empty: make that an error nix-env reports.
+      all = builtins.tryEval (builtins.attrNames pkgs);
+      names = if !all.success then abort "devenv: the package set does not evaluate for ${system}"
+        else if only == null then all.value
         else builtins.fromJSON (builtins.readFile (/. + only));
     in
       builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names));
