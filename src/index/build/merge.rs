@@ -1,15 +1,23 @@
 //! Folding evaluation results (and published tools) into package files, without I/O.
 //!
-//! The rule: per package name, one entry per version, taken from the newest revision that has
-//! it (by commit date, then by revision hash so equal dates still decide the same way), with that
+//! A package file is a **name as users type it**: every attribute path the evaluator listed
+//! (`git`, `nodejs_16`, `python3Packages.requests`), and every name a derivation calls itself
+//! ([`names`]: its `pname`, that name without a Python prefix or a `-wrapper` suffix, and without
+//! a trailing version number such as `python3` → `python` for 3.x). So `nodejs@16` finds
+//! `nodejs_16` and `ansible` finds whichever attribute carried ansible. Per version one attribute
+//! is kept, by [`attr_rank`].
+//!
+//! The rule: per name, one entry per version, taken from the newest revision that has it (by
+//! commit date, then by revision hash so equal dates still decide the same way), with that
 //! revision's outputs for every system it was evaluated on. A package's summary, homepage and
-//! license come from its newest entry. Picking "the newest" is a maximum, so merging revisions one
-//! run at a time gives the same files as merging them all at once, in any order.
+//! license come from its newest entry's attribute. Every choice is a maximum or a minimum, so
+//! merging revisions one run at a time gives the same files as merging them all at once, in any
+//! order.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::eval::EvalResult;
+use super::eval::{EvalPackage, EvalResult};
 use crate::index::format::{NameLine, PackageFile, SystemOutputs, VersionEntry};
 use crate::version::compare as compare_versions;
 
@@ -24,20 +32,89 @@ pub struct Meta {
 /// All package files of an index, by name.
 pub type Packages = BTreeMap<String, PackageFile>;
 
+/// The names a derivation is found under, besides its attribute path: its `pname`; that name
+/// without a leading `python<version>-` (Python packages: `python2.7-ansible` → `ansible`) and
+/// without a trailing `-wrapper` (`gcc-wrapper` → `gcc`); and, when the name ends in the
+/// digits its version starts with, the name without them (`python3` 3.11.4 → `python`,
+/// `libpng12` 1.2.56 → `libpng`; `x264` 0.148 keeps its digits).
+pub fn names(pname: &str, version: &str) -> Vec<String> {
+    let mut out = vec![pname.to_owned()];
+    if !plain_version(version) {
+        return out;
+    }
+    let mut base = pname;
+    if let Some(rest) = base.strip_prefix("python") {
+        let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+        if digits.len() < rest.len() && rest.starts_with(|c: char| c.is_ascii_digit()) {
+            if let Some(name) = digits.strip_prefix('-').filter(|n| !n.is_empty()) {
+                base = name;
+            }
+        }
+    }
+    if let Some(name) = base.strip_suffix("-wrapper").filter(|n| !n.is_empty()) {
+        base = name;
+    }
+    out.push(base.to_owned());
+    let stem = base.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = &base[stem.len()..];
+    let version_digits: String = version
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .filter(char::is_ascii_digit)
+        .collect();
+    if !number.is_empty()
+        && stem.ends_with(|c: char| c.is_ascii_alphabetic() || c == '+')
+        && version_digits.starts_with(number)
+    {
+        out.push(stem.to_owned());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `version` is a version of the package itself, not a name-and-version that Nix's
+/// `parseDrvName` split in the wrong place (`nodejs-0.10-statsd-0.7.2` gives `nodejs`
+/// `0.10-statsd-0.7.2`): no word of three or more letters between its dashes, except the words
+/// versions use (`beta`, `unstable`, `pre`, …).
+fn plain_version(version: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "alpha", "beta", "pre", "rc", "git", "svn", "hg", "bzr", "cvs", "darcs", "unstable",
+        "stable", "dev", "snapshot", "nightly", "preview", "final", "release", "patch",
+    ];
+    version.split('-').skip(1).all(|part| {
+        part.len() < 3
+            || !part.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+            || WORDS.contains(&part.to_ascii_lowercase().as_str())
+    })
+}
+
+/// Every name `p` is looked up under: its attribute path and [`names`]; only names that can be
+/// index file names.
+fn keys(p: &EvalPackage) -> Vec<String> {
+    let mut keys = names(&p.name, &p.version);
+    keys.push(p.attr_path.clone());
+    keys.retain(|k| super::write::valid_name(k));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Merge one evaluation into `packages`; returns the names whose files changed, sorted. The
 /// outcome does not depend on the order evaluations are merged in, so a build merges each one as
 /// it finishes.
 pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String> {
-    // Within one revision several attributes may carry the same name and version
-    // (`python3`, `python311`): keep the preferred one.
-    let mut chosen: BTreeMap<(&str, &str), &super::eval::EvalPackage> = BTreeMap::new();
+    // Within one revision several attributes carry the same name and version (`git`,
+    // `gitFull`; `python3`, `python311`): keep the preferred one.
+    let mut chosen: BTreeMap<(String, &str), &EvalPackage> = BTreeMap::new();
     for p in &result.packages {
-        let key = (p.name.as_str(), p.version.as_str());
-        match chosen.get(&key) {
-            Some(current)
-                if attr_rank(&current.attr_path, &p.name) <= attr_rank(&p.attr_path, &p.name) => {}
-            _ => {
-                chosen.insert(key, p);
+        for key in keys(p) {
+            let rank = attr_rank(&p.attr_path, &key, &p.version);
+            match chosen.get(&(key.clone(), p.version.as_str())) {
+                Some(current) if attr_rank(&current.attr_path, &key, &p.version) <= rank => {}
+                _ => {
+                    chosen.insert((key, p.version.as_str()), p);
+                }
             }
         }
     }
@@ -62,14 +139,12 @@ pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String>
             homepage: p.homepage.clone(),
             license: p.license.clone(),
         };
-        let file = packages
-            .entry(name.to_owned())
-            .or_insert_with(|| PackageFile {
-                name: name.to_owned(),
-                ..PackageFile::default()
-            });
+        let file = packages.entry(name.clone()).or_insert_with(|| PackageFile {
+            name: name.clone(),
+            ..PackageFile::default()
+        });
         if merge_entry(file, entry, &meta) {
-            touched.push(name.to_owned());
+            touched.push(name);
         }
     }
     touched.dedup();
@@ -84,14 +159,26 @@ pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String>
 pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta) -> bool {
     let cand = recency(&candidate);
     let is_newest = file.versions.iter().all(|v| recency(v) <= cand);
-    let ties_newest = file.versions.iter().any(|v| recency(v) == cand);
+    // The best attribute among the newest entries: each entry holds its version's best, so this
+    // is the best over every newest candidate merged so far.
+    let best_newest = file
+        .versions
+        .iter()
+        .filter(|v| recency(v) == cand)
+        .map(|v| attr_rank(&v.attr_path, &file.name, &v.version))
+        .min();
     let mut changed = false;
-    // Metadata first, while `candidate` is whole. Equal recency with different metadata (two
-    // attributes or two systems of one revision): keep the smaller, whatever came first.
+    // Metadata first, while `candidate` is whole: from the newest entry's best attribute; among
+    // equals (two systems of one revision), the smaller, whatever came first.
     if is_newest {
         let current = (&file.summary, &file.homepage, &file.license);
         let offered = (&meta.summary, &meta.homepage, &meta.license);
-        if offered != current && (!ties_newest || offered < current) {
+        let rank = attr_rank(&candidate.attr_path, &file.name, &candidate.version);
+        let better = match &best_newest {
+            None => true,
+            Some(best) => (rank, offered) < (best.clone(), current),
+        };
+        if offered != current && better {
             file.summary = meta.summary.clone();
             file.homepage = meta.homepage.clone();
             file.license = meta.license.clone();
@@ -117,8 +204,8 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
             }
             Ordering::Less => {}
             Ordering::Equal => {
-                if attr_rank(&candidate.attr_path, &file.name)
-                    < attr_rank(&existing.attr_path, &file.name)
+                if attr_rank(&candidate.attr_path, &file.name, &candidate.version)
+                    < attr_rank(&existing.attr_path, &file.name, &existing.version)
                 {
                     existing.attr_path = candidate.attr_path;
                     changed = true;
@@ -139,9 +226,53 @@ fn recency(v: &VersionEntry) -> (&str, &str) {
     (v.last_modified.as_str(), v.rev.as_str())
 }
 
-/// Lower is preferred: the attribute named like the package, then shorter, then alphabetical.
-fn attr_rank<'a>(attr: &'a str, name: &str) -> (bool, usize, &'a str) {
-    (attr != name, attr.len(), attr)
+/// Which attribute a name resolves to for one version; lower is preferred:
+///
+/// 1. the attribute equal to the name (`git` for `git`, whatever `gitFull` has);
+/// 2. not a `…Full` / `…Minimal` variant;
+/// 3. top level before nested (`ansible` before `python27Packages.ansible`);
+/// 4. the attribute whose trailing number says more of the version (`python311` for 3.11.4
+///    before `python3`; `nodejs_16` for 16.20.2 before `nodejs`);
+/// 5. shorter, then alphabetical.
+pub fn attr_rank<'a>(
+    attr: &'a str,
+    name: &str,
+    version: &str,
+) -> (bool, bool, usize, usize, usize, &'a str) {
+    let last = attr.rsplit('.').next().unwrap_or(attr);
+    let variant = last.ends_with("Full") || last.ends_with("Minimal");
+    (
+        attr != name,
+        variant,
+        attr.matches('.').count(),
+        usize::MAX - version_digits_named(last, version),
+        attr.len(),
+        attr,
+    )
+}
+
+/// How many leading digits of `version` the end of an attribute name spells (`python311` and
+/// 3.11.4: 3; `nodejs-16_x` and 16.20.2: 2; `go_1_7` and 1.7.6: 2); 0 when it spells other ones.
+fn version_digits_named(attr: &str, version: &str) -> usize {
+    let attr = attr
+        .strip_suffix("_x")
+        .or_else(|| attr.strip_suffix(".x"))
+        .unwrap_or(attr);
+    let tail = attr.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
+    let digits: String = attr[tail.len()..]
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let version: String = version
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .filter(char::is_ascii_digit)
+        .collect();
+    if !digits.is_empty() && version.starts_with(&digits) {
+        digits.len()
+    } else {
+        0
+    }
 }
 
 /// The newest version of a package by Nix's version order.
@@ -261,6 +392,77 @@ mod tests {
         assert_eq!(ansible.versions[0].attr_path, "ansible");
         assert_eq!(ansible.summary, format!("ansible as of {}", "c"));
         assert_eq!(latest(ansible), Some("2.16.5"));
+    }
+
+    #[test]
+    fn a_derivation_is_found_under_the_names_users_type() {
+        assert_eq!(
+            names("python2.7-ansible", "2.1.1.0"),
+            ["ansible", "python2.7-ansible"]
+        );
+        assert_eq!(names("python3", "3.11.4"), ["python", "python3"]);
+        assert_eq!(names("gcc-wrapper", "5.4.0"), ["gcc", "gcc-wrapper"]);
+        assert_eq!(names("libpng12", "1.2.56"), ["libpng", "libpng12"]);
+        assert_eq!(names("gtk+3", "3.22.1"), ["gtk+", "gtk+3"]);
+        // Digits that are not the version's, and names parseDrvName split wrongly, stay as they are.
+        assert_eq!(names("x264", "0.148"), ["x264"]);
+        assert_eq!(names("nodejs", "0.10-statsd-0.7.2"), ["nodejs"]);
+        assert_eq!(names("ruby", "2.3.1-p0"), ["ruby"]);
+        assert_eq!(names("python", "2.7.12"), ["python"]);
+        assert_eq!(
+            names("python3.11-requests", "2.31.0"),
+            ["python3.11-requests", "requests"]
+        );
+    }
+
+    #[test]
+    fn one_attribute_per_version_by_the_documented_rule() {
+        let best = |name: &str, version: &str, attrs: &[&'static str]| {
+            *attrs
+                .iter()
+                .min_by_key(|a| attr_rank(a, name, version))
+                .unwrap()
+        };
+        // The typed name wins when it has the version.
+        assert_eq!(
+            best("git", "2.44.0", &["gitFull", "git", "gitMinimal"]),
+            "git"
+        );
+        assert_eq!(
+            best("nodejs", "16.20.2", &["nodejs_16", "nodejs"]),
+            "nodejs"
+        );
+        // Otherwise: never a variant when a plain one has it, top level first, the attribute
+        // naming most of the version, then the shortest.
+        assert_eq!(best("git", "2.44.0", &["gitFull", "gitSVN"]), "gitSVN");
+        assert_eq!(best("git", "2.44.0", &["gitFull"]), "gitFull");
+        assert_eq!(
+            best(
+                "python",
+                "3.11.4",
+                &["python311Full", "python3", "python311"]
+            ),
+            "python311"
+        );
+        assert_eq!(
+            best(
+                "nodejs",
+                "16.20.2",
+                &["nodejs-16_x", "nodejs_16", "nodejs_18"]
+            ),
+            "nodejs_16"
+        );
+        assert_eq!(best("gcc", "4.9.4", &["gcc49", "gcc_multi"]), "gcc49");
+        assert_eq!(best("go", "1.6.3", &["go_1_6", "go16"]), "go16");
+        assert_eq!(
+            best(
+                "ansible",
+                "2.1.1.0",
+                &["python27Packages.ansible", "ansible2"]
+            ),
+            "ansible2"
+        );
+        assert_eq!(best("x", "1", &["b", "a"]), "a");
     }
 
     #[test]
