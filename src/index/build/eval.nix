@@ -65,8 +65,20 @@ let
       names = if !all.success then abort "devenv: the package set does not evaluate for ${system}"
         else if only == null then all.value
         else builtins.fromJSON (builtins.readFile (/. + only));
+      # nix-env lists a value once, under the first attribute holding it, so `python3 =
+      # python311` would hide `python311` and `python3Packages = python311Packages` the whole
+      # `python3Packages.*`: every derivation, also in the sets nix-env recurses into, is
+      # listed as a value of its own (a copy with one more attribute; nothing more is
+      # evaluated for it) so each attribute path is a key.
+      # One level of sets only: a set that holds itself (`pythonPackages.pythonPackages`) is
+      # then still seen once, as nix-env sees it.
+      own = top: v:
+        if !(builtins.isAttrs v) then v
+        else if (v.type or null) == "derivation" then v // { devenvListed = true; }
+        else if top && (v.recurseForDerivations or false) then builtins.mapAttrs (_: own false) v
+        else v;
     in
-      builtins.listToAttrs (map (name: { inherit name; value = pkgs.${name}; }) (builtins.filter ok names));
+      builtins.listToAttrs (map (name: { inherit name; value = own true pkgs.${name}; }) (builtins.filter ok names));
   systemList = builtins.filter builtins.isString (builtins.split "," systems);
 in
   if namesOnly then builtins.attrNames (pkgsFor system)

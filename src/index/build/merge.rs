@@ -32,16 +32,17 @@ pub struct Meta {
 /// All package files of an index, by name.
 pub type Packages = BTreeMap<String, PackageFile>;
 
-/// The names a derivation is found under, besides its attribute path: its `pname`; that name
+/// The names a derivation is found under, besides its attribute path (none when its version is
+/// not [`plain_version`]): its `pname`; that name
 /// without a leading `python<version>-` (Python packages: `python2.7-ansible` → `ansible`) and
 /// without a trailing `-wrapper` (`gcc-wrapper` → `gcc`); and, when the name ends in the
 /// digits its version starts with, the name without them (`python3` 3.11.4 → `python`,
 /// `libpng12` 1.2.56 → `libpng`; `x264` 0.148 keeps its digits).
 pub fn names(pname: &str, version: &str) -> Vec<String> {
-    let mut out = vec![pname.to_owned()];
     if !plain_version(version) {
-        return out;
+        return Vec::new();
     }
+    let mut out = vec![pname.to_owned()];
     let mut base = pname;
     if let Some(rest) = base.strip_prefix("python") {
         let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
@@ -89,10 +90,19 @@ fn plain_version(version: &str) -> bool {
     })
 }
 
-/// Every name `p` is looked up under: its attribute path and [`names`]; only names that can be
-/// index file names.
+/// Every name `p` is looked up under: its attribute path and [`names`] (for a nested attribute,
+/// only those its `pname` starts with); only names that can be index file names.
 fn keys(p: &EvalPackage) -> Vec<String> {
-    let mut keys = names(&p.name, &p.version);
+    let mut keys = if p.attr_path.contains('.') {
+        // Inside a package set a Python prefix is what tells the library apart from the
+        // program (`python27Packages.redis`, named `python2.7-redis`, is not `redis`).
+        names(&p.name, &p.version)
+            .into_iter()
+            .filter(|n| p.name.starts_with(n.as_str()))
+            .collect()
+    } else {
+        names(&p.name, &p.version)
+    };
     keys.push(p.attr_path.clone());
     keys.retain(|k| super::write::valid_name(k));
     keys.sort();
@@ -406,7 +416,7 @@ mod tests {
         assert_eq!(names("gtk+3", "3.22.1"), ["gtk+", "gtk+3"]);
         // Digits that are not the version's, and names parseDrvName split wrongly, stay as they are.
         assert_eq!(names("x264", "0.148"), ["x264"]);
-        assert_eq!(names("nodejs", "0.10-statsd-0.7.2"), ["nodejs"]);
+        assert!(names("nodejs", "0.10-statsd-0.7.2").is_empty());
         assert_eq!(names("ruby", "2.3.1-p0"), ["ruby"]);
         assert_eq!(names("python", "2.7.12"), ["python"]);
         assert_eq!(
