@@ -238,3 +238,158 @@ fn every_era_indexes_and_names_resolve_as_users_type_them() {
         expected
     );
 }
+
+/// The Nixhub client and a static index, given the same data (the revision, its versions, the
+/// attributes that carry each, their store paths), say the same: the same attribute per version
+/// in `info`, the same attribute for the latest version in `search`.
+#[test]
+fn nixhub_and_a_static_index_agree_on_the_same_data() {
+    use crate::common::index::{query, FnServer, Seen};
+
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let index = ctx.root().join("index");
+    let built = ctx
+        .cmd()
+        .args(["index", "build", "--nixpkgs"])
+        .arg(&repo)
+        .arg("--out")
+        .arg(&index)
+        .args(["--systems", "x86_64-linux", "--rev", &revs[3]])
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // Every attribute of that revision carrying each name and version, as the service's search
+    // lists them (in its own order, variants first).
+    let carriers: &[(&str, &str, &[&str])] = &[
+        ("git", "2.44.0", &["gitFull", "gitMinimal", "git"]),
+        (
+            "python",
+            "3.11.4",
+            &["python311Full", "python3", "python311"],
+        ),
+        ("python", "3.12.1", &["python312"]),
+        ("nodejs", "18.19.0", &["nodejs_18", "nodejs"]),
+        ("nodejs", "16.20.2", &["nodejs_16"]),
+        ("gcc", "13.2.0", &["gcc13"]),
+        ("gcc", "12.3.0", &["gcc12", "gcc"]),
+    ];
+    let static_file = |name: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(index.join(format!("packages/{name}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let mut search = serde_json::Map::new();
+    for name in ["git", "python", "nodejs", "gcc"] {
+        let file = static_file(name);
+        let versions: Vec<Value> = file["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let version = v["version"].as_str().unwrap();
+                let attrs = carriers
+                    .iter()
+                    .find(|(n, ver, _)| *n == name && *ver == version)
+                    .map(|(_, _, a)| *a)
+                    .unwrap_or_else(|| panic!("{name} {version}"));
+                let path = v["systems"]["x86_64-linux"]["outputs"][0]["path"]
+                    .as_str()
+                    .unwrap();
+                let base = path.strip_prefix("/nix/store/").unwrap();
+                let (hash, rest) = base.split_at(32);
+                let store_name = rest[1..].strip_suffix(&format!("-{version}")).unwrap();
+                serde_json::json!({
+                    "name": name, "version": version, "summary": file["summary"],
+                    "commit_hash": v["rev"], "last_updated": 1685620800,
+                    "systems": {"x86_64-linux": {
+                        "commit_hash": v["rev"], "attr_paths": attrs, "store_hash": hash,
+                        "store_name": store_name, "store_version": version,
+                    }}
+                })
+            })
+            .collect();
+        search.insert(
+            name.to_string(),
+            serde_json::json!({"packages": [{"name": name, "versions": versions}]}),
+        );
+    }
+    let server = FnServer::start(move |seen: &Seen| {
+        let q = query(&seen.url);
+        match (seen.url.split('?').next().unwrap(), q.get("q")) {
+            ("/v1/search", Some(name)) if search.contains_key(name) => (
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                serde_json::to_vec(&search[name]).unwrap(),
+            ),
+            _ => (404, vec![], b"not found".to_vec()),
+        }
+    });
+
+    let run = |index_url: &str, args: &[&str]| -> Value {
+        let out = ctx
+            .cmd()
+            .env("DEVENV_INDEX", index_url)
+            .args(["--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let nixhub = format!("nixhub+{}", server.url);
+    let local = index.to_str().unwrap().to_string();
+    for name in ["git", "python", "nodejs", "gcc"] {
+        let versions = |info: &Value| -> Vec<(String, String, String)> {
+            info["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| {
+                    (
+                        v["version"].as_str().unwrap().to_owned(),
+                        v["attr_path"].as_str().unwrap().to_owned(),
+                        v["rev"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        let from_static = versions(&run(&local, &["info", name]));
+        let from_nixhub = versions(&run(&nixhub, &["info", name]));
+        assert_eq!(from_static, from_nixhub, "{name}");
+        let hit = |hits: Value| -> (String, String) {
+            let h = hits
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["name"] == name)
+                .unwrap()
+                .clone();
+            (
+                h["latest"].as_str().unwrap().to_owned(),
+                h["attr_path"].as_str().unwrap().to_owned(),
+            )
+        };
+        assert_eq!(
+            hit(run(&local, &["search", name])),
+            hit(run(&nixhub, &["search", name])),
+            "{name}"
+        );
+    }
+    // And what both say is the documented rule.
+    let python = run(&nixhub, &["info", "python"]);
+    assert_eq!(python["versions"][1]["attr_path"], "python311");
+    let git = run(&local, &["info", "git"]);
+    assert_eq!(git["versions"][0]["attr_path"], "git");
+}

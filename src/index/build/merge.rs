@@ -2,10 +2,10 @@
 //!
 //! A package file is a **name as users type it**: every attribute path the evaluator listed
 //! (`git`, `nodejs_16`, `python3Packages.requests`), and every name a derivation calls itself
-//! ([`names`]: its `pname`, that name without a Python prefix or a `-wrapper` suffix, and without
+//! ([`names`](crate::index::names::names): its `pname`, that name without a Python prefix or a `-wrapper` suffix, and without
 //! a trailing version number such as `python3` → `python` for 3.x). So `nodejs@16` finds
 //! `nodejs_16` and `ansible` finds whichever attribute carried ansible. Per version one attribute
-//! is kept, by [`attr_rank`].
+//! is kept, by [`attr_rank`](crate::index::names::attr_rank).
 //!
 //! The rule: per name, one entry per version, taken from the newest revision that has it (by
 //! commit date, then by revision hash so equal dates still decide the same way), with that
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use super::eval::{EvalPackage, EvalResult};
 use crate::index::format::{NameLine, PackageFile, SystemOutputs, VersionEntry};
+use crate::index::names::{attr_rank, names};
 use crate::version::compare as compare_versions;
 
 /// Package-level metadata carried by a candidate entry.
@@ -31,64 +32,6 @@ pub struct Meta {
 
 /// All package files of an index, by name.
 pub type Packages = BTreeMap<String, PackageFile>;
-
-/// The names a derivation is found under, besides its attribute path (none when its version is
-/// not [`plain_version`]): its `pname`; that name
-/// without a leading `python<version>-` (Python packages: `python2.7-ansible` → `ansible`) and
-/// without a trailing `-wrapper` (`gcc-wrapper` → `gcc`); and, when the name ends in the
-/// digits its version starts with, the name without them (`python3` 3.11.4 → `python`,
-/// `libpng12` 1.2.56 → `libpng`; `x264` 0.148 keeps its digits).
-pub fn names(pname: &str, version: &str) -> Vec<String> {
-    if !plain_version(version) {
-        return Vec::new();
-    }
-    let mut out = vec![pname.to_owned()];
-    let mut base = pname;
-    if let Some(rest) = base.strip_prefix("python") {
-        let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
-        if digits.len() < rest.len() && rest.starts_with(|c: char| c.is_ascii_digit()) {
-            if let Some(name) = digits.strip_prefix('-').filter(|n| !n.is_empty()) {
-                base = name;
-            }
-        }
-    }
-    if let Some(name) = base.strip_suffix("-wrapper").filter(|n| !n.is_empty()) {
-        base = name;
-    }
-    out.push(base.to_owned());
-    let stem = base.trim_end_matches(|c: char| c.is_ascii_digit());
-    let number = &base[stem.len()..];
-    let version_digits: String = version
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .filter(char::is_ascii_digit)
-        .collect();
-    if !number.is_empty()
-        && stem.ends_with(|c: char| c.is_ascii_alphabetic() || c == '+')
-        && version_digits.starts_with(number)
-    {
-        out.push(stem.to_owned());
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Whether `version` is a version of the package itself, not a name-and-version that Nix's
-/// `parseDrvName` split in the wrong place (`nodejs-0.10-statsd-0.7.2` gives `nodejs`
-/// `0.10-statsd-0.7.2`): no word of three or more letters between its dashes, except the words
-/// versions use (`beta`, `unstable`, `pre`, …).
-fn plain_version(version: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "alpha", "beta", "pre", "rc", "git", "svn", "hg", "bzr", "cvs", "darcs", "unstable",
-        "stable", "dev", "snapshot", "nightly", "preview", "final", "release", "patch",
-    ];
-    version.split('-').skip(1).all(|part| {
-        part.len() < 3
-            || !part.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
-            || WORDS.contains(&part.to_ascii_lowercase().as_str())
-    })
-}
 
 /// Every name `p` is looked up under: its attribute path and [`names`] (for a nested attribute,
 /// only those its `pname` starts with); only names that can be index file names.
@@ -169,13 +112,13 @@ pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String>
 pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta) -> bool {
     let cand = recency(&candidate);
     let is_newest = file.versions.iter().all(|v| recency(v) <= cand);
-    // The best attribute among the newest entries: each entry holds its version's best, so this
-    // is the best over every newest candidate merged so far.
+    // The newest revision's highest version, and its best attribute: each entry holds its
+    // version's best, so this is the best over every newest candidate merged so far.
     let best_newest = file
         .versions
         .iter()
         .filter(|v| recency(v) == cand)
-        .map(|v| attr_rank(&v.attr_path, &file.name, &v.version))
+        .map(|v| meta_rank(v, &file.name))
         .min();
     let mut changed = false;
     // Metadata first, while `candidate` is whole: from the newest entry's best attribute; among
@@ -183,7 +126,7 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
     if is_newest {
         let current = (&file.summary, &file.homepage, &file.license);
         let offered = (&meta.summary, &meta.homepage, &meta.license);
-        let rank = attr_rank(&candidate.attr_path, &file.name, &candidate.version);
+        let rank = meta_rank(&candidate, &file.name);
         let better = match &best_newest {
             None => true,
             Some(best) => (rank, offered) < (best.clone(), current),
@@ -232,57 +175,39 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
     changed
 }
 
-fn recency(v: &VersionEntry) -> (&str, &str) {
-    (v.last_modified.as_str(), v.rev.as_str())
-}
-
-/// Which attribute a name resolves to for one version; lower is preferred:
-///
-/// 1. the attribute equal to the name (`git` for `git`, whatever `gitFull` has);
-/// 2. not a `…Full` / `…Minimal` variant;
-/// 3. top level before nested (`ansible` before `python27Packages.ansible`);
-/// 4. the attribute whose trailing number says more of the version (`python311` for 3.11.4
-///    before `python3`; `nodejs_16` for 16.20.2 before `nodejs`);
-/// 5. shorter, then alphabetical.
-pub fn attr_rank<'a>(
-    attr: &'a str,
+/// Whose metadata a package shows among entries of one revision; lower wins: the highest
+/// version, then the attribute [`attr_rank`] prefers.
+fn meta_rank<'a>(
+    v: &'a VersionEntry,
     name: &str,
-    version: &str,
-) -> (bool, bool, usize, usize, usize, &'a str) {
-    let last = attr.rsplit('.').next().unwrap_or(attr);
-    let variant = last.ends_with("Full") || last.ends_with("Minimal");
+) -> (
+    std::cmp::Reverse<HighVersion<'a>>,
+    (bool, bool, usize, usize, usize, &'a str),
+) {
     (
-        attr != name,
-        variant,
-        attr.matches('.').count(),
-        usize::MAX - version_digits_named(last, version),
-        attr.len(),
-        attr,
+        std::cmp::Reverse(HighVersion(&v.version)),
+        attr_rank(&v.attr_path, name, &v.version),
     )
 }
 
-/// How many leading digits of `version` the end of an attribute name spells (`python311` and
-/// 3.11.4: 3; `nodejs-16_x` and 16.20.2: 2; `go_1_7` and 1.7.6: 2); 0 when it spells other ones.
-fn version_digits_named(attr: &str, version: &str) -> usize {
-    let attr = attr
-        .strip_suffix("_x")
-        .or_else(|| attr.strip_suffix(".x"))
-        .unwrap_or(attr);
-    let tail = attr.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
-    let digits: String = attr[tail.len()..]
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let version: String = version
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .filter(char::is_ascii_digit)
-        .collect();
-    if !digits.is_empty() && version.starts_with(&digits) {
-        digits.len()
-    } else {
-        0
+/// A version ordered as Nix orders versions, then as text, so the order is total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HighVersion<'a>(&'a str);
+
+impl Ord for HighVersion<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_versions(self.0, other.0).then_with(|| self.0.cmp(other.0))
     }
+}
+
+impl PartialOrd for HighVersion<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn recency(v: &VersionEntry) -> (&str, &str) {
+    (v.last_modified.as_str(), v.rev.as_str())
 }
 
 /// The newest version of a package by Nix's version order.
@@ -298,10 +223,20 @@ pub fn name_lines(packages: &Packages) -> Vec<NameLine> {
     packages
         .values()
         .filter_map(|p| {
+            let latest = latest(p)?;
+            // The newest entry of that version: what `add <name>` locks.
+            let attr_path = p
+                .versions
+                .iter()
+                .filter(|v| v.version == latest)
+                .max_by(|a, b| recency(a).cmp(&recency(b)))
+                .map(|v| v.attr_path.clone())
+                .unwrap_or_default();
             Some(NameLine {
                 name: p.name.clone(),
                 summary: p.summary.clone(),
-                latest: latest(p)?.to_owned(),
+                latest: latest.to_owned(),
+                attr_path,
             })
         })
         .collect()
