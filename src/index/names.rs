@@ -63,6 +63,9 @@ fn plain_version(version: &str) -> bool {
     })
 }
 
+/// What [`attr_rank`] orders by; lower is preferred.
+pub type AttrRank<'a> = (bool, bool, usize, usize, usize, &'a str);
+
 /// Which attribute a name resolves to for one version; lower is preferred:
 ///
 /// 1. the attribute equal to the name (`git` for `git`, whatever `gitFull` has);
@@ -71,11 +74,7 @@ fn plain_version(version: &str) -> bool {
 /// 4. the attribute whose trailing number says more of the version (`python311` for 3.11.4
 ///    before `python3`; `nodejs_16` for 16.20.2 before `nodejs`);
 /// 5. shorter, then alphabetical.
-pub fn attr_rank<'a>(
-    attr: &'a str,
-    name: &str,
-    version: &str,
-) -> (bool, bool, usize, usize, usize, &'a str) {
+pub fn attr_rank<'a>(attr: &'a str, name: &str, version: &str) -> AttrRank<'a> {
     let last = attr.rsplit('.').next().unwrap_or(attr);
     let variant = last.ends_with("Full") || last.ends_with("Minimal");
     (
@@ -122,4 +121,80 @@ pub fn best_attr<'a>(
     candidates
         .into_iter()
         .min_by(|a, b| attr_rank(a, name, version).cmp(&attr_rank(b, name, version)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derivation_is_found_under_the_names_users_type() {
+        assert_eq!(
+            names("python2.7-ansible", "2.1.1.0"),
+            ["ansible", "python2.7-ansible"]
+        );
+        assert_eq!(names("python3", "3.11.4"), ["python", "python3"]);
+        assert_eq!(names("gcc-wrapper", "5.4.0"), ["gcc", "gcc-wrapper"]);
+        assert_eq!(names("libpng12", "1.2.56"), ["libpng", "libpng12"]);
+        assert_eq!(names("gtk+3", "3.22.1"), ["gtk+", "gtk+3"]);
+        // Digits that are not the version's, and names parseDrvName split wrongly, stay as they are.
+        assert_eq!(names("x264", "0.148"), ["x264"]);
+        assert!(names("nodejs", "0.10-statsd-0.7.2").is_empty());
+        assert_eq!(names("ruby", "2.3.1-p0"), ["ruby"]);
+        assert_eq!(names("python", "2.7.12"), ["python"]);
+        assert_eq!(
+            names("python3.11-requests", "2.31.0"),
+            ["python3.11-requests", "requests"]
+        );
+    }
+
+    #[test]
+    fn one_attribute_per_version_by_the_documented_rule() {
+        let best = |name: &str, version: &str, attrs: &[&'static str]| {
+            *attrs
+                .iter()
+                .min_by_key(|a| attr_rank(a, name, version))
+                .unwrap()
+        };
+        // The typed name wins when it has the version.
+        assert_eq!(
+            best("git", "2.44.0", &["gitFull", "git", "gitMinimal"]),
+            "git"
+        );
+        assert_eq!(
+            best("nodejs", "16.20.2", &["nodejs_16", "nodejs"]),
+            "nodejs"
+        );
+        // Otherwise: never a variant when a plain one has it, top level first, the attribute
+        // naming most of the version, then the shortest.
+        assert_eq!(best("git", "2.44.0", &["gitFull", "gitSVN"]), "gitSVN");
+        assert_eq!(best("git", "2.44.0", &["gitFull"]), "gitFull");
+        assert_eq!(
+            best(
+                "python",
+                "3.11.4",
+                &["python311Full", "python3", "python311"]
+            ),
+            "python311"
+        );
+        assert_eq!(
+            best(
+                "nodejs",
+                "16.20.2",
+                &["nodejs-16_x", "nodejs_16", "nodejs_18"]
+            ),
+            "nodejs_16"
+        );
+        assert_eq!(best("gcc", "4.9.4", &["gcc49", "gcc_multi"]), "gcc49");
+        assert_eq!(best("go", "1.6.3", &["go_1_6", "go16"]), "go16");
+        assert_eq!(
+            best(
+                "ansible",
+                "2.1.1.0",
+                &["python27Packages.ansible", "ansible2"]
+            ),
+            "ansible2"
+        );
+        assert_eq!(best("x", "1", &["b", "a"]), "a");
+    }
 }

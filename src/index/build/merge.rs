@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use super::eval::{EvalPackage, EvalResult};
 use crate::index::format::{NameLine, PackageFile, SystemOutputs, VersionEntry};
-use crate::index::names::{attr_rank, names};
+use crate::index::names::{attr_rank, names, AttrRank};
 use crate::version::compare as compare_versions;
 
 /// Package-level metadata carried by a candidate entry.
@@ -129,7 +129,7 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
         let rank = meta_rank(&candidate, &file.name);
         let better = match &best_newest {
             None => true,
-            Some(best) => (rank, offered) < (best.clone(), current),
+            Some(best) => (rank, offered) < (*best, current),
         };
         if offered != current && better {
             file.summary = meta.summary.clone();
@@ -180,10 +180,7 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
 fn meta_rank<'a>(
     v: &'a VersionEntry,
     name: &str,
-) -> (
-    std::cmp::Reverse<HighVersion<'a>>,
-    (bool, bool, usize, usize, usize, &'a str),
-) {
+) -> (std::cmp::Reverse<HighVersion<'a>>, AttrRank<'a>) {
     (
         std::cmp::Reverse(HighVersion(&v.version)),
         attr_rank(&v.attr_path, name, &v.version),
@@ -337,77 +334,6 @@ mod tests {
         assert_eq!(ansible.versions[0].attr_path, "ansible");
         assert_eq!(ansible.summary, format!("ansible as of {}", "c"));
         assert_eq!(latest(ansible), Some("2.16.5"));
-    }
-
-    #[test]
-    fn a_derivation_is_found_under_the_names_users_type() {
-        assert_eq!(
-            names("python2.7-ansible", "2.1.1.0"),
-            ["ansible", "python2.7-ansible"]
-        );
-        assert_eq!(names("python3", "3.11.4"), ["python", "python3"]);
-        assert_eq!(names("gcc-wrapper", "5.4.0"), ["gcc", "gcc-wrapper"]);
-        assert_eq!(names("libpng12", "1.2.56"), ["libpng", "libpng12"]);
-        assert_eq!(names("gtk+3", "3.22.1"), ["gtk+", "gtk+3"]);
-        // Digits that are not the version's, and names parseDrvName split wrongly, stay as they are.
-        assert_eq!(names("x264", "0.148"), ["x264"]);
-        assert!(names("nodejs", "0.10-statsd-0.7.2").is_empty());
-        assert_eq!(names("ruby", "2.3.1-p0"), ["ruby"]);
-        assert_eq!(names("python", "2.7.12"), ["python"]);
-        assert_eq!(
-            names("python3.11-requests", "2.31.0"),
-            ["python3.11-requests", "requests"]
-        );
-    }
-
-    #[test]
-    fn one_attribute_per_version_by_the_documented_rule() {
-        let best = |name: &str, version: &str, attrs: &[&'static str]| {
-            *attrs
-                .iter()
-                .min_by_key(|a| attr_rank(a, name, version))
-                .unwrap()
-        };
-        // The typed name wins when it has the version.
-        assert_eq!(
-            best("git", "2.44.0", &["gitFull", "git", "gitMinimal"]),
-            "git"
-        );
-        assert_eq!(
-            best("nodejs", "16.20.2", &["nodejs_16", "nodejs"]),
-            "nodejs"
-        );
-        // Otherwise: never a variant when a plain one has it, top level first, the attribute
-        // naming most of the version, then the shortest.
-        assert_eq!(best("git", "2.44.0", &["gitFull", "gitSVN"]), "gitSVN");
-        assert_eq!(best("git", "2.44.0", &["gitFull"]), "gitFull");
-        assert_eq!(
-            best(
-                "python",
-                "3.11.4",
-                &["python311Full", "python3", "python311"]
-            ),
-            "python311"
-        );
-        assert_eq!(
-            best(
-                "nodejs",
-                "16.20.2",
-                &["nodejs-16_x", "nodejs_16", "nodejs_18"]
-            ),
-            "nodejs_16"
-        );
-        assert_eq!(best("gcc", "4.9.4", &["gcc49", "gcc_multi"]), "gcc49");
-        assert_eq!(best("go", "1.6.3", &["go_1_6", "go16"]), "go16");
-        assert_eq!(
-            best(
-                "ansible",
-                "2.1.1.0",
-                &["python27Packages.ansible", "ansible2"]
-            ),
-            "ansible2"
-        );
-        assert_eq!(best("x", "1", &["b", "a"]), "a");
     }
 
     #[test]
