@@ -99,7 +99,7 @@ fn every_era_indexes_and_names_resolve_as_users_type_them() {
     );
     assert!(
         stderr.contains(&format!(
-            "revision {} cannot be checked out: the repository lacks the git objects of pkgs/fix.patch",
+            "revision {} does not evaluate for x86_64-linux: it cannot be checked out: the repository lacks the git objects of pkgs/fix.patch",
             revs[5]
         )),
         "{stderr}"
@@ -111,6 +111,16 @@ fn every_era_indexes_and_names_resolve_as_users_type_them() {
         )),
         "{stderr}"
     );
+    // What users read about the missing objects and the failed evaluations.
+    let read: String = stderr
+        .lines()
+        .filter(|l| {
+            l.contains("lacks the git objects") || l.starts_with("error:") || l.starts_with("hint:")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::snapshots::settings(&ctx)
+        .bind(|| insta::assert_snapshot!("index_eras__missing_objects_and_failed_systems", read));
     let meta: Value =
         serde_json::from_str(&std::fs::read_to_string(index.join("index.json")).unwrap()).unwrap();
     let mut recorded: Vec<&String> = revs[..5].iter().collect();

@@ -194,7 +194,7 @@ fn checkout_anew(repo: &Path, rev: &str, slot: &Path, first: &str) -> anyhow::Re
         .collect();
     if !unusable.is_empty() {
         bail!(
-            "revision {rev} cannot be checked out: the repository lacks the git objects of {} (files hashed into output paths)",
+            "it cannot be checked out: the repository lacks the git objects of {}, which output paths are computed from; fetch them from a complete clone of nixpkgs, or leave this revision out",
             unusable.join(", ")
         );
     }
