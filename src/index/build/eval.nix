@@ -4,7 +4,9 @@
 # `trace: devenv-skip: <system> <attr>`, so a broken package neither aborts the listing nor
 # corrupts its JSON. `abort` cannot be caught by tryEval: the caller then lists groups of
 # attributes (`only`, a JSON file with a list of names), halving a failing group until the
-# aborting attribute is alone.
+# aborting attribute is alone. An attribute whose value is itself a `throw` (a removed alias) is
+# left out quietly, and every derivation is handed to nix-env as a value of its own, so one bound
+# to two names (`python3 = python311`) is listed under both.
 #
 # With `systems` (comma-separated) the result has one set per system, `<system>.<attr>`, so one
 # evaluator process lists several systems and parses the package set's files once.
