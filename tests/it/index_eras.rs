@@ -403,3 +403,64 @@ fn nixhub_and_a_static_index_agree_on_the_same_data() {
     let git = run(&local, &["info", "git"]);
     assert_eq!(git["versions"][0]["attr_path"], "git");
 }
+
+/// A revision whose objects went missing after one of its systems was evaluated (and kept)
+/// still gives that system from where it was kept; only the others fail.
+#[test]
+fn a_kept_evaluation_survives_objects_missing_later() {
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = crate::common::nixpkgs::make_repo(&repo);
+    let out = ctx.root().join("index");
+    let build = |systems: &str| {
+        ctx.cmd()
+            .args(["index", "build", "--nixpkgs"])
+            .arg(&repo)
+            .arg("--out")
+            .arg(&out)
+            .args(["--systems", systems, "--rev", &revs[4]])
+            .output()
+            .unwrap()
+    };
+    let first = build("x86_64-linux");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // As if that run had stopped before recording the revision, and the repository had since
+    // lost a file every revision has.
+    std::fs::remove_file(out.join("index.json")).unwrap();
+    let blob = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["rev-parse", &format!("{}:ansible.cfg", revs[4])])
+        .output()
+        .unwrap();
+    let blob = String::from_utf8(blob.stdout).unwrap().trim().to_owned();
+    std::fs::remove_file(repo.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+
+    let second = build("x86_64-linux,aarch64-darwin");
+    let stderr = String::from_utf8(second.stderr).unwrap();
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resumed {} x86_64-linux", &revs[4][..12])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "revision {} does not evaluate for aarch64-darwin: it cannot be checked out",
+            revs[4]
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("does not evaluate for x86_64-linux"),
+        "{stderr}"
+    );
+    let ansible: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("packages/ansible.json")).unwrap())
+            .unwrap();
+    assert_eq!(ansible["versions"][0]["version"], "2.20.0");
+    assert!(ansible["versions"][0]["systems"]["x86_64-linux"].is_object());
+}

@@ -265,6 +265,23 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                     Err(error) => {
                         let (rev, todo) = &work[i];
                         for system in todo {
+                            // A system evaluated before, on a run that could check it out.
+                            let kept_path = kept::path(build_dir, &rev.rev, system);
+                            if let Some(result) = kept::read(&kept_path, &rev.rev, system) {
+                                resumed.fetch_add(1, Ordering::SeqCst);
+                                reporter.event(Event::Evaluated {
+                                    rev: rev.rev.clone(),
+                                    system: system.clone(),
+                                    packages: result.packages.len(),
+                                    failed: result.failed.clone(),
+                                    resumed: true,
+                                });
+                                let _ = finished.send(Ok(Finished {
+                                    result,
+                                    fresh: false,
+                                }));
+                                continue;
+                            }
                             reporter.event(Event::EvalFailed {
                                 rev: rev.rev.clone(),
                                 system: system.clone(),
