@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod boot_id;
 pub mod cli;
 pub mod completion;
 pub mod diagnostic;

@@ -73,7 +73,7 @@ impl Record {
         let ino = |ns: &str| std::fs::metadata(format!("/proc/{pid}/ns/{ns}")).map(|m| m.ino());
         Some(Record {
             pid,
-            boot: crate::store::boot_id::kernel_boot_id()?,
+            boot: crate::boot_id::kernel_boot_id()?,
             user_ns: ino("user").ok()?,
             mnt_ns: ino("mnt").ok()?,
         })
@@ -138,7 +138,7 @@ struct Held {
 /// The namespaces of the record's process, when it is a live holder of this store: same boot,
 /// namespace inode numbers as recorded, and `nix_dir`'s store at `/nix/store` in its root.
 fn open(rec: &Record, nix_dir: &Path) -> Option<Held> {
-    if crate::store::boot_id::kernel_boot_id().as_deref() != Some(rec.boot.as_str()) {
+    if crate::boot_id::kernel_boot_id().as_deref() != Some(rec.boot.as_str()) {
         return None;
     }
     let proc = PathBuf::from(format!("/proc/{}", rec.pid));

@@ -34,7 +34,7 @@ pub fn boot_id() -> Option<String> {
         let v = v.to_string_lossy().trim().to_string();
         return (!v.is_empty()).then_some(v);
     }
-    super::boot_id::kernel_boot_id()
+    crate::boot_id::kernel_boot_id()
 }
 
 /// What [`settle`] did.

@@ -17,7 +17,6 @@
 //! `mode` (which store, and why: at its root, in a user namespace, or the daemon's).
 
 pub mod api;
-pub mod boot_id;
 pub mod cache;
 pub mod cache_writer;
 pub mod daemon;

@@ -1,5 +1,6 @@
 //! The id of the running kernel's boot, which tells "registered in this boot" from "registered
-//! before a restart" (see `durability`). Linux has it in `/proc`; macOS has
+//! before a restart" for the store (see `store::durability`) and tells a namespace holder's
+//! record from one written before a restart. Linux has it in `/proc`; macOS has
 //! `kern.bootsessionuuid` (read with `sysctl`, so no `unsafe` is needed for a call made once per
 //! invocation); elsewhere it is unknown, and fetched paths are flushed before they are
 //! registered instead.
