@@ -29,4 +29,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-2}"
+# Most integration tests wait on child processes, shells and loopback servers rather than compute,
+# so four at a time keep two cores busy; TEST_THREADS overrides it.
+cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
