@@ -23,6 +23,7 @@ mod global_env;
 mod http_policy;
 mod index_build;
 mod index_nixhub;
+mod index_shard;
 mod index_sparse;
 mod install_sh;
 mod layering;
