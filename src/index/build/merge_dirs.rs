@@ -231,37 +231,18 @@ fn merge_file(into: &mut PackageFile, other: &PackageFile) -> Result<bool, Confl
             }
         }
     }
-    // Metadata is the newest entry's (the smaller one when equally new), as a build decides it;
-    // it is settled first so that merging the entries below, offered the current metadata,
-    // leaves it alone.
-    let newest = |f: &PackageFile| {
-        f.versions
-            .iter()
-            .map(|v| (v.last_modified.clone(), v.rev.clone()))
-            .max()
-    };
-    let meta = |f: &PackageFile| Meta {
-        summary: f.summary.clone(),
-        homepage: f.homepage.clone(),
-        license: f.license.clone(),
-    };
-    let tuple = |m: &Meta| (m.summary.clone(), m.homepage.clone(), m.license.clone());
-    let (mine, theirs) = (newest(into), newest(other));
-    let take = match (&mine, &theirs) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(a), Some(b)) => b > a || (b == a && tuple(&meta(other)) < tuple(&meta(into))),
+    // Every entry is offered with the file's metadata, which came from the file's newest entries:
+    // `merge_entry` keeps metadata only from the newest entries it has seen and picks among equally
+    // new ones by a minimum, so the pairing of an older entry with that metadata never decides
+    // anything, and the outcome is the one a build merging every evaluation would reach.
+    let meta = Meta {
+        summary: other.summary.clone(),
+        homepage: other.homepage.clone(),
+        license: other.license.clone(),
     };
     let mut changed = false;
-    if take && meta(other) != meta(into) {
-        into.summary = other.summary.clone();
-        into.homepage = other.homepage.clone();
-        into.license = other.license.clone();
-        changed = true;
-    }
-    let current = meta(into);
     for entry in &other.versions {
-        changed |= merge_entry(into, entry.clone(), &current);
+        changed |= merge_entry(into, entry.clone(), &meta);
     }
     Ok(changed)
 }
@@ -313,6 +294,8 @@ fn conflict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::build::eval::{EvalPackage, EvalResult};
+    use crate::index::build::merge::{merge_result, Packages};
     use crate::index::format::VersionEntry;
     use crate::lock::Output;
 
@@ -378,6 +361,101 @@ mod tests {
         let before = ab.clone();
         assert!(!merge_file(&mut ab, &before).unwrap());
         assert_eq!(ab, before);
+    }
+
+    /// Evaluations with ties of every kind: (revision, system) pairs each once, revisions that
+    /// share dates, names under several attributes, versions that Nix orders alike, metadata that
+    /// differs between systems of one revision.
+    fn evaluations() -> impl proptest::strategy::Strategy<Value = Vec<EvalResult>> {
+        use proptest::prelude::*;
+        let package = (0..3usize, 0..2usize, 0..3usize, 0..2usize);
+        let one = (
+            0..3usize,
+            0..2usize,
+            proptest::collection::vec(package, 0..5),
+        );
+        (
+            proptest::collection::vec(0..2usize, 3),
+            proptest::collection::vec(one, 0..7),
+        )
+            .prop_map(|(dates, evals)| {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut out = Vec::new();
+                for (rev, system, pkgs) in evals {
+                    if !seen.insert((rev, system)) {
+                        continue;
+                    }
+                    let system_name = ["x86_64-linux", "aarch64-darwin"][system];
+                    let mut attrs = std::collections::BTreeSet::new();
+                    let packages = pkgs
+                        .into_iter()
+                        .filter(|p| attrs.insert(p.0))
+                        .map(|(attr, name, version, summary)| {
+                            let name = ["p", "q"][name];
+                            let attr =
+                                [name.to_owned(), format!("{name}Full"), "zz".into()][attr].clone();
+                            let version = ["1", "2", "1.0"][version];
+                            EvalPackage {
+                                outputs: vec![Output {
+                                    name: "out".into(),
+                                    path: format!("/nix/store/{rev}-{system}-{attr}-{version}"),
+                                    default: true,
+                                }],
+                                attr_path: attr,
+                                name: name.into(),
+                                version: version.into(),
+                                summary: ["s", "t"][summary].into(),
+                                homepage: String::new(),
+                                license: vec![],
+                            }
+                        })
+                        .collect();
+                    out.push(EvalResult {
+                        rev: ["a", "b", "c"][rev].repeat(40),
+                        last_modified: format!("202{}-01-01T00:00:00Z", dates[rev]),
+                        system: system_name.into(),
+                        packages,
+                        failed: vec![],
+                    });
+                }
+                out
+            })
+    }
+
+    fn packages_of(results: &[&EvalResult]) -> Packages {
+        let mut packages = Packages::new();
+        for r in results {
+            merge_result(&mut packages, r);
+        }
+        packages
+    }
+
+    proptest::proptest! {
+        /// Any split of the evaluations into two builds, their files merged either way round,
+        /// gives the files of one build of them all.
+        #[test]
+        fn two_builds_merged_file_by_file_equal_one_build(
+            all in evaluations(),
+            sides in proptest::collection::vec(proptest::bool::ANY, 7),
+        ) {
+            let one = packages_of(&all.iter().collect::<Vec<_>>());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for (i, r) in all.iter().enumerate() {
+                if sides[i] { a.push(r) } else { b.push(r) }
+            }
+            let (a, b) = (packages_of(&a), packages_of(&b));
+            for (first, second) in [(&a, &b), (&b, &a)] {
+                let mut merged = first.clone();
+                for (name, file) in second {
+                    let into = merged.entry(name.clone()).or_insert_with(|| PackageFile {
+                        name: name.clone(),
+                        ..PackageFile::default()
+                    });
+                    merge_file(into, file).unwrap();
+                }
+                proptest::prop_assert_eq!(&merged, &one);
+            }
+        }
     }
 
     #[test]
