@@ -329,7 +329,12 @@ impl Error {
                  later, or raise DEVENV_HTTP_TIMEOUT (seconds) for a slow server",
                 timeout.as_secs_f64()
             )),
-            Error::CutOff { .. } | Error::TooLarge { .. } | Error::Other { .. } => None,
+            Error::CutOff { .. } => Some(
+                "the server (or a proxy in between) closed the connection before the whole \
+                 answer arrived, on every try; try again later, or check the server's logs"
+                    .to_string(),
+            ),
+            Error::TooLarge { .. } | Error::Other { .. } => None,
         }
     }
 

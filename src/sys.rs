@@ -9,6 +9,9 @@
 //!   `nsswitch.conf` names), so reading `/etc/passwd` instead would miss users.
 //! * [`unshare_user_and_mount`] calls `unshare`, which `rustix` marks `unsafe` only because
 //!   of a flag this call does not use (see its block).
+//! * [`close_fds_above_stdio`] and [`redirect_stdout`] let the namespace holder, a process
+//!   that lives long, let go of the descriptors it inherited: closing or replacing a
+//!   descriptor the process does not own as a Rust value has no safe form.
 
 use std::ffi::{c_char, CStr};
 
@@ -51,6 +54,48 @@ pub(crate) fn unshare_user_and_mount() -> std::io::Result<()> {
     // behaviour.
     unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS) }
         .map_err(std::io::Error::from)
+}
+
+/// Close every descriptor above 2 (for the namespace holder, right at its start, before it
+/// opens any): what its starter inherited, such as a pipe someone waits to see closed.
+#[cfg(target_os = "linux")]
+pub(crate) fn close_fds_above_stdio() {
+    // SAFETY (audited): called first thing in the holder, a single-threaded process that has
+    // not opened or wrapped any descriptor above 2 yet (the standard library keeps none open
+    // between calls), so no `File`, `OwnedFd` or other owner can later use or close one of the
+    // numbers closed here. `close_range` takes plain integers and touches nothing else.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc == 0 {
+        return;
+    }
+    // Kernels before 5.9: the numbers in /proc/self/fd, collected first (the directory's own
+    // descriptor is closed by then, and closing it again only fails with EBADF).
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|fd| *fd > 2)
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        // SAFETY (audited): as above; `fd` is an integer, and no owner of it exists.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Make standard output `file` (the holder, once it has said it is ready).
+#[cfg(target_os = "linux")]
+pub(crate) fn redirect_stdout(file: &std::fs::File) {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY (audited): `dup2` onto descriptor 1 replaces what standard output refers to; the
+    // standard library's `Stdout` owns no descriptor (it writes to the number 1), its buffer
+    // was flushed by the caller, and `file` is borrowed and open for the whole call.
+    unsafe {
+        libc::dup2(file.as_raw_fd(), 1);
+    }
 }
 
 #[cfg(test)]

@@ -116,6 +116,12 @@ impl Reporter for Progress<'_> {
                 }
                 self.printer.info(line);
             }
+            Event::MissingFiles { rev, paths } => {
+                self.printer.warn(format!(
+                    "revision {rev} lacks the git objects of {}: the attributes that read them are left out",
+                    paths.join(", ")
+                ));
+            }
             Event::EvalFailed { rev, system, error } => {
                 self.done.fetch_add(1, SeqCst);
                 self.printer.warn(format!(

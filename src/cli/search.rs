@@ -44,8 +44,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
     for hit in &hits {
         let pad = " ".repeat(width - hit.name.len());
         // Index data: shown escaped, never obeyed by the terminal.
+        // The attribute, when it is not the name: `python  3.11.4 (python311)`.
+        let attr = if hit.attr_path.is_empty() || hit.attr_path == hit.name {
+            String::new()
+        } else {
+            format!(" ({})", escape(&hit.attr_path))
+        };
         out.push_str(&format!(
-            "{}{pad}  {}  {}\n",
+            "{}{pad}  {}{attr}  {}\n",
             style(escape(&hit.name)).bold(),
             style(escape(&hit.latest)).green(),
             escape(&hit.summary)

@@ -47,7 +47,8 @@ fn namespace_store(root: &Path) -> Check {
                 "store at {}, mounted at /nix in a user namespace for its programs",
                 dir.display()
             ),
-        ),
+        )
+        .detail(crate::namespace::holder_summary(&root.join("nix"))),
         Err(e) => {
             let report = crate::diagnostic::Report::from_error(&crate::app::store::explain(e));
             let mut check = Check::new("store", Status::Fail, report.message);

@@ -29,6 +29,9 @@ pub struct NameLine {
     #[serde(default)]
     pub summary: String,
     pub latest: String,
+    /// The attribute `latest` comes from (absent in indexes written before it was recorded).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub attr_path: String,
 }
 
 /// `packages/<name>.json`.

@@ -12,6 +12,7 @@
 pub mod build;
 pub mod format;
 pub mod http;
+pub mod names;
 pub mod nixhub;
 pub mod resolve;
 pub mod sparse;
@@ -88,6 +89,9 @@ pub struct SearchHit {
     pub name: String,
     pub summary: String,
     pub latest: String,
+    /// The attribute the latest version comes from, when the index says.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub attr_path: String,
 }
 
 /// A version index backend.

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::format::{PackageFile, SystemOutputs, VersionEntry};
 use super::http::{encode_query, CachedHttp, Fetched, HttpOptions};
+use super::names::best_attr;
 use super::{no_matching_version, pick, Index, Resolved, SearchHit};
 use crate::lock::Output;
 use crate::version::Constraint;
@@ -294,11 +295,17 @@ impl Index for NixhubIndex {
             .versions
             .into_iter()
             .map(|v| {
-                let attr_path = v
-                    .systems
-                    .values()
-                    .find_map(|s| s.attr_paths.first().cloned())
-                    .unwrap_or_else(|| name.to_string());
+                // The attribute a static index built from the same revisions would file this
+                // version under: one rule for both backends.
+                let attr_path = best_attr(
+                    name,
+                    &v.version,
+                    v.systems
+                        .values()
+                        .flat_map(|s| s.attr_paths.iter().map(String::as_str)),
+                )
+                .unwrap_or(name)
+                .to_string();
                 let rev = if v.commit_hash.is_empty() {
                     v.systems
                         .values()
@@ -413,6 +420,20 @@ impl Index for NixhubIndex {
             .into_iter()
             .take(limit)
             .map(|p| SearchHit {
+                attr_path: p
+                    .versions
+                    .first()
+                    .and_then(|v| {
+                        best_attr(
+                            &p.name,
+                            &v.version,
+                            v.systems
+                                .values()
+                                .flat_map(|s| s.attr_paths.iter().map(String::as_str)),
+                        )
+                    })
+                    .unwrap_or_default()
+                    .to_string(),
                 summary: p
                     .versions
                     .first()

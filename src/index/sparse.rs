@@ -286,6 +286,7 @@ pub fn rank(query: &str, names: Vec<NameLine>, limit: usize) -> Vec<SearchHit> {
             name: n.name,
             summary: n.summary,
             latest: n.latest,
+            attr_path: n.attr_path,
         })
         .collect()
 }
@@ -299,6 +300,7 @@ mod tests {
             name: name.into(),
             summary: summary.into(),
             latest: "1.0".into(),
+            attr_path: String::new(),
         }
     }
 

@@ -140,7 +140,8 @@ pub fn hits(index: &str, hits: Vec<SearchHit>) -> (Vec<SearchHit>, Option<String
         .into_iter()
         .filter(|h| {
             let ok = crate::manifest::validate_name(&h.name).is_ok()
-                && (h.latest.is_empty() || rules::version(&h.latest).is_ok());
+                && (h.latest.is_empty() || rules::version(&h.latest).is_ok())
+                && (h.attr_path.is_empty() || rules::attr_path(&h.attr_path).is_ok());
             if !ok {
                 dropped.push(format!("`{}` {}", Escaped(&h.name), Escaped(&h.latest)));
             }
@@ -257,6 +258,7 @@ mod tests {
             name: name.into(),
             summary: "s".into(),
             latest: latest.into(),
+            attr_path: String::new(),
         };
         let (kept, warning) = hits(
             "idx",

@@ -378,7 +378,8 @@ fn insert_last(text: &str, container: Range, items: &[Range], item: &str) -> Vec
             let (head, tail) = interior.split_at(last_break);
             format!("{head}{nl}{indent}{unit}{item}{tail}")
         } else if interior.trim().is_empty() {
-            item.to_string()
+            // `{ }` becomes `{ item }`: the padding goes on both sides, which `rm` folds back.
+            format!("{interior}{item}{interior}")
         } else {
             // Only comments inside: keep them after the new entry.
             return vec![Edit {
@@ -453,6 +454,14 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
     let only_trivia = |s: &str| skip_trivia(s, 0) == s.len();
     if items.len() == 1 {
         let before = &text[interior.start..item.start];
+        if let Some(keep) = single_line_padding(text, interior, item) {
+            // `{ "a": "1" }` becomes `{ }`, the container `add` found.
+            return Edit {
+                start: interior.start,
+                end: interior.end,
+                with: keep,
+            };
+        }
         let after = text[item.end..interior.end].trim_start();
         let after = after.strip_prefix(',').unwrap_or(after);
         if only_trivia(before)
@@ -611,6 +620,27 @@ fn remove_item(text: &str, container: Range, items: &[Range], index: usize) -> E
             with: String::new(),
         }
     }
+}
+
+/// The padding to keep when the only entry of a container that has no line break inside is
+/// removed, when nothing but spaces and one comma surround it: the same padding on both sides
+/// (what `add` writes into `{ }`) is kept once, otherwise both sides are.
+fn single_line_padding(text: &str, interior: Range, item: Range) -> Option<String> {
+    let before = &text[interior.start..item.start];
+    let after = &text[item.end..interior.end];
+    let after = match after.find(',') {
+        Some(comma) => format!("{}{}", &after[..comma], &after[comma + 1..]),
+        None => after.to_string(),
+    };
+    let padding = |s: &str| s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
+    if !padding(before) || !padding(&after) {
+        return None;
+    }
+    Some(if before == after {
+        before.to_string()
+    } else {
+        format!("{before}{after}")
+    })
 }
 
 /// Whether only spaces and comments follow `pos` up to the end of its line, none running past

@@ -101,7 +101,7 @@ pub(super) fn dispatch(argv0: &OsString, args: &[OsString]) -> Option<Result<Exi
 }
 
 /// Whether `path` belongs to this user and no one else may write it.
-fn private_to_me(path: &Path) -> bool {
+pub(super) fn private_to_me(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt as _;
     std::fs::symlink_metadata(path)
         .is_ok_and(|m| m.uid() == rustix::process::getuid().as_raw() && m.mode() & 0o022 == 0)

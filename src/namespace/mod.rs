@@ -16,9 +16,15 @@
 //! physical store and `/nix/store` are the same directory) never enters again, so launched
 //! programs that start each other do not nest namespaces.
 //!
+//! Entering means joining the namespace kept alive by the store's long-lived holder
+//! (`holder.rs`), which spares every short-lived program the namespace's teardown at exit;
+//! only when that cannot be done does the process make a namespace of its own.
+//!
 //! The kernel interface is Linux's; other systems get [`Blocked`] with "not on this system"
 //! (`unsupported.rs`), which the store turns into a clear error.
 
+#[cfg(target_os = "linux")]
+pub mod holder;
 pub mod launcher;
 #[cfg(target_os = "linux")]
 mod linux;
@@ -75,11 +81,41 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// Enter a new user + mount namespace in which `nix_dir` is mounted at `/nix`: bound onto
 /// `/nix` when it exists, otherwise under a private root made of bind mounts of `/`'s entries
 /// plus `nix`. Only for a single-threaded process that `exec`s next.
+///
+/// The namespace of the store's holder is joined when it can be (started first when none
+/// runs); otherwise this process makes one of its own.
 pub fn enter(nix_dir: &Path) -> Result<(), Blocked> {
     if inside(nix_dir) {
         return Ok(());
     }
+    #[cfg(target_os = "linux")]
+    match holder::join(nix_dir) {
+        Ok(()) => return Ok(()),
+        Err(holder::NotJoined::Unchanged) => {}
+        Err(holder::NotJoined::Changed(cause)) => {
+            return Err(Blocked {
+                setting: None,
+                cause,
+                apparmor: false,
+                forbidden: false,
+                threads: false,
+            })
+        }
+    }
     platform::enter(nix_dir)
+}
+
+/// What `doctor` says about the holder of `nix_dir`'s namespace.
+pub fn holder_summary(nix_dir: &Path) -> String {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = holder::running(nix_dir) {
+        return format!(
+            "namespace held by process {} (programs join it; stopping it with `kill {}` is \
+             harmless: the next program starts another)",
+            r.pid, r.pid
+        );
+    }
+    "no namespace holder runs (the next program started from the store starts one)".to_string()
 }
 
 /// Whether [`enter`] can work on this system (a user + mount namespace in which this user may
@@ -165,6 +201,11 @@ pub fn dispatch() -> Option<Result<ExitCode, Failure>> {
             Some(exec_inside(&nix_dir, &rest[2], &rest[2], &rest[3..]))
         }
         Some(PROBE_ARG) if rest.len() == 1 => Some(Ok(probe_here())),
+        #[cfg(target_os = "linux")]
+        Some(holder::HOLD_ARG) => {
+            let (dir, detached) = holder::hold_args(&rest)?;
+            Some(Ok(holder::hold(&dir, detached)))
+        }
         _ => launcher::dispatch(&argv0, &rest),
     }
 }

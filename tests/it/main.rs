@@ -22,6 +22,7 @@ mod fuzz_corpus;
 mod global_env;
 mod http_policy;
 mod index_build;
+mod index_eras;
 mod index_nixhub;
 mod index_shard;
 mod index_sparse;

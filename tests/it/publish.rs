@@ -254,7 +254,7 @@ fn republishing_is_idempotent_and_new_versions_merge() {
     let names = std::fs::read_to_string(w.index.join("names.jsonl")).unwrap();
     assert_eq!(
         names,
-        "{\"name\":\"deploy-helper\",\"summary\":\"Deploys our services\",\"latest\":\"1.5.0\"}\n"
+        "{\"name\":\"deploy-helper\",\"summary\":\"Deploys our services\",\"latest\":\"1.5.0\",\"attr_path\":\"deploy-helper\"}\n"
     );
     let narinfos = std::fs::read_dir(&w.cache).unwrap().filter(|e| {
         e.as_ref()

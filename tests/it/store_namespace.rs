@@ -46,6 +46,15 @@ impl Case {
         cmd
     }
 
+    /// [`Case::cmd`], in `cwd` rather than the project.
+    fn cmd_in(&self, world: &World, cwd: &Path, program: &str) -> Command {
+        let mut cmd = world.command(&self.scratch, cwd, program);
+        self.t.isolate(&mut cmd);
+        cmd.env_remove("DEVENV_STORE_ROOT");
+        cmd.env("PATH", std::env::var_os("PATH").unwrap());
+        cmd
+    }
+
     fn devenv(&self, world: &World, args: &[&str]) -> Command {
         self.cmd(world, BIN, args)
     }
@@ -53,6 +62,62 @@ impl Case {
     fn hello(&self, args: &str) -> String {
         format!("hello from libgreet {}; args:{args}\n", self.salt)
     }
+}
+
+impl Case {
+    /// The store's namespace holder's record (`None` when no launch started one).
+    fn holder_record(&self) -> Option<String> {
+        std::fs::read_to_string(
+            self.t
+                .home
+                .join(".local/share/devenv/store/.namespace-holder/record"),
+        )
+        .ok()
+    }
+
+    /// The pid in the holder's record.
+    fn holder_pid(&self) -> Option<i32> {
+        self.holder_record()?
+            .lines()
+            .find_map(|l| l.strip_prefix("pid="))?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Case {
+    /// A holder outlives every command by design: the test's own ends with the test.
+    fn drop(&mut self) {
+        if let Some(pid) = self.holder_pid() {
+            kill_and_wait(pid);
+        }
+    }
+}
+
+/// Kill `pid` and wait until it is gone (it is no child of the test, so it cannot be waited
+/// for as one).
+fn kill_and_wait(pid: i32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+    for _ in 0..500 {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // A zombie waits for its reaper only; it holds no namespace any more.
+            Ok(stat)
+                if !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z') =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
+    panic!("pid {pid} did not die");
 }
 
 /// `stderr` as users read it, with the test world's paths and the test user's ids redacted,
@@ -391,5 +456,309 @@ fn bad_cases_get_one_clear_message() {
         "namespace__setuid_program",
         &mut case.devenv(&world, &["run", suid.to_str().unwrap()]),
         &["is a setuid program", "without its privileges"],
+    );
+}
+
+/// `readlink /proc/<pid>/ns/mnt` and `…/ns/user` of `pid`, one a line.
+fn namespaces_of(pid: &str) -> String {
+    ["mnt", "user"]
+        .iter()
+        .map(|ns| {
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+            format!("{}\n", link.display())
+        })
+        .collect()
+}
+
+/// A namespace store ready to run (installed, allowed, launchers written) for the test user.
+fn installed(salt: &str) -> (Case, World<'static>) {
+    let case = Case::new(salt);
+    let user = nsworld::test_user();
+    nsworld::chown_tree(case.t.root(), user);
+    let world = World {
+        user: Some(user),
+        ..World::default()
+    };
+    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    ok(&mut case.devenv(&world, &["allow"]));
+    ok(&mut case.devenv(&world, &["export", "bash"]));
+    (case, world)
+}
+
+/// The namespaces a program started by `devenv run` is in.
+fn run_namespaces(case: &Case, world: &World) -> String {
+    ok(&mut case.devenv(
+        world,
+        &[
+            "run",
+            "--",
+            "readlink",
+            "/proc/self/ns/mnt",
+            "/proc/self/ns/user",
+        ],
+    ))
+}
+
+/// What `devenv doctor` prints (it exits 1 when any check fails, such as an unreachable cache).
+fn doctor_text(case: &Case, world: &World) -> String {
+    let out = output(&mut case.devenv(world, &["doctor"]));
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The project's launcher of `program` (the symlink the hook puts on PATH).
+fn launcher(case: &Case, program: &str) -> PathBuf {
+    let dir = case.t.home.join(".local/share/devenv/launchers");
+    let project = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap();
+    project.path().join(program)
+}
+
+#[test]
+fn launches_join_one_long_lived_holder() {
+    let (case, world) = installed("elf-holder");
+    let first = run_namespaces(&case, &world);
+    let pid = case
+        .holder_pid()
+        .expect("the first launch started a holder");
+    assert_eq!(
+        first,
+        namespaces_of(&pid.to_string()),
+        "the program is in the holder's namespaces"
+    );
+    assert_eq!(
+        run_namespaces(&case, &world),
+        first,
+        "a second launch joins the same namespaces"
+    );
+    assert_eq!(case.holder_pid(), Some(pid), "no second holder");
+    let doctor = doctor_text(&case, &world);
+    assert!(
+        doctor.contains(&format!("namespace held by process {pid} ")),
+        "doctor shows the holder: {doctor}"
+    );
+
+    // A launcher (what the hook puts on PATH) joins it too, in the caller's directory.
+    let info = ok(&mut case.cmd(&world, launcher(&case, "elfinfo").to_str().unwrap(), &[]));
+    let user_ns = first.lines().nth(1).unwrap();
+    assert!(
+        info.starts_with(&format!(
+            "uid={} gid={} cwd={} userns={user_ns} ",
+            world.user.unwrap().0,
+            world.user.unwrap().1,
+            case.t.project.display()
+        )),
+        "{info}"
+    );
+    // And `devenv shell`.
+    let out = shell(
+        &case,
+        &world,
+        "readlink /proc/self/ns/mnt /proc/self/ns/user\nexit\n",
+    );
+    assert_eq!(out, first, "devenv shell joins the holder");
+
+    // gc with the holder running, then the same paths fetched again: the holder's namespace
+    // sees the store as it is now (it binds the store's directory, not a copy of it).
+    let hidden = case.t.root().join("hidden");
+    std::fs::create_dir_all(&hidden).unwrap();
+    for f in ["devenv.json", "devenv.lock"] {
+        std::fs::rename(case.t.project.join(f), hidden.join(f)).unwrap();
+    }
+    ok(&mut case.devenv(&world, &["gc"]));
+    let store = case.t.home.join(".local/share/devenv/store/nix/store");
+    assert!(
+        !store.join(&case.fx.paths["elfhello"][11..]).exists(),
+        "gc removed the program"
+    );
+    for f in ["devenv.json", "devenv.lock"] {
+        std::fs::rename(hidden.join(f), case.t.project.join(f)).unwrap();
+    }
+    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "again"]));
+    assert_eq!(
+        out,
+        case.hello(" [again]"),
+        "paths fetched later run inside"
+    );
+    assert_eq!(case.holder_pid(), Some(pid), "still the same holder");
+
+    // A directory the holder cannot see (mounted after it started, under a private mount):
+    // that launch makes a namespace of its own, in that directory, and leaves the holder be.
+    let later = case.t.root().join("mounted-later");
+    std::fs::create_dir_all(&later).unwrap();
+    let elsewhere = World {
+        noexec: Some(&later),
+        ..World {
+            user: world.user,
+            ..World::default()
+        }
+    };
+    let info = ok(&mut case.cmd_in(
+        &elsewhere,
+        &later,
+        launcher(&case, "elfinfo").to_str().unwrap(),
+    ));
+    assert!(
+        info.contains(&format!(" cwd={} userns=", later.display())),
+        "the program starts in the caller's directory: {info}"
+    );
+    assert!(
+        !info.contains(&format!(" userns={user_ns} ")),
+        "not in the holder's namespace: {info}"
+    );
+    assert_eq!(case.holder_pid(), Some(pid), "the holder stays");
+
+    // The holder holds nothing of its caller's: no directory but its own `/`, no descriptor but
+    // /dev/null, no environment.
+    use std::os::unix::fs::MetadataExt as _;
+    let null = std::fs::metadata("/dev/null").unwrap().rdev();
+    let mut fds: Vec<(String, u64)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            (name, std::fs::metadata(e.path()).unwrap().rdev())
+        })
+        .collect();
+    fds.sort();
+    assert_eq!(
+        fds,
+        [("0".into(), null), ("1".into(), null), ("2".into(), null)],
+        "the holder's descriptors: /dev/null only"
+    );
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(environ.is_empty(), "the holder's environment is empty");
+    let cwd = std::fs::metadata(format!("/proc/{pid}/cwd")).unwrap();
+    let root = std::fs::metadata(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(
+        (cwd.dev(), cwd.ino()),
+        (root.dev(), root.ino()),
+        "the holder's directory is its root"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[0], "S", "the holder sleeps: {stat}");
+    let mine = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let my_session = mine
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        fields[3], my_session,
+        "the holder is in a session of its own: {stat}"
+    );
+    // Its starter exited at once, so it was handed to init (or a subreaper), not to the program
+    // the launch became, which belongs to the test user.
+    let parent = std::fs::metadata(format!("/proc/{}", fields[1])).unwrap();
+    assert_ne!(
+        parent.uid(),
+        world.user.unwrap().0,
+        "the holder is no child of a launched program: {stat}"
+    );
+}
+
+#[test]
+fn a_killed_holder_or_a_stale_record_gets_a_new_holder() {
+    let (case, world) = installed("elf-holder-gone");
+    let hello = || ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
+    assert_eq!(hello(), case.hello(" [x]"));
+    let first = case.holder_pid().expect("a holder");
+
+    // Killed between two launches: the next launch starts another.
+    kill_and_wait(first);
+    let doctor = doctor_text(&case, &world);
+    assert!(
+        doctor.contains("no namespace holder runs"),
+        "doctor: {doctor}"
+    );
+    assert_eq!(hello(), case.hello(" [x]"), "runs with the holder killed");
+    let second = case.holder_pid().expect("a holder");
+    assert_ne!(second, first, "a new holder");
+    assert_eq!(
+        run_namespaces(&case, &world),
+        namespaces_of(&second.to_string())
+    );
+
+    // A record whose pid is now another process of the same user, in namespaces of its own
+    // (the record even names them): it does not show the store at /nix/store, so it is not
+    // joined.
+    let record = case
+        .t
+        .home
+        .join(".local/share/devenv/store/.namespace-holder/record");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let mut decoy = case
+        .cmd(&world, "unshare", &["-U", "-m", "--", "sleep", "300"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dpid = decoy.id().to_string();
+    for _ in 0..500 {
+        if std::fs::read_to_string(format!("/proc/{dpid}/comm")).unwrap_or_default() == "sleep\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = |ns: &str| {
+        std::fs::metadata(format!("/proc/{dpid}/ns/{ns}"))
+            .unwrap()
+            .ino()
+    };
+    let forged = format!(
+        "pid={dpid}\nboot={}\nuserns={}\nmntns={}\n",
+        boot.trim(),
+        ino("user"),
+        ino("mnt")
+    );
+    let write_record = |text: &str| {
+        std::fs::write(&record, text).unwrap();
+        nsworld::chown_tree(&record, world.user.unwrap());
+    };
+    kill_and_wait(second);
+    write_record(&forged);
+    let joined = run_namespaces(&case, &world);
+    let decoy_ns = namespaces_of(&dpid);
+    assert!(
+        decoy.try_wait().unwrap().is_none(),
+        "the process a stale record names is left alone"
+    );
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert_ne!(
+        joined, decoy_ns,
+        "the reused pid's namespaces are not joined"
+    );
+    let third = case.holder_pid().expect("a holder");
+    assert_ne!(
+        third.to_string(),
+        dpid,
+        "a new holder replaced the stale record"
+    );
+    assert_eq!(joined, namespaces_of(&third.to_string()));
+
+    // A record of a dead pid: a new holder too.
+    kill_and_wait(third);
+    let mut done = Command::new("true").spawn().unwrap();
+    let dead = done.id();
+    done.wait().unwrap();
+    write_record(&format!(
+        "pid={dead}\nboot={}\nuserns=1\nmntns=2\n",
+        boot.trim()
+    ));
+    assert_eq!(hello(), case.hello(" [x]"), "runs with a dead pid recorded");
+    let fourth = case.holder_pid().expect("a holder");
+    assert_ne!(fourth, dead as i32);
+    assert_eq!(
+        run_namespaces(&case, &world),
+        namespaces_of(&fourth.to_string())
     );
 }

@@ -82,7 +82,9 @@ pub fn resolve(repo: &Path, ranges: &[String], revs: &[String]) -> anyhow::Resul
             .hint("pass --revs A..B or --rev R (a range A..A is empty)")
             .bad_input();
     }
-    let mut args = vec!["show", "-s", "--format=%H %ct"];
+    // `log --no-walk`, not `show -s`: `show` reads the blobs a commit changed, which a mirror
+    // may lack; the dates need only the commits.
+    let mut args = vec!["log", "--no-walk=unsorted", "--format=%H %ct"];
     args.extend(hashes.iter().map(String::as_str));
     let out = run_git(repo, &args)?;
     out.lines()
@@ -114,7 +116,15 @@ pub fn checkout_tree(slot: &Path) -> PathBuf {
 /// Make the work tree of `slot` hold exactly the tree of `rev`, rewriting only files that differ
 /// from what the slot held before (its own index file records that). The repository's own index,
 /// work tree and worktree list are not touched.
-pub fn checkout(repo: &Path, rev: &str, slot: &Path) -> anyhow::Result<PathBuf> {
+///
+/// Mirrors often lack some blobs (a partial clone, or a host that drops nixpkgs' largest
+/// generated file). A missing `.nix` file is written as an expression that throws, naming the
+/// file and object, so the attributes that read it fail to evaluate (and are listed as failed)
+/// while the rest of the revision is indexed; no output path can be computed from such a
+/// placeholder. Any other missing object (a commit, a tree, a patch or source file that would be
+/// hashed into an output path) fails the revision with the paths named.
+/// Returns the `.nix` files written as placeholders (usually none).
+pub fn checkout(repo: &Path, rev: &str, slot: &Path) -> anyhow::Result<Vec<String>> {
     let tree = checkout_tree(slot);
     std::fs::create_dir_all(&tree)
         .with_context(|| format!("could not create {}", tree.display()))?;
@@ -127,12 +137,112 @@ pub fn checkout(repo: &Path, rev: &str, slot: &Path) -> anyhow::Result<PathBuf> 
         .output()
         .context("could not run git")?;
     if !out.status.success() {
+        let first = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return checkout_anew(repo, rev, slot, &first);
+    }
+    Ok(Vec::new())
+}
+
+/// The blobs of `rev`'s tree the repository does not have, as (path, object).
+fn missing_blobs(repo: &Path, rev: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let listing = run_git(repo, &["ls-tree", "-r", "-z", "--full-tree", rev])?;
+    let entries: Vec<(String, String)> = listing
+        .split('\0')
+        .filter_map(|e| {
+            let (meta, path) = e.split_once('\t')?;
+            let mut fields = meta.split(' ');
+            let (_mode, kind, object) = (fields.next()?, fields.next()?, fields.next()?);
+            (kind == "blob").then(|| (path.to_owned(), object.to_owned()))
+        })
+        .collect();
+    let mut child = git(repo)
+        .args(["cat-file", "--batch-check=%(objectname)"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("could not run git")?;
+    let mut stdin = child.stdin.take().context("git cat-file has no stdin")?;
+    let objects: String = entries.iter().map(|(_, o)| format!("{o}\n")).collect();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(objects.as_bytes())
+    });
+    let out = child.wait_with_output().context("could not run git")?;
+    writer.join().expect("writer thread")?;
+    let answers = String::from_utf8_lossy(&out.stdout);
+    let missing: std::collections::BTreeSet<&str> = answers
+        .lines()
+        .filter_map(|l| l.strip_suffix(" missing"))
+        .collect();
+    Ok(entries
+        .into_iter()
+        .filter(|(_, o)| missing.contains(o.as_str()))
+        .collect())
+}
+
+/// Check `rev` out into an emptied slot, writing a throwing placeholder for each missing `.nix`
+/// blob; `first` is why the ordinary checkout failed.
+fn checkout_anew(repo: &Path, rev: &str, slot: &Path, first: &str) -> anyhow::Result<Vec<String>> {
+    let tree = checkout_tree(slot);
+    let missing = missing_blobs(repo, rev)
+        .with_context(|| format!("revision {rev} cannot be read from the repository ({first})"))?;
+    let unusable: Vec<&str> = missing
+        .iter()
+        .filter(|(p, _)| !p.ends_with(".nix"))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if !unusable.is_empty() {
         bail!(
-            "checking out revision {rev} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "it cannot be checked out: the repository lacks the git objects of {}, which output paths are computed from; fetch them from a complete clone of nixpkgs, or leave this revision out",
+            unusable.join(", ")
         );
     }
-    Ok(tree)
+    let _ = std::fs::remove_dir_all(&tree);
+    let _ = std::fs::remove_file(slot.join("index"));
+    std::fs::create_dir_all(&tree)
+        .with_context(|| format!("could not create {}", tree.display()))?;
+    let index = slot.join("index");
+    let step = |args: &[&str]| -> anyhow::Result<()> {
+        let out = git(repo)
+            .env("GIT_INDEX_FILE", &index)
+            .arg("--work-tree")
+            .arg(&tree)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .context("could not run git")?;
+        if !out.status.success() {
+            bail!(
+                "checking out revision {rev} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    };
+    step(&["read-tree", "--reset", rev])?;
+    if missing.is_empty() {
+        // The first attempt failed for another reason (files of the previous revision in the
+        // way): an emptied slot takes the whole tree.
+        step(&["checkout-index", "--all", "--force"])?;
+        return Ok(Vec::new());
+    }
+    let mut remove = vec!["update-index", "--force-remove", "--"];
+    remove.extend(missing.iter().map(|(p, _)| p.as_str()));
+    step(&remove)?;
+    step(&["checkout-index", "--all", "--force"])?;
+    for (path, object) in &missing {
+        let file = tree.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(
+            &file,
+            format!("throw \"{path} (git object {object}) is missing from the repository\"\n"),
+        )
+        .with_context(|| format!("could not write {}", file.display()))?;
+    }
+    Ok(missing.into_iter().map(|(p, _)| p).collect())
 }
 
 /// Export the tree of `rev` into a new directory under `parent` and return its path.

@@ -1,16 +1,25 @@
 //! Folding evaluation results (and published tools) into package files, without I/O.
 //!
-//! The rule: per package name, one entry per version, taken from the newest revision that has
-//! it (by commit date, then by revision hash so equal dates still decide the same way), with that
+//! A package file is a **name as users type it**: every attribute path the evaluator listed
+//! (`git`, `nodejs_16`, `python3Packages.requests`), and every name a derivation calls itself
+//! ([`names`](crate::index::names::names): its `pname`, that name without a Python prefix or a `-wrapper` suffix, and without
+//! a trailing version number such as `python3` → `python` for 3.x). So `nodejs@16` finds
+//! `nodejs_16` and `ansible` finds whichever attribute carried ansible. Per version one attribute
+//! is kept, by [`attr_rank`](crate::index::names::attr_rank).
+//!
+//! The rule: per name, one entry per version, taken from the newest revision that has it (by
+//! commit date, then by revision hash so equal dates still decide the same way), with that
 //! revision's outputs for every system it was evaluated on. A package's summary, homepage and
-//! license come from its newest entry. Picking "the newest" is a maximum, so merging revisions one
-//! run at a time gives the same files as merging them all at once, in any order.
+//! license come from its newest entry's attribute. Every choice is a maximum or a minimum, so
+//! merging revisions one run at a time gives the same files as merging them all at once, in any
+//! order.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::eval::EvalResult;
+use super::eval::{EvalPackage, EvalResult};
 use crate::index::format::{NameLine, PackageFile, SystemOutputs, VersionEntry};
+use crate::index::names::{attr_rank, names, AttrRank};
 use crate::version::compare as compare_versions;
 
 /// Package-level metadata carried by a candidate entry.
@@ -24,20 +33,41 @@ pub struct Meta {
 /// All package files of an index, by name.
 pub type Packages = BTreeMap<String, PackageFile>;
 
+/// Every name `p` is looked up under: its attribute path and [`names`] (for a nested attribute,
+/// only those its `pname` starts with); only names that can be index file names.
+fn keys(p: &EvalPackage) -> Vec<String> {
+    let mut keys = if p.attr_path.contains('.') {
+        // Inside a package set a Python prefix is what tells the library apart from the
+        // program (`python27Packages.redis`, named `python2.7-redis`, is not `redis`).
+        names(&p.name, &p.version)
+            .into_iter()
+            .filter(|n| p.name.starts_with(n.as_str()))
+            .collect()
+    } else {
+        names(&p.name, &p.version)
+    };
+    keys.push(p.attr_path.clone());
+    keys.retain(|k| super::write::valid_name(k));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// Merge one evaluation into `packages`; returns the names whose files changed, sorted. The
 /// outcome does not depend on the order evaluations are merged in, so a build merges each one as
 /// it finishes.
 pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String> {
-    // Within one revision several attributes may carry the same name and version
-    // (`python3`, `python311`): keep the preferred one.
-    let mut chosen: BTreeMap<(&str, &str), &super::eval::EvalPackage> = BTreeMap::new();
+    // Within one revision several attributes carry the same name and version (`git`,
+    // `gitFull`; `python3`, `python311`): keep the preferred one.
+    let mut chosen: BTreeMap<(String, &str), &EvalPackage> = BTreeMap::new();
     for p in &result.packages {
-        let key = (p.name.as_str(), p.version.as_str());
-        match chosen.get(&key) {
-            Some(current)
-                if attr_rank(&current.attr_path, &p.name) <= attr_rank(&p.attr_path, &p.name) => {}
-            _ => {
-                chosen.insert(key, p);
+        for key in keys(p) {
+            let rank = attr_rank(&p.attr_path, &key, &p.version);
+            match chosen.get(&(key.clone(), p.version.as_str())) {
+                Some(current) if attr_rank(&current.attr_path, &key, &p.version) <= rank => {}
+                _ => {
+                    chosen.insert((key, p.version.as_str()), p);
+                }
             }
         }
     }
@@ -62,14 +92,12 @@ pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String>
             homepage: p.homepage.clone(),
             license: p.license.clone(),
         };
-        let file = packages
-            .entry(name.to_owned())
-            .or_insert_with(|| PackageFile {
-                name: name.to_owned(),
-                ..PackageFile::default()
-            });
+        let file = packages.entry(name.clone()).or_insert_with(|| PackageFile {
+            name: name.clone(),
+            ..PackageFile::default()
+        });
         if merge_entry(file, entry, &meta) {
-            touched.push(name.to_owned());
+            touched.push(name);
         }
     }
     touched.dedup();
@@ -84,14 +112,26 @@ pub fn merge_result(packages: &mut Packages, result: &EvalResult) -> Vec<String>
 pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta) -> bool {
     let cand = recency(&candidate);
     let is_newest = file.versions.iter().all(|v| recency(v) <= cand);
-    let ties_newest = file.versions.iter().any(|v| recency(v) == cand);
+    // The newest revision's highest version, and its best attribute: each entry holds its
+    // version's best, so this is the best over every newest candidate merged so far.
+    let best_newest = file
+        .versions
+        .iter()
+        .filter(|v| recency(v) == cand)
+        .map(|v| meta_rank(v, &file.name))
+        .min();
     let mut changed = false;
-    // Metadata first, while `candidate` is whole. Equal recency with different metadata (two
-    // attributes or two systems of one revision): keep the smaller, whatever came first.
+    // Metadata first, while `candidate` is whole: from the newest entry's best attribute; among
+    // equals (two systems of one revision), the smaller, whatever came first.
     if is_newest {
         let current = (&file.summary, &file.homepage, &file.license);
         let offered = (&meta.summary, &meta.homepage, &meta.license);
-        if offered != current && (!ties_newest || offered < current) {
+        let rank = meta_rank(&candidate, &file.name);
+        let better = match &best_newest {
+            None => true,
+            Some(best) => (rank, offered) < (*best, current),
+        };
+        if offered != current && better {
             file.summary = meta.summary.clone();
             file.homepage = meta.homepage.clone();
             file.license = meta.license.clone();
@@ -117,8 +157,8 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
             }
             Ordering::Less => {}
             Ordering::Equal => {
-                if attr_rank(&candidate.attr_path, &file.name)
-                    < attr_rank(&existing.attr_path, &file.name)
+                if attr_rank(&candidate.attr_path, &file.name, &candidate.version)
+                    < attr_rank(&existing.attr_path, &file.name, &existing.version)
                 {
                     existing.attr_path = candidate.attr_path;
                     changed = true;
@@ -135,13 +175,36 @@ pub fn merge_entry(file: &mut PackageFile, candidate: VersionEntry, meta: &Meta)
     changed
 }
 
-fn recency(v: &VersionEntry) -> (&str, &str) {
-    (v.last_modified.as_str(), v.rev.as_str())
+/// Whose metadata a package shows among entries of one revision; lower wins: the highest
+/// version, then the attribute [`attr_rank`] prefers.
+fn meta_rank<'a>(
+    v: &'a VersionEntry,
+    name: &str,
+) -> (std::cmp::Reverse<HighVersion<'a>>, AttrRank<'a>) {
+    (
+        std::cmp::Reverse(HighVersion(&v.version)),
+        attr_rank(&v.attr_path, name, &v.version),
+    )
 }
 
-/// Lower is preferred: the attribute named like the package, then shorter, then alphabetical.
-fn attr_rank<'a>(attr: &'a str, name: &str) -> (bool, usize, &'a str) {
-    (attr != name, attr.len(), attr)
+/// A version ordered as Nix orders versions, then as text, so the order is total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HighVersion<'a>(&'a str);
+
+impl Ord for HighVersion<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_versions(self.0, other.0).then_with(|| self.0.cmp(other.0))
+    }
+}
+
+impl PartialOrd for HighVersion<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+fn recency(v: &VersionEntry) -> (&str, &str) {
+    (v.last_modified.as_str(), v.rev.as_str())
 }
 
 /// The newest version of a package by Nix's version order.
@@ -157,10 +220,20 @@ pub fn name_lines(packages: &Packages) -> Vec<NameLine> {
     packages
         .values()
         .filter_map(|p| {
+            let latest = latest(p)?;
+            // The newest entry of that version: what `add <name>` locks.
+            let attr_path = p
+                .versions
+                .iter()
+                .filter(|v| v.version == latest)
+                .max_by(|a, b| recency(a).cmp(&recency(b)))
+                .map(|v| v.attr_path.clone())
+                .unwrap_or_default();
             Some(NameLine {
                 name: p.name.clone(),
                 summary: p.summary.clone(),
-                latest: latest(p)?.to_owned(),
+                latest: latest.to_owned(),
+                attr_path,
             })
         })
         .collect()

@@ -91,6 +91,8 @@ pub enum Event {
         system: String,
         error: String,
     },
+    /// `.nix` files of the revision the repository lacks: the attributes that read them fail.
+    MissingFiles { rev: String, paths: Vec<String> },
 }
 
 /// Receives [`Event`]s; the command line prints them.
@@ -213,7 +215,10 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     // tree that moves from revision to revision, rewriting only the files that differ; an
     // evaluator hands its slot back when done, which also caps the trees on disk.
     let jobs = opts.jobs.max(1).min(work.len().max(1));
-    let (ready, exported) = std::sync::mpsc::sync_channel::<(usize, Option<usize>)>(jobs);
+    // A revision that cannot be checked out (objects missing from the repository) travels as its
+    // error: it fails on its own and the others go on.
+    let (ready, exported) =
+        std::sync::mpsc::sync_channel::<(usize, Result<Option<usize>, String>)>(jobs);
     let exported = Mutex::new(exported);
     let (free_slot, free_slots) = std::sync::mpsc::channel::<usize>();
     let slots: Vec<PathBuf> = (0..=jobs)
@@ -236,6 +241,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         let (packages, staging) = (&mut packages, &mut staging);
         let bookkeeper =
             scope.spawn(move || bookkeep(build_dir, packages, staging, outcomes, fatal));
+        let free_slot_back = free_slot.clone();
         scope.spawn(move || {
             for (i, (rev, todo)) in work.iter().enumerate() {
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
@@ -246,13 +252,23 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                     .any(|s| !kept::path(build_dir, &rev.rev, s).exists());
                 let slot = if needs_tree {
                     let Ok(n) = free_slots.recv() else { break };
-                    if let Err(e) = git::checkout(&opts.nixpkgs, &rev.rev, &slots[n]) {
-                        fatal.lock().expect("fatal").get_or_insert(e);
-                        break;
+                    match git::checkout(&opts.nixpkgs, &rev.rev, &slots[n]) {
+                        Ok(missing) => {
+                            if !missing.is_empty() {
+                                reporter.event(Event::MissingFiles {
+                                    rev: rev.rev.clone(),
+                                    paths: missing,
+                                });
+                            }
+                            Ok(Some(n))
+                        }
+                        Err(e) => {
+                            let _ = free_slot_back.send(n);
+                            Err(format!("{e:#}"))
+                        }
                     }
-                    Some(n)
                 } else {
-                    None
+                    Ok(None)
                 };
                 if ready.send((i, slot)).is_err() {
                     break;
@@ -264,6 +280,42 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
             scope.spawn(move || loop {
                 let next = exported.lock().expect("channel").recv();
                 let Ok((i, slot)) = next else { break };
+                let slot = match slot {
+                    Ok(slot) => slot,
+                    Err(error) => {
+                        let (rev, todo) = &work[i];
+                        for system in todo {
+                            // A system evaluated before, on a run that could check it out.
+                            let kept_path = kept::path(build_dir, &rev.rev, system);
+                            if let Some(result) = kept::read(&kept_path, &rev.rev, system) {
+                                resumed.fetch_add(1, Ordering::SeqCst);
+                                reporter.event(Event::Evaluated {
+                                    rev: rev.rev.clone(),
+                                    system: system.clone(),
+                                    packages: result.packages.len(),
+                                    failed: result.failed.clone(),
+                                    resumed: true,
+                                });
+                                let _ = finished.send(Ok(Finished {
+                                    result,
+                                    fresh: false,
+                                }));
+                                continue;
+                            }
+                            reporter.event(Event::EvalFailed {
+                                rev: rev.rev.clone(),
+                                system: system.clone(),
+                                error: error.clone(),
+                            });
+                            let _ = finished.send(Err((
+                                rev.rev.clone(),
+                                system.clone(),
+                                error.clone(),
+                            )));
+                        }
+                        continue;
+                    }
+                };
                 let tree = slot.map(|n| git::checkout_tree(&slots[n]));
                 // After a fatal error keep draining (and freeing slots), so the checkout thread
                 // never waits forever.

@@ -205,7 +205,7 @@ fn remove_from_inline_lists_and_maps() {
     assert_eq!(rm(r#"{"packages": ["a@1"]}"#, "a"), r#"{"packages": []}"#);
     assert_eq!(
         rm(r#"{"packages": { "a": "1", }}"#, "a"),
-        r#"{"packages": {}}"#
+        r#"{"packages": { }}"#
     );
     assert_eq!(
         rm(r#"{"packages": {"a": "1", "b": {"version": "2"}}}"#, "a"),
@@ -385,4 +385,35 @@ fn add_then_rm_keeps_spaces_that_ended_the_last_entrys_line() {
         let added = add(text, &spec("jq", "1.7"));
         assert_eq!(rm(&added, "jq"), text, "after add: {added:?}");
     }
+}
+
+#[test]
+fn add_then_rm_in_an_empty_single_line_container_keeps_its_padding() {
+    for text in [
+        r#"{"packages": {}}"#,
+        r#"{"packages": { }}"#,
+        r#"{"packages": [  ]}"#,
+        "{\"packages\":{\r\r\r}}",
+        "{\"packages\":[\t]}",
+    ] {
+        let added = add(text, &spec("jq", "1.7"));
+        assert_eq!(rm(&added, "jq"), text, "after add: {added:?}");
+    }
+    assert_eq!(
+        add(r#"{"packages": { }}"#, &spec("jq", "1.7")),
+        r#"{"packages": { "jq": "1.7" }}"#
+    );
+    // An entry the user wrote alone on the line: its padding stays, once when both sides match.
+    assert_eq!(
+        rm(r#"{"packages": [ "jq@1.7" ]}"#, "jq"),
+        r#"{"packages": [ ]}"#
+    );
+    assert_eq!(
+        rm(r#"{"packages": ["jq@1.7", ]}"#, "jq"),
+        r#"{"packages": [ ]}"#
+    );
+    assert_eq!(
+        rm(r#"{"packages": [/* note */ "jq@1.7"]}"#, "jq"),
+        r#"{"packages": []}"#
+    );
 }

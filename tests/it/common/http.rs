@@ -1,14 +1,14 @@
 //! A loopback HTTP server for tests: serves files from a directory, counts requests, honours
 //! `If-None-Match`, and can be told to fail (status codes, garbage, truncation, stalls).
 
-use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::loopback::{Loopback, Reply, Request};
 
 /// What to do for requests whose path starts with a prefix.
 #[derive(Debug, Clone)]
@@ -64,41 +64,22 @@ struct State {
 pub struct Server {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    server: Arc<tiny_http::Server>,
+    _server: Loopback,
 }
 
 impl Server {
     /// Serve the files under `root` on 127.0.0.1 (random port).
     pub fn serve_dir(root: &Path) -> Server {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
-        let addr = server.server_addr().to_ip().expect("ip address");
         let state = Arc::new(Mutex::new(State::default()));
-        let stop = Arc::new(AtomicBool::new(false));
         let root: PathBuf = root.to_path_buf();
-        let mut threads = Vec::new();
-        for _ in 0..8 {
-            let server = server.clone();
+        let server = {
             let state = state.clone();
-            let stop = stop.clone();
-            let root = root.clone();
-            threads.push(std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match server.recv_timeout(Duration::from_millis(50)) {
-                        Ok(Some(req)) => handle(req, &root, &state),
-                        Ok(None) => continue,
-                        Err(_) => break,
-                    }
-                }
-            }));
-        }
+            Loopback::start(move |req, conn| handle(req, conn, &root, &state))
+        };
         Server {
-            addr,
+            addr: server.addr,
             state,
-            stop,
-            threads,
-            server,
+            _server: server,
         }
     }
 
@@ -142,16 +123,6 @@ impl Server {
     /// Forget the recorded requests.
     pub fn clear_requests(&self) {
         self.state.lock().unwrap().requests.clear();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
@@ -206,8 +177,8 @@ fn etag_of(bytes: &[u8]) -> String {
     )
 }
 
-fn handle(mut req: tiny_http::Request, root: &Path, state: &Mutex<State>) {
-    let url = req.url().to_string();
+fn handle(req: Request, conn: &mut TcpStream, root: &Path, state: &Mutex<State>) -> Reply {
+    let url = req.url.clone();
     let path = url.split('?').next().unwrap_or("").to_string();
     let fault = {
         let mut st = state.lock().unwrap();
@@ -217,8 +188,6 @@ fn handle(mut req: tiny_http::Request, root: &Path, state: &Mutex<State>) {
             .find(|(prefix, _)| path.starts_with(prefix.as_str()))
             .map(|(_, f)| f.clone())
     };
-    let mut body = Vec::new();
-    let _ = req.as_reader().read_to_end(&mut body);
     if let Some(Fault::Stall(d)) = &fault {
         std::thread::sleep(*d);
     }
@@ -226,71 +195,45 @@ fn handle(mut req: tiny_http::Request, root: &Path, state: &Mutex<State>) {
         gate.wait();
     }
     match fault {
-        Some(Fault::Status(code)) => {
-            let _ = req.respond(tiny_http::Response::empty(code));
-            return;
-        }
-        Some(Fault::Body(bytes)) => {
-            let _ = req.respond(tiny_http::Response::from_data(bytes));
-            return;
-        }
+        Some(Fault::Status(code)) => return Reply::Full(code, Vec::new(), Vec::new()),
+        Some(Fault::Body(bytes)) => return Reply::Full(200, Vec::new(), bytes),
         _ => {}
     }
     let rel = path.trim_start_matches('/');
     let file = root.join(percent_decode(rel));
     if rel.split('/').any(|c| c == "..") || !file.is_file() {
-        let _ = req.respond(tiny_http::Response::empty(404));
-        return;
+        return Reply::Full(404, Vec::new(), Vec::new());
     }
     let data = std::fs::read(&file).unwrap_or_default();
     let etag = etag_of(&data);
-    let headers: HashMap<String, String> = req
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.to_string(),
-            )
-        })
-        .collect();
-    if headers.get("if-none-match") == Some(&etag) {
-        let _ = req.respond(tiny_http::Response::empty(304).with_header(header("ETag", &etag)));
-        return;
+    if req.header("If-None-Match") == Some(etag.as_str()) {
+        return Reply::Full(304, vec![("ETag".to_string(), etag)], Vec::new());
     }
-    if let Some(Fault::StallAfter(n, pause)) = fault {
-        // Written straight to the socket, so the first bytes leave before the pause.
-        let mut w = req.into_writer();
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            data.len()
-        );
-        let _ = w.write_all(head.as_bytes());
-        let _ = w.write_all(&data[..n.min(data.len())]);
-        let _ = w.flush();
-        std::thread::sleep(pause);
-        return;
+    match fault {
+        Some(Fault::StallAfter(n, pause)) => {
+            // The first bytes leave before the pause.
+            send_part(conn, &data, n);
+            std::thread::sleep(pause);
+            Reply::Raw
+        }
+        // The Content-Length promises more than is sent before the connection closes.
+        Some(Fault::Truncate(n)) => {
+            send_part(conn, &data, n);
+            Reply::Raw
+        }
+        _ => Reply::Full(200, vec![("ETag".to_string(), etag)], data),
     }
-    if let Some(Fault::Truncate(n)) = fault {
-        let len = data.len();
-        let cut = data[..n.min(len)].to_vec();
-        let resp = tiny_http::Response::new(
-            200.into(),
-            vec![header("ETag", &etag), header("Connection", "close")],
-            std::io::Cursor::new(cut),
-            Some(len),
-            None,
-        )
-        // Never chunked (tiny_http chunks large bodies), so the Content-Length promises more.
-        .with_chunked_threshold(usize::MAX);
-        let _ = req.respond(resp);
-        return;
-    }
-    let _ = req.respond(tiny_http::Response::from_data(data).with_header(header("ETag", &etag)));
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap()
+/// The headers of the whole of `data`, then only its first `n` bytes.
+fn send_part(conn: &mut TcpStream, data: &[u8], n: usize) {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        data.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&data[..n.min(data.len())]);
+    let _ = conn.flush();
 }
 
 fn percent_decode(s: &str) -> String {

@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use super::loopback::{Loopback, Reply};
 
 pub const SYSTEMS: [&str; 4] = [
     "aarch64-darwin",
@@ -206,70 +205,34 @@ pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 pub struct FnServer {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
+    _server: Loopback,
 }
 
 impl FnServer {
-    pub fn start(handler: impl Fn(&Seen) -> Answer + Send + 'static) -> FnServer {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    pub fn start(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> FnServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (server, seen, stop) = (server.clone(), seen.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(50)) else {
-                        continue;
-                    };
-                    let s = Seen {
-                        url: req.url().to_string(),
-                        if_none_match: req
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv("If-None-Match"))
-                            .map(|h| h.value.to_string()),
-                        if_modified_since: req
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv("If-Modified-Since"))
-                            .map(|h| h.value.to_string()),
-                    };
-                    seen.lock().unwrap().push(s.clone());
-                    let (status, headers, body) = handler(&s);
-                    let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
-                    for (k, v) in headers {
-                        resp.add_header(
-                            tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap(),
-                        );
-                    }
-                    let _ = req.respond(resp);
-                }
+        let server = {
+            let seen = seen.clone();
+            Loopback::start(move |req, _| {
+                let s = Seen {
+                    url: req.url.clone(),
+                    if_none_match: req.header("If-None-Match").map(str::to_string),
+                    if_modified_since: req.header("If-Modified-Since").map(str::to_string),
+                };
+                seen.lock().unwrap().push(s.clone());
+                let (status, headers, body) = handler(&s);
+                Reply::Full(status, headers, body)
             })
         };
         FnServer {
-            url,
+            url: format!("http://{}", server.addr),
             seen,
-            stop,
-            server,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FnServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bad_input;
 pub mod elffix;
 pub mod http;
 pub mod index;
+pub mod loopback;
 pub mod nixfix;
 pub mod nixpkgs;
 pub mod nsworld;
