@@ -1,5 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark: `devenv index build` against a plain shell loop running
+# Benchmarks of `devenv index build`, in one of two modes.
+#
+# Real nixpkgs (NIXPKGS=<git repo of nixpkgs> REV=<revision>): side by side on that one revision
+# and the same SYSTEMS (default x86_64-linux), in one run:
+#   - `devenv index build` vs `nix-env -qaP --json --meta --out-path` alone on the same tree
+#     (wall time and peak RSS; targets: <= 1.1x wall, <= 1.2x RSS). Peak RSS is given two ways:
+#     GNU time's maximum resident set (of the largest single process) and the peak of the whole
+#     process tree's resident memory sampled every 0.1 s (devenv runs nix-env as a child, so its
+#     tree holds both at once);
+#   - `devenv search` on the index built (target <= 10 ms) and `devenv add X --no-install` vs
+#     `devenv --version` (target <= 2x), with hyperfine;
+#   - with REV2=<another revision>: `--shard 1/2` and `--shard 2/2` over REV and REV2, then
+#     `devenv index merge` of the two (target: merge < 5% of the shards' build time), and a check
+#     that the merged index has the same bytes as one build of both revisions.
+#   NIXPKGS=~/src/nixpkgs REV=release-17.09 REV2=<older commit> bench/index_build.sh
+#
+# Fixture (no NIXPKGS): `devenv index build` against a plain shell loop running
 #   nix-env -qaP --json --meta --out-path -f <tree> --argstr system <system>
 # over the same revisions (already exported to directories, so the loop pays nothing for git).
 # Uses the fixture nixpkgs repository with PKGS extra packages per revision, and the REVS clean
@@ -11,6 +27,9 @@
 #   bench/index_build.sh            # REVS=20 PKGS=1500 RUNS=3 SYSTEMS=x86_64-linux,aarch64-darwin
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -n "${NIXPKGS:-}" ]; then
+  exec bash "$root/bench/index_build_real.sh"
+fi
 REVS=${REVS:-20}
 PKGS=${PKGS:-1500}
 RUNS=${RUNS:-3}

@@ -1,13 +1,15 @@
-//! `devenv index`: Build or extend a static version index from a nixpkgs git checkout.
+//! `devenv index`: Build or extend a static version index from a nixpkgs git checkout, or merge
+//! index directories (shards of a build, a team's published tools) into one.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Ctx, Printer};
 use crate::diagnostic::ResultExt;
+use crate::index::build::shard::Shard;
 use crate::index::build::{self, BuildOptions, Event, Reporter};
 
-/// Build or extend a static version index from a nixpkgs git checkout.
+/// Build or extend a static version index from a nixpkgs git checkout, or merge indexes.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -17,6 +19,20 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum IndexCommand {
     Build(BuildArgs),
+    Merge(MergeArgs),
+}
+
+/// Merge index directories — the outputs of `index build --shard K/N` (all N of them), whole
+/// indexes, a team's published index — into one, byte-identical to a single build of the same
+/// revisions. An index already in --out is kept and merged with them.
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// Index directories to merge.
+    #[arg(value_name = "SHARD_DIR", required = true)]
+    dirs: Vec<PathBuf>,
+    /// The index directory to create or extend.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 /// Evaluate nixpkgs revisions with the real Nix evaluator (nix-env) and merge every package
@@ -43,6 +59,10 @@ struct BuildArgs {
     /// on threads of their own beside them.
     #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
     jobs: usize,
+    /// Evaluate only shard K of N: the (revision, system) pairs whose hash falls to it. Merge
+    /// the N outputs with `devenv index merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// The evaluator to run (default: nix-env). [env: DEVENV_NIX_ENV]
     #[arg(long, value_name = "PROGRAM")]
     nix_env: Option<String>,
@@ -62,11 +82,16 @@ impl Reporter for Progress<'_> {
                 revisions,
                 evaluations,
                 already_indexed,
+                other_shards,
             } => {
                 self.total.store(evaluations, SeqCst);
-                self.printer.info(format!(
+                let mut line = format!(
                     "Indexing {revisions} revision(s): {evaluations} evaluation(s), {already_indexed} revision(s) already indexed"
-                ));
+                );
+                if other_shards > 0 {
+                    line.push_str(&format!(", {other_shards} left to other shards"));
+                }
+                self.printer.info(line);
             }
             Event::Evaluated {
                 rev,
@@ -110,13 +135,23 @@ impl Reporter for Progress<'_> {
 impl Args {
     /// `--nix-env`, a setting (see `Settings::nix_env`).
     pub fn nix_env(&self) -> Option<String> {
-        let IndexCommand::Build(build) = &self.command;
-        build.nix_env.clone()
+        match &self.command {
+            IndexCommand::Build(build) => build.nix_env.clone(),
+            IndexCommand::Merge(_) => None,
+        }
     }
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
-    let IndexCommand::Build(args) = args.command;
+    let args = match args.command {
+        IndexCommand::Build(args) => args,
+        IndexCommand::Merge(args) => return merge(ctx, args),
+    };
+    // Parsed here rather than by clap, for the same message, hint and exit status as other bad input.
+    let shard: Shard = match &args.shard {
+        Some(text) => text.parse()?,
+        None => Shard::default(),
+    };
     let systems = ctx.settings.systems_or_current(args.systems);
     let opts = BuildOptions {
         nixpkgs: args.nixpkgs,
@@ -126,6 +161,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         systems,
         jobs: args.jobs.max(1),
         nix_env: ctx.settings.nix_env.value.clone(),
+        shard,
     };
     let progress = Progress {
         printer: &ctx.printer,
@@ -173,6 +209,29 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
             list.join(", ")
         ))
         .hint("the other revisions are in the index; fix the cause above and run the same command again");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let summary = build::merge_dirs::merge_dirs(&args.dirs, &args.out)?;
+    ctx.printer.info(format!(
+        "Index {}: {} package(s), {} revision(s); merged {} index(es), {} file(s) written",
+        args.out.display(),
+        summary.packages,
+        summary.revisions,
+        summary.inputs,
+        summary.files_written
+    ));
+    if ctx.printer.json {
+        let data = serde_json::json!({
+            "out": args.out,
+            "packages": summary.packages,
+            "revisions": summary.revisions,
+            "inputs": summary.inputs,
+            "files_written": summary.files_written,
+        });
+        super::print_data(&format!("{data}\n"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -70,6 +70,10 @@ table_cases!(
     // sbom, image, provenance
     supply_lock_path_in_no_store_and_no_cache,
     supply_system_the_lock_does_not_cover,
+    index_shard_not_k_of_n,
+    index_merge_of_a_directory_that_is_no_index,
+    index_merge_without_every_shard,
+    index_merge_of_indexes_that_disagree,
 );
 
 /// The cases checked by a test below, with facts the table does not hold.

@@ -24,6 +24,7 @@ mod http_policy;
 mod index_build;
 mod index_eras;
 mod index_nixhub;
+mod index_shard;
 mod index_sparse;
 mod install_sh;
 mod layering;

@@ -19,6 +19,7 @@ use anyhow::Context;
 use super::eval::{EvalResult, Evaluator, WRAPPER};
 use super::git::{self, Revision};
 use super::merge::{self, Packages};
+use super::shard::{self, Shard};
 use super::{kept, write};
 use crate::diagnostic::ResultExt;
 use crate::fsutil;
@@ -64,6 +65,8 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// The `nix-env` program to run.
     pub nix_env: String,
+    /// The share of the (revision, system) evaluations to do (1/1: all of them).
+    pub shard: Shard,
 }
 
 /// Progress, reported as it happens (from worker threads, hence `Sync`).
@@ -73,6 +76,8 @@ pub enum Event {
         revisions: usize,
         evaluations: usize,
         already_indexed: usize,
+        /// Revisions whose every evaluation belongs to other shards.
+        other_shards: usize,
     },
     Evaluated {
         rev: String,
@@ -145,6 +150,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     remove_leftovers(&build_dir);
 
     let mut index = write::load(&opts.out)?;
+    check_shard(&opts.out, &index, opts.shard)?;
     let mut systems: BTreeSet<String> = index.systems.clone();
     systems.extend(opts.systems.iter().cloned());
 
@@ -163,8 +169,21 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         |r: &Revision, s: &String| index.revisions.contains(&r.rev) && index.systems.contains(s);
     let mut work: Vec<(Revision, Vec<String>)> = Vec::new();
     let mut already_indexed = 0;
+    // Revisions with nothing for this shard: recorded as covered, as far as this shard goes, so
+    // `index merge` can tell a shard that had nothing to do from one that failed.
+    let mut not_ours: Vec<String> = Vec::new();
     for r in &revisions {
-        let todo: Vec<String> = systems.iter().filter(|s| !done(r, s)).cloned().collect();
+        let owned = |s: &&String| opts.shard.owns(&r.rev, s);
+        if !systems.iter().any(|s| owned(&s)) {
+            not_ours.push(r.rev.clone());
+            continue;
+        }
+        let todo: Vec<String> = systems
+            .iter()
+            .filter(owned)
+            .filter(|s| !done(r, s))
+            .cloned()
+            .collect();
         if todo.is_empty() {
             already_indexed += 1;
         } else {
@@ -176,6 +195,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         revisions: work.len(),
         evaluations,
         already_indexed,
+        other_shards: not_ours.len(),
     });
 
     let wrapper = build_dir.join("eval.nix");
@@ -344,11 +364,41 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
             index.revisions.insert(r.rev.clone());
         }
     }
+    index.revisions.extend(not_ours);
     index.systems = systems;
+    if opts.shard.is_partial() {
+        let key = serde_json::Value::String(opts.shard.to_string());
+        index.other.insert(shard::KEY.into(), key);
+    }
     let changed: Vec<String> = merged.changed.into_iter().collect();
     summary.files_written = write::store(&opts.out, &index, Some(&changed), staging)?;
     summary.packages = index.packages.len();
     Ok(summary)
+}
+
+/// Refuse to mix shards: extending another shard's output, or a whole index with a share of a
+/// build (or the reverse), would record revisions only partly evaluated.
+fn check_shard(out: &Path, index: &write::IndexDir, shard: Shard) -> anyhow::Result<()> {
+    let recorded = index.other.get(shard::KEY);
+    let wanted = shard.is_partial().then(|| shard.to_string());
+    let fresh = index.revisions.is_empty() && recorded.is_none();
+    if fresh || recorded.and_then(|v| v.as_str()) == wanted.as_deref() {
+        return Ok(());
+    }
+    let was = match recorded {
+        Some(v) => format!("the output of shard {}", v.as_str().unwrap_or("?")),
+        None => "a whole index".to_owned(),
+    };
+    let now = match &wanted {
+        Some(s) => format!("shard {s}"),
+        None => "a whole build".to_owned(),
+    };
+    Err(anyhow::anyhow!(
+        "{} is {was}, so it cannot be extended by {now}",
+        out.display()
+    ))
+    .hint("give each shard its own --out directory and combine them with `devenv index merge SHARD_DIR... --out DIR`")
+    .bad_input()
 }
 
 /// The bookkeeping thread: keep each fresh evaluation under `.build/`, merge every evaluation

@@ -180,6 +180,7 @@ pub fn cases() -> Vec<Case> {
     cases.extend(index_entry_cases());
     cases.extend(untrusted_data_cases());
     cases.extend(super::supply::supply_cases());
+    cases.extend(super::sharding::sharding_cases());
     cases
 }
 

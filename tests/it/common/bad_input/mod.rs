@@ -10,6 +10,7 @@
 //! unchanged.
 
 mod cases;
+mod sharding;
 mod supply;
 
 use std::process::Command;
