@@ -208,16 +208,25 @@ fn parse_names_matching(bytes: &[u8], origin: &str, query: &str) -> Result<Vec<N
     };
     // Lines (start, end) to read: those holding the query, and every line that is not plain.
     let mut lines = std::collections::BTreeSet::new();
+    let finder = memchr::memmem::Finder::new(q.as_bytes());
     let mut from = 0;
-    while let Some(found) = lower[from..].find(&q) {
+    while let Some(found) = finder.find(&lower.as_bytes()[from..]) {
         let (start, end) = line_at(from + found);
         lines.insert((start, end));
         from = end;
     }
-    if !text.is_ascii() || text.contains('\\') {
-        for (at, _) in text.match_indices(|c: char| !c.is_ascii() || c == '\\') {
-            lines.insert(line_at(at));
+    let bytes = text.as_bytes();
+    if !bytes.is_ascii() {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
+            if !bytes[start..end].is_ascii() {
+                lines.insert((start, end));
+            }
+            start = end + 1;
         }
+    }
+    for at in memchr::memchr_iter(b'\\', bytes) {
+        lines.insert(line_at(at));
     }
     let mut out = Vec::new();
     for (start, end) in lines {
