@@ -284,22 +284,12 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                     Ok(slot) => slot,
                     Err(error) => {
                         let (rev, todo) = &work[i];
+                        let send = |outcome: Outcome| {
+                            let _ = finished.send(outcome);
+                        };
                         for system in todo {
                             // A system evaluated before, on a run that could check it out.
-                            let kept_path = kept::path(build_dir, &rev.rev, system);
-                            if let Some(result) = kept::read(&kept_path, &rev.rev, system) {
-                                resumed.fetch_add(1, Ordering::SeqCst);
-                                reporter.event(Event::Evaluated {
-                                    rev: rev.rev.clone(),
-                                    system: system.clone(),
-                                    packages: result.packages.len(),
-                                    failed: result.failed.clone(),
-                                    resumed: true,
-                                });
-                                let _ = finished.send(Ok(Finished {
-                                    result,
-                                    fresh: false,
-                                }));
+                            if resume_kept(build_dir, rev, system, reporter, resumed, &send) {
                                 continue;
                             }
                             reporter.event(Event::EvalFailed {
@@ -463,6 +453,35 @@ fn check_nix_env(program: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `send` the evaluation of `rev` for `system` kept by an earlier run, when one is readable, as a
+/// resumed result; whether there was one.
+fn resume_kept(
+    build_dir: &Path,
+    rev: &Revision,
+    system: &str,
+    reporter: &dyn Reporter,
+    resumed: &AtomicUsize,
+    send: &dyn Fn(Outcome),
+) -> bool {
+    let Some(result) = kept::read(&kept::path(build_dir, &rev.rev, system), &rev.rev, system)
+    else {
+        return false;
+    };
+    resumed.fetch_add(1, Ordering::SeqCst);
+    reporter.event(Event::Evaluated {
+        rev: rev.rev.clone(),
+        system: system.to_string(),
+        packages: result.packages.len(),
+        failed: result.failed.clone(),
+        resumed: true,
+    });
+    send(Ok(Finished {
+        result,
+        fresh: false,
+    }));
+    true
+}
+
 /// Evaluate one revision for each system in `todo`, reusing kept evaluations, and `send` each
 /// outcome as it is known; `tree` is the revision checked out ahead of time (when it is `None`
 /// the revision is exported here, and removed after, because a kept evaluation turned out
@@ -483,22 +502,8 @@ fn evaluate_revision(
     let mut exported_here: Option<PathBuf> = None;
     let mut pending = Vec::new();
     for system in todo {
-        match kept::read(&kept::path(build_dir, &rev.rev, system), &rev.rev, system) {
-            Some(result) => {
-                resumed.fetch_add(1, Ordering::SeqCst);
-                reporter.event(Event::Evaluated {
-                    rev: rev.rev.clone(),
-                    system: system.clone(),
-                    packages: result.packages.len(),
-                    failed: result.failed.clone(),
-                    resumed: true,
-                });
-                send(Ok(Finished {
-                    result,
-                    fresh: false,
-                }));
-            }
-            None => pending.push(system.clone()),
+        if !resume_kept(build_dir, rev, system, reporter, resumed, send) {
+            pending.push(system.clone());
         }
     }
     if pending.is_empty() {
