@@ -7,35 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::nixpkgs::{export, nix_eval_json};
+use crate::common::nixpkgs::{export, make_fixture_repo, nix_eval_json};
 use crate::common::TestContext;
 use serde_json::Value;
 
 /// Create the eras fixture at `dest`; its revisions, oldest first.
 fn make_repo(dest: &Path) -> Vec<String> {
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nixpkgs-eras/make-repo.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-repo.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = Command::new("git")
-        .arg("-C")
-        .arg(dest)
-        .args(["rev-list", "--reverse", "HEAD"])
-        .output()
-        .unwrap();
-    String::from_utf8(log.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    make_fixture_repo("nixpkgs-eras", dest, 0)
 }
 
 /// Build the index of every revision for two systems; (index dir, revisions, build stderr).

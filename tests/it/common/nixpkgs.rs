@@ -11,7 +11,17 @@ pub fn make_repo(dest: &Path) -> Vec<String> {
 
 /// Like [`make_repo`], with `extra` more revisions after the five.
 pub fn make_repo_with(dest: &Path, extra: usize) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nixpkgs/make-repo.sh");
+    make_fixture_repo("nixpkgs", dest, extra)
+}
+
+/// Run `tests/fixtures/<fixture>/make-repo.sh` to create its repository at `dest` (`extra`
+/// goes to scripts that take more revisions as `EXTRA_REVS`); returns its revisions, oldest
+/// first.
+pub fn make_fixture_repo(fixture: &str, dest: &Path, extra: usize) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture)
+        .join("make-repo.sh");
     let out = Command::new("bash")
         .arg(&script)
         .arg(dest)
