@@ -240,7 +240,7 @@ pub fn name_lines(packages: &Packages) -> Vec<NameLine> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::index::build::eval::EvalPackage;
     use crate::lock::Output;
@@ -353,11 +353,12 @@ mod tests {
     }
 
     /// Evaluations as a build can see them: each (revision, system) at most once, one date per
-    /// revision (dates may tie), attributes unique within an evaluation, and names, versions and
+    /// revision (dates may tie), attributes unique within an evaluation (a plain one, a numbered
+    /// and a `Full` variant of the same name, and one named otherwise), and names, versions and
     /// metadata drawn from small sets so that ties of every kind happen.
-    fn evaluations() -> impl Strategy<Value = Vec<EvalResult>> {
+    pub(in crate::index::build) fn evaluations() -> impl Strategy<Value = Vec<EvalResult>> {
         let package = (
-            0..3usize,
+            0..4usize,
             0..2usize,
             0..3usize,
             0..2usize,
@@ -388,8 +389,13 @@ mod tests {
                         .filter(|p| attrs.insert(p.0))
                         .map(|(attr, name, version, summary, homepage, license)| {
                             let name = ["p", "q"][name];
-                            let attr =
-                                [name.to_owned(), format!("{name}1"), "zz".into()][attr].clone();
+                            let attr = [
+                                name.to_owned(),
+                                format!("{name}1"),
+                                format!("{name}Full"),
+                                "zz".into(),
+                            ][attr]
+                                .clone();
                             let version = ["1", "2", "1.0"][version];
                             EvalPackage {
                                 outputs: vec![Output {

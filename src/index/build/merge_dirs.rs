@@ -294,7 +294,8 @@ fn conflict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::build::eval::{EvalPackage, EvalResult};
+    use crate::index::build::eval::EvalResult;
+    use crate::index::build::merge::tests::evaluations;
     use crate::index::build::merge::{merge_result, Packages};
     use crate::index::format::VersionEntry;
     use crate::lock::Output;
@@ -361,65 +362,6 @@ mod tests {
         let before = ab.clone();
         assert!(!merge_file(&mut ab, &before).unwrap());
         assert_eq!(ab, before);
-    }
-
-    /// Evaluations with ties of every kind: (revision, system) pairs each once, revisions that
-    /// share dates, names under several attributes, versions that Nix orders alike, metadata that
-    /// differs between systems of one revision.
-    fn evaluations() -> impl proptest::strategy::Strategy<Value = Vec<EvalResult>> {
-        use proptest::prelude::*;
-        let package = (0..3usize, 0..2usize, 0..3usize, 0..2usize);
-        let one = (
-            0..3usize,
-            0..2usize,
-            proptest::collection::vec(package, 0..5),
-        );
-        (
-            proptest::collection::vec(0..2usize, 3),
-            proptest::collection::vec(one, 0..7),
-        )
-            .prop_map(|(dates, evals)| {
-                let mut seen = std::collections::BTreeSet::new();
-                let mut out = Vec::new();
-                for (rev, system, pkgs) in evals {
-                    if !seen.insert((rev, system)) {
-                        continue;
-                    }
-                    let system_name = ["x86_64-linux", "aarch64-darwin"][system];
-                    let mut attrs = std::collections::BTreeSet::new();
-                    let packages = pkgs
-                        .into_iter()
-                        .filter(|p| attrs.insert(p.0))
-                        .map(|(attr, name, version, summary)| {
-                            let name = ["p", "q"][name];
-                            let attr =
-                                [name.to_owned(), format!("{name}Full"), "zz".into()][attr].clone();
-                            let version = ["1", "2", "1.0"][version];
-                            EvalPackage {
-                                outputs: vec![Output {
-                                    name: "out".into(),
-                                    path: format!("/nix/store/{rev}-{system}-{attr}-{version}"),
-                                    default: true,
-                                }],
-                                attr_path: attr,
-                                name: name.into(),
-                                version: version.into(),
-                                summary: ["s", "t"][summary].into(),
-                                homepage: String::new(),
-                                license: vec![],
-                            }
-                        })
-                        .collect();
-                    out.push(EvalResult {
-                        rev: ["a", "b", "c"][rev].repeat(40),
-                        last_modified: format!("202{}-01-01T00:00:00Z", dates[rev]),
-                        system: system_name.into(),
-                        packages,
-                        failed: vec![],
-                    });
-                }
-                out
-            })
     }
 
     fn packages_of(results: &[&EvalResult]) -> Packages {
