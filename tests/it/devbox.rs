@@ -352,36 +352,7 @@ fn an_old_entry_the_index_lacks_is_evaluated_by_install_only() {
     let cache = empty_cache(&w.t);
     // A git checkout standing in for nixpkgs (DEVENV_NIXPKGS), at the revision the lock names.
     let flake = w.t.root().join("nixpkgs");
-    std::fs::create_dir_all(&flake).unwrap();
-    std::fs::write(
-        flake.join("fixture.nix"),
-        nixfix::expression("devbox-old-lock", &system),
-    )
-    .unwrap();
-    std::fs::write(
-        flake.join("flake.nix"),
-        format!("{{ outputs = {{ self }}: {{ packages.{system}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n"),
-    )
-    .unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&flake)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "fixture"]);
-    let rev = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let rev = nixfix::fixture_flake(&flake, "devbox-old-lock", &system);
     w.t.write(
         "devbox.json",
         r#"{"packages": ["fixapp@2.0"], "shell": {"scripts": {"app": "fixapp"}}}"#,

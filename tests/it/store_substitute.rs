@@ -496,40 +496,7 @@ fn builds_with_nix_when_no_cache_has_a_path() {
     let cx = TestContext::new();
     // The fixture as a flake: `resolved` points at it, as a lock's nixpkgs reference would.
     let flake = cx.root().join("flake");
-    std::fs::create_dir_all(&flake).unwrap();
-    std::fs::write(
-        flake.join("fixture.nix"),
-        nixfix::expression("store-substitute", &system()),
-    )
-    .unwrap();
-    std::fs::write(
-        flake.join("flake.nix"),
-        format!(
-            "{{ outputs = {{ self }}: {{ packages.{}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n",
-            system()
-        ),
-    )
-    .unwrap();
-    // A git checkout standing in for nixpkgs (DEVENV_NIXPKGS), at the revision the lock names.
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&flake)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "fixture"]);
-    let rev = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let rev = nixfix::fixture_flake(&flake, "store-substitute", &system());
     sh.fixture
         .write_project(&cx.project, &system(), &["fixapp"]);
     let lock = cx

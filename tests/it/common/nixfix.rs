@@ -35,6 +35,39 @@ in rec {{
     )
 }
 
+/// The fixture as a flake in a git repository of its own at `dir` (standing in for a nixpkgs
+/// checkout, as a lock's `resolved` reference points at one): `fixture.nix` with
+/// [`expression`], a `flake.nix` whose `packages.<system>.fixapp` is its `fixapp`, one commit.
+/// Returns that commit.
+pub fn fixture_flake(dir: &Path, salt: &str, system: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("fixture.nix"), expression(salt, system)).unwrap();
+    std::fs::write(
+        dir.join("flake.nix"),
+        format!("{{ outputs = {{ self }}: {{ packages.{system}.fixapp = (import ./fixture.nix).fixapp; }}; }}\n"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
 pub fn nix_available() -> bool {
     Command::new("nix-build")
         .arg("--version")
