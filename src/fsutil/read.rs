@@ -40,7 +40,13 @@ pub fn too_large(err: &io::Error) -> Option<TooLarge> {
 /// Read everything from `reader`, at most `limit` bytes; more is a [`TooLarge`] error, found
 /// after reading one byte past the limit, never the rest.
 pub fn read_to_end_bounded(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
+    read_sized(reader, limit, 0)
+}
+
+/// [`read_to_end_bounded`] into a buffer sized for `expected` bytes up front: an index's name
+/// list is megabytes, and growing a buffer by doubling copies it several times over.
+fn read_sized(reader: impl Read, limit: u64, expected: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(expected.min(limit) as usize + 1);
     reader.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {
         return Err(io::Error::new(
@@ -55,13 +61,14 @@ pub fn read_to_end_bounded(reader: impl Read, limit: u64) -> io::Result<Vec<u8>>
 /// its size before a byte is read; anything else (a file growing, a FIFO) stops one byte past it.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let file = fs::File::open(path)?;
-    if file.metadata()?.len() > limit {
+    let len = file.metadata()?.len();
+    if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             TooLarge { limit },
         ));
     }
-    read_to_end_bounded(io::BufReader::new(file), limit)
+    read_sized(file, limit, len)
 }
 
 /// [`read_bounded`] for a file a person or a server provides: `Ok(None)` when it does not exist;

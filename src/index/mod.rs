@@ -12,6 +12,7 @@
 pub mod build;
 pub mod format;
 pub mod http;
+pub mod name_scan;
 pub mod names;
 pub mod nixhub;
 pub mod resolve;

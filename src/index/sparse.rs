@@ -136,13 +136,24 @@ impl SparseIndex {
         match &self.source {
             Source::Dir(dir) => {
                 let path = dir.join("names.jsonl");
-                let bytes = read_index_file(&path)?
-                    .ok_or_else(|| anyhow!("`{}` does not exist", path.display()))
-                    .hint("the index is incomplete; rebuild it with `devenv index build`")?;
                 let origin = path.display().to_string();
-                match query {
-                    Some(query) => parse_names_matching(&bytes, &origin, query),
-                    None => parse_names(&bytes, &origin),
+                let missing = || {
+                    Err(anyhow!("`{origin}` does not exist"))
+                        .hint("the index is incomplete; rebuild it with `devenv index build`")
+                };
+                if let Some(query) = query {
+                    let file = match std::fs::File::open(&path) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return missing(),
+                        other => other.with_context(|| format!("cannot read `{origin}`"))?,
+                    };
+                    let limit = crate::limits::MAX_INDEX_BYTES;
+                    if let Some(lines) = super::name_scan::scan(file, &origin, query, limit)? {
+                        return Ok(lines);
+                    }
+                }
+                match read_index_file(&path)? {
+                    Some(bytes) => parse_names(&bytes, &origin),
+                    None => missing(),
                 }
             }
             Source::Http { base, http } => {
@@ -169,7 +180,7 @@ fn check_format(meta: &IndexMeta, origin: &str) -> Result<()> {
 }
 
 /// Parse `names.jsonl`, naming the line of the first bad entry.
-fn parse_names(bytes: &[u8], origin: &str) -> Result<Vec<NameLine>> {
+pub(super) fn parse_names(bytes: &[u8], origin: &str) -> Result<Vec<NameLine>> {
     super::http::check_depth(bytes, origin)?;
     let text = std::str::from_utf8(bytes)
         .map_err(|e| anyhow!("{origin}: not UTF-8 ({e})"))
@@ -181,66 +192,6 @@ fn parse_names(bytes: &[u8], origin: &str) -> Result<Vec<NameLine>> {
         }
         let entry: NameLine = serde_json::from_str(line).map_err(|e| {
             anyhow!("{origin}:{}:{}: {e}", i + 1, e.column())
-                .context(format!("the index file `{origin}` is not valid"))
-        })?;
-        out.push(entry);
-    }
-    Ok(out)
-}
-
-/// Parse the lines of `names.jsonl` that can match `query` (see [`rank`]). `search` on a large
-/// index is dominated by parsing every line, yet a line can only match when its text holds the
-/// query, ignoring case: a line that is plain ASCII without escapes and does not hold it is
-/// passed over unparsed. Every other line is checked and parsed as [`parse_names`] does.
-fn parse_names_matching(bytes: &[u8], origin: &str, query: &str) -> Result<Vec<NameLine>> {
-    let q = query.to_lowercase();
-    if !q.is_ascii() || q.is_empty() {
-        return parse_names(bytes, origin);
-    }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| anyhow!("{origin}: not UTF-8 ({e})"))
-        .context("the index's name list is not valid")?;
-    let lower = text.to_ascii_lowercase();
-    let line_at = |at: usize| {
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        (start, end)
-    };
-    // Lines (start, end) to read: those holding the query, and every line that is not plain.
-    let mut lines = std::collections::BTreeSet::new();
-    let finder = memchr::memmem::Finder::new(q.as_bytes());
-    let mut from = 0;
-    while let Some(found) = finder.find(&lower.as_bytes()[from..]) {
-        let (start, end) = line_at(from + found);
-        lines.insert((start, end));
-        from = end;
-    }
-    let bytes = text.as_bytes();
-    if !bytes.is_ascii() {
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
-            if !bytes[start..end].is_ascii() {
-                lines.insert((start, end));
-            }
-            start = end + 1;
-        }
-    }
-    for at in memchr::memchr_iter(b'\\', bytes) {
-        lines.insert(line_at(at));
-    }
-    let mut out = Vec::new();
-    for (start, end) in lines {
-        let line = &text[start..end];
-        if line.trim().is_empty() {
-            continue;
-        }
-        let number = || text[..start].matches('\n').count() + 1;
-        crate::limits::check_depth(line.as_bytes(), crate::limits::MAX_DEPTH).map_err(|e| {
-            anyhow!("{origin}:{}:{}: {e}", number(), e.column)
-                .context(format!("the index file `{origin}` is not valid"))
-        })?;
-        let entry: NameLine = serde_json::from_str(line).map_err(|e| {
-            anyhow!("{origin}:{}:{}: {e}", number(), e.column())
                 .context(format!("the index file `{origin}` is not valid"))
         })?;
         out.push(entry);
@@ -385,45 +336,6 @@ mod tests {
         ];
         let hits: Vec<String> = rank("jq", names, 10).into_iter().map(|h| h.name).collect();
         assert_eq!(hits, vec!["jq", "jqp", "gojq", "python-jq", "yq"]);
-    }
-
-    #[test]
-    fn search_reading_only_lines_that_can_match_ranks_as_reading_all() {
-        let text = concat!(
-            "{\"name\":\"jq\",\"summary\":\"JSON processor\",\"latest\":\"1.7\"}\n",
-            "{\"name\":\"gojq\",\"summary\":\"jq in \\u0047o\",\"latest\":\"0.12\"}\n",
-            "{\"name\":\"yq\",\"summary\":\"like JQ, for YAML\",\"latest\":\"4\"}\n",
-            "{\"name\":\"kelvin\",\"summary\":\"\u{212a}elvin and \u{e9}t\u{e9}\",\"latest\":\"1\"}\n",
-            "{\"name\":\"go\",\"summary\":\"The \\u0047o compiler\",\"latest\":\"1.22\"}\r\n",
-            "\n",
-        );
-        let all = parse_names(text.as_bytes(), "n").unwrap();
-        for query in [
-            "jq",
-            "JQ",
-            "go",
-            "G",
-            "k",
-            "\u{e9}t\u{e9}",
-            "yaml",
-            "nothing",
-            "latest",
-        ] {
-            let some = parse_names_matching(text.as_bytes(), "n", query).unwrap();
-            assert!(some.len() <= all.len());
-            assert_eq!(
-                rank(query, some, usize::MAX),
-                rank(query, all.clone(), usize::MAX),
-                "{query}"
-            );
-        }
-        // A broken line that can match is named where it is; one that cannot is not read.
-        let broken = "{\"name\":\"a\",\"latest\":\"1\"}\n{\"name\": jq}\n";
-        let err = parse_names_matching(broken.as_bytes(), "idx/names.jsonl", "jq").unwrap_err();
-        assert!(format!("{err:#}").contains("idx/names.jsonl:2:"), "{err:#}");
-        assert!(parse_names_matching(broken.as_bytes(), "n", "zz")
-            .unwrap()
-            .is_empty());
     }
 
     #[test]
