@@ -17,7 +17,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng as _;
+use rand::RngExt as _;
 
 /// A response whose body has not been read yet.
 pub type Response = ureq::http::Response<ureq::Body>;
@@ -64,7 +64,7 @@ impl Policy {
 
     /// Sleep before retry `retry`, with a random jitter.
     pub fn pause_before(&self, retry: u32) {
-        std::thread::sleep(self.delay(retry, rand::thread_rng().gen_range(0.5..1.5)));
+        std::thread::sleep(self.delay(retry, rand::rng().random_range(0.5..1.5)));
     }
 }
 

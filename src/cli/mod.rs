@@ -251,11 +251,33 @@ fn init_tracing() {
     let Some(filter) = std::env::var_os(crate::variables::LOG).filter(|v| !v.is_empty()) else {
         return;
     };
-    let filter = tracing_subscriber::EnvFilter::builder().parse_lossy(filter.to_string_lossy());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = filter.to_string_lossy();
+    // Directive by directive, so one misspelt directive costs only itself, with a word.
+    let valid: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| match d.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!(
+                    "warning: the {} directive `{d}` is not valid ({e}); it is ignored",
+                    crate::variables::LOG
+                );
+                false
+            }
+        })
+        .collect();
+    let targets: tracing_subscriber::filter::Targets = valid.join(",").parse().unwrap_or_default();
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(targets)
         .try_init();
 }
 

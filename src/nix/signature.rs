@@ -132,11 +132,16 @@ impl SecretKey {
         })
     }
 
-    /// A fresh random key.
+    /// A fresh random key, its seed straight from the operating system's generator.
     pub fn generate(name: &str) -> Self {
+        use rand::TryRng as _;
+        let mut seed = [0u8; 32];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut seed)
+            .expect("the operating system's random number generator failed");
         SecretKey {
             name: name.to_owned(),
-            key: SigningKey::generate(&mut rand::rngs::OsRng),
+            key: SigningKey::from_bytes(&seed),
         }
     }
 

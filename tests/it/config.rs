@@ -198,3 +198,35 @@ fn the_http_timeout_is_honoured_by_every_command() {
     let out = run(&["doctor"], &silent.url, &silent.url);
     assert!(out.contains("no answer within 0.5s"), "{out}");
 }
+
+#[test]
+fn devenv_log_shows_diagnostics_on_stderr_and_skips_a_bad_directive() {
+    let t = TestContext::new();
+    t.write("devenv.json", "{\n  \"packages\": []\n}\n");
+    let run = |filter: &str| {
+        let out = t
+            .cmd()
+            .env("DEVENV_LOG", filter)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !stdout.contains("DEBUG"),
+            "diagnostics went to stdout: {stdout}"
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let event = "devenv::app::inputs: read the project's inputs";
+    assert!(run("debug").contains(event));
+    assert!(run("devenv::app=debug").contains(event));
+    assert!(!run("devenv::store=debug").contains(event));
+    assert!(!run("info").contains(event));
+    let stderr = run("debug,x=y=z");
+    assert!(stderr.contains(event), "{stderr}");
+    assert!(
+        stderr.contains("warning: the DEVENV_LOG directive `x=y=z` is not valid"),
+        "{stderr}"
+    );
+}

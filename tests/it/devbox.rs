@@ -49,7 +49,7 @@ fn every_devbox_field_is_read_and_what_is_not_honoured_is_said_once() {
     let t = TestContext::new();
     t.write("devbox.json", EVERY_FIELD);
     let text = format!("$ devenv list\n{}", stderr_of(&t, &["list"]));
-    crate::snapshots::settings(&t).bind(|| insta::assert_snapshot!("devbox__every_field", text));
+    crate::snapshots::settings(&t).assert_snapshot("devbox__every_field", &text);
     t.ok(&["init", "--from-devbox"]);
     let err = stderr_of(&t, &["list"]);
     assert!(
@@ -213,7 +213,7 @@ fn old_devbox_locks_install_as_locked() {
     let err = fails(&args);
     let text = format!("$ devenv install --frozen\n{err}");
     crate::snapshots::settings(&w.t)
-        .bind(|| insta::assert_snapshot!("devbox__old_lock_revision_not_in_the_index", text));
+        .assert_snapshot("devbox__old_lock_revision_not_in_the_index", &text);
 }
 
 /// A stand-in `python3` with what the python plugin's hook uses: `-c 'import venv'` and
@@ -336,8 +336,7 @@ fn plugin_warnings() {
 "#,
     );
     let text = format!("$ devenv list\n{}", stderr_of(&t, &["list"]));
-    crate::snapshots::settings(&t)
-        .bind(|| insta::assert_snapshot!("devbox__plugin_warnings", text));
+    crate::snapshots::settings(&t).assert_snapshot("devbox__plugin_warnings", &text);
 }
 
 /// An old entry whose revision the index has no record of is evaluated with Nix, from that

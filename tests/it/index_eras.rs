@@ -98,7 +98,7 @@ fn every_era_indexes_and_names_resolve_as_users_type_them() {
         .map(|l| format!("{l}\n"))
         .collect();
     crate::snapshots::settings(&ctx)
-        .bind(|| insta::assert_snapshot!("index_eras__missing_objects_and_failed_systems", read));
+        .assert_snapshot("index_eras__missing_objects_and_failed_systems", &read);
     let meta: Value =
         serde_json::from_str(&std::fs::read_to_string(index.join("index.json")).unwrap()).unwrap();
     let mut recorded: Vec<&String> = revs[..5].iter().collect();

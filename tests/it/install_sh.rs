@@ -394,17 +394,23 @@ fn builds_and_installs_with_cargo_into_a_prefix() {
             .filter(|dir| !dir.join("devenv").exists())
             .collect();
     let path = std::env::join_paths(std::iter::once(tools).chain(path_without_devenv)).unwrap();
-    let out = w
-        .command("sh")
+    let mut install = w.command("sh");
+    install
         .arg(checkout().join("install.sh"))
         .args(["--debug", "--prefix", prefix.to_str().unwrap()])
         .env("PATH", &path)
         .env("CARGO_HOME", &cargo_home)
         .env("RUSTUP_HOME", &rustup_home)
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env("CARGO_NET_OFFLINE", "true")
-        .output()
-        .unwrap();
+        .env("CARGO_NET_OFFLINE", "true");
+    // The compiler wrapper this test run was built with (the test script lints while it builds):
+    // without it cargo would see devenv as built by another compiler and build it again.
+    for var in ["RUSTC_WORKSPACE_WRAPPER", "CLIPPY_ARGS"] {
+        if let Some(value) = std::env::var_os(var) {
+            install.env(var, value);
+        }
+    }
+    let out = install.output().unwrap();
     assert!(
         out.status.success(),
         "cargo install via install.sh failed:\n{}",

@@ -13,14 +13,14 @@ use devenv::nix::nar;
 use devenv::nix::narinfo::{CacheInfo, Compression, NarInfo};
 use devenv::nix::signature::{PublicKey, SecretKey, TrustedKeys};
 use devenv::nix::store_path::StorePath;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 
 fn file(path: &Path, contents: &[u8], mode: u32) {
     fs::write(path, contents).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn random_bytes(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
+fn random_bytes(rng: &mut impl Rng, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rng.fill_bytes(&mut v);
     v
@@ -29,19 +29,19 @@ fn random_bytes(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
 /// A random directory tree: nested dirs, files of many sizes, symlinks.
 fn random_tree(rng: &mut rand::rngs::StdRng, dir: &Path, depth: usize) {
     fs::create_dir(dir).unwrap();
-    for i in 0..rng.gen_range(0..7) {
+    for i in 0..rng.random_range(0..7) {
         let name = format!(
             "{}-{i}",
-            ["a", "B", "_x", "z.txt", "0"][rng.gen_range(0..5)]
+            ["a", "B", "_x", "z.txt", "0"][rng.random_range(0..5)]
         );
         let p = dir.join(name);
-        match rng.gen_range(0..10) {
+        match rng.random_range(0..10) {
             0..=4 => {
-                let len = [0, 1, 7, 8, 9, 4096, 65537][rng.gen_range(0..7)];
-                let mode = if rng.gen_bool(0.3) { 0o755 } else { 0o644 };
+                let len = [0, 1, 7, 8, 9, 4096, 65537][rng.random_range(0..7)];
+                let mode = if rng.random_bool(0.3) { 0o755 } else { 0o644 };
                 file(&p, &random_bytes(rng, len), mode);
             }
-            5..=6 => symlink(format!("../target-{}", rng.gen::<u16>()), &p).unwrap(),
+            5..=6 => symlink(format!("../target-{}", rng.random::<u16>()), &p).unwrap(),
             _ if depth < 4 => random_tree(rng, &p, depth + 1),
             _ => fs::create_dir(&p).unwrap(),
         }
@@ -238,8 +238,8 @@ fn text_paths_match_builtins_to_file() {
     let store = nix.store("s");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for i in 0..4 {
-        let contents: String = (0..rng.gen_range(0..200))
-            .map(|_| rng.gen_range(b'a'..=b'z') as char)
+        let contents: String = (0..rng.random_range(0..200))
+            .map(|_| rng.random_range(b'a'..=b'z') as char)
             .collect();
         let name = format!("text-{i}");
         let expr = format!(

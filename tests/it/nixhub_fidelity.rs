@@ -74,7 +74,7 @@ fn a_version_resolve_does_not_know_makes_way_for_the_next() {
     );
     let text = format!("$ devenv add python@^3.11\n{err}");
     crate::snapshots::settings(&w.t)
-        .bind(|| insta::assert_snapshot!("nixhub__a_version_resolve_does_not_know", text));
+        .assert_snapshot("nixhub__a_version_resolve_does_not_know", &text);
 }
 
 /// An answer without `outputs` (older packages): the store path the search data records for the

@@ -18,23 +18,44 @@ use crate::common::TestContext;
 
 const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
 
-/// `text` as a regex that matches it literally.
-fn literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
+/// What a snapshot hides before it is compared: each pattern (a regex) is replaced in turn, as
+/// insta's filters would, so the stored text is the same on every machine.
+#[derive(Clone, Default)]
+pub(crate) struct Redactions(Vec<(regex_lite::Regex, String)>);
+
+impl Redactions {
+    /// Replace what matches `pattern` (`$1` in `with` names a group).
+    pub(crate) fn add(&mut self, pattern: &str, with: &str) {
+        let regex = regex_lite::Regex::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+        self.0.push((regex, with.to_string()));
     }
-    out
+
+    /// Replace `text` itself, wherever it occurs.
+    pub(crate) fn add_literal(&mut self, text: &str, with: &str) {
+        self.add(&regex_lite::escape(text), with);
+    }
+
+    pub(crate) fn apply(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (regex, with) in &self.0 {
+            out = regex.replace_all(&out, with.as_str()).into_owned();
+        }
+        out
+    }
+
+    /// Assert the snapshot `name` of `text`, redacted (stored without the asserting expression
+    /// and without the module's name in the file name).
+    pub(crate) fn assert_snapshot(&self, name: &str, text: &str) {
+        let text = self.apply(text);
+        insta::with_settings!({prepend_module_to_snapshot => false, omit_expression => true}, {
+            insta::assert_snapshot!(name, text);
+        });
+    }
 }
 
-/// Snapshot settings for output made in the temp world of `t`.
-pub(crate) fn settings(t: &TestContext) -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_prepend_module_to_snapshot(false);
-    s.set_omit_expression(true);
+/// Snapshot redactions for output made in the temp world of `t`.
+pub(crate) fn settings(t: &TestContext) -> Redactions {
+    let mut s = Redactions::default();
     let paths = [
         (&t.home, "[HOME]"),
         (&t.store_root, "[STORE_ROOT]"),
@@ -44,23 +65,23 @@ pub(crate) fn settings(t: &TestContext) -> insta::Settings {
     for (path, name) in paths {
         if let Ok(canonical) = path.canonicalize() {
             if &canonical != path {
-                s.add_filter(&literal(&canonical.display().to_string()), name);
+                s.add_literal(&canonical.display().to_string(), name);
             }
         }
     }
     for (path, name) in paths {
-        s.add_filter(&literal(&path.display().to_string()), name);
+        s.add_literal(&path.display().to_string(), name);
     }
-    s.add_filter(&literal(env!("CARGO_BIN_EXE_devenv")), "[DEVENV]");
-    s.add_filter(r"http://127\.0\.0\.1:[0-9]+", "http://[SERVER]");
+    s.add_literal(env!("CARGO_BIN_EXE_devenv"), "[DEVENV]");
+    s.add(r"http://127\.0\.0\.1:[0-9]+", "http://[SERVER]");
     // The hook's state names files after hashes of the (temp) project path and its content.
-    s.add_filter(r"trust/allow/[0-9a-f]{64}", "trust/allow/[HASH]");
-    s.add_filter(
+    s.add(r"trust/allow/[0-9a-f]{64}", "trust/allow/[HASH]");
+    s.add(
         r"devenv/env/[0-9a-f]+\.stamps/[0-9a-f]+",
         "devenv/env/[HASH].stamps/[HASH]",
     );
-    s.add_filter(r"(__DEVENV_DIFF[= ])'[A-Za-z0-9_-]+'", "$1'[DIFF]'");
-    s.add_filter(r"devenv/projects/[0-9a-f]+/", "devenv/projects/[HASH]/");
+    s.add(r"(__DEVENV_DIFF[= ])'[A-Za-z0-9_-]+'", "$1'[DIFF]'");
+    s.add(r"devenv/projects/[0-9a-f]+/", "devenv/projects/[HASH]/");
     s
 }
 
@@ -71,10 +92,8 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    fn check(&mut self, settings: &insta::Settings, name: &str, text: &str) {
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            settings.bind(|| insta::assert_snapshot!(name, text));
-        }));
+    fn check(&mut self, settings: &Redactions, name: &str, text: &str) {
+        let result = catch_unwind(AssertUnwindSafe(|| settings.assert_snapshot(name, text)));
         if result.is_err() {
             self.changed.push(name.to_string());
         }
@@ -246,13 +265,13 @@ impl DoctorWorld {
 }
 
 /// Doctor's volatile facts: devenv's and Nix's versions, the system, whether a Nix daemon runs.
-fn doctor_settings(t: &TestContext) -> insta::Settings {
+fn doctor_settings(t: &TestContext) -> Redactions {
     let mut s = settings(t);
-    s.add_filter(r"(?m)^devenv \S+ \(\S+\)$", "devenv [VERSION] ([SYSTEM])");
-    s.add_filter(r#""version": "[^"]*""#, r#""version": "[VERSION]""#);
-    s.add_filter(r#""system": "[^"]*""#, r#""system": "[SYSTEM]""#);
-    s.add_filter(r#"nix \(Nix\) [^\s"]+"#, "nix (Nix) [VERSION]");
-    s.add_filter(r#"daemon: [^"\n]+"#, "daemon: [DAEMON]");
+    s.add(r"(?m)^devenv \S+ \(\S+\)$", "devenv [VERSION] ([SYSTEM])");
+    s.add(r#""version": "[^"]*""#, r#""version": "[VERSION]""#);
+    s.add(r#""system": "[^"]*""#, r#""system": "[SYSTEM]""#);
+    s.add(r#"nix \(Nix\) [^\s"]+"#, "nix (Nix) [VERSION]");
+    s.add(r#"daemon: [^"\n]+"#, "daemon: [DAEMON]");
     s
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::http::{Fault, Server};
 use crate::common::nixfix::{self, Fixture};
-use rand::Rng;
+use rand::RngExt;
 
 /// Every registered path is on disk with exactly the registered NAR hash and size, and its
 /// references are registered too. Returns the registered paths.
@@ -67,7 +67,7 @@ fn sigkill_at_random_moments_never_leaves_a_registered_partial_path() {
     let server = Server::serve_dir(&fixture.cache);
     // Slow each NAR a little so kills land during downloads and unpacking too.
     server.fault("/nar/", Fault::Stall(Duration::from_millis(15)));
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let mut states = std::collections::BTreeSet::new();
     for trial in 0..24 {
         let cx = fixture.world(&server.url(), &["fixapp", "fixtool"]);
@@ -79,7 +79,7 @@ fn sigkill_at_random_moments_never_leaves_a_registered_partial_path() {
             .spawn()
             .unwrap();
         // From "barely started" to "probably done", varied per trial.
-        let delay = rng.gen_range(0..(20 + trial * 12));
+        let delay = rng.random_range(0..(20 + trial * 12));
         std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();

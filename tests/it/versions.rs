@@ -6,7 +6,7 @@ use std::process::Command;
 
 use devenv::version::{compare, Constraint};
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 /// Versions shaped like nixpkgs versions: digit runs, letter runs (often `pre`, `rc`, `alpha`),
 /// separators `.` and `-`, dates, and big numbers that overflow Nix's 32-bit components.
@@ -141,18 +141,18 @@ fn agrees_with_real_nix_compare_versions() {
         "1.2.3pre4".into(),
     ];
     for _ in 0..250 {
-        let len = rng.gen_range(1..7);
+        let len = rng.random_range(1..7);
         versions.push(
             (0..len)
-                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
                 .collect(),
         );
     }
     let pairs: Vec<(usize, usize)> = (0..4000)
         .map(|_| {
             (
-                rng.gen_range(0..versions.len()),
-                rng.gen_range(0..versions.len()),
+                rng.random_range(0..versions.len()),
+                rng.random_range(0..versions.len()),
             )
         })
         .collect();

@@ -103,9 +103,8 @@ pub fn resolve(repo: &Path, ranges: &[String], revs: &[String]) -> anyhow::Resul
 /// Format Unix seconds as RFC 3339 UTC with a `Z`, the form every index and lock file uses.
 pub fn rfc3339(secs: i64) -> anyhow::Result<String> {
     let t = time::OffsetDateTime::from_unix_timestamp(secs)?;
-    Ok(t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))?)
+    // Whole seconds in UTC, so RFC 3339 comes out as `…T00:00:00Z`.
+    Ok(t.format(&time::format_description::well_known::Rfc3339)?)
 }
 
 /// The work tree of a checkout slot.
