@@ -19,12 +19,21 @@ command -v patchelf >/dev/null || need+=(patchelf)
 command -v envsubst >/dev/null || need+=(gettext-base)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v setpriv >/dev/null || need+=(util-linux)
+# The JSON Schema tests run the reference validator, Python's jsonschema, with the library that
+# checks the `uri` and `iri-reference` formats (without it those formats pass unchecked).
+pyschema() { python3 -c 'import jsonschema, rfc3987' 2>/dev/null; }
+pyschema || need+=(python3 python3-jsonschema python3-rfc3987)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! pyschema; then
+  echo "python3 on PATH ($(command -v python3 || echo none)) cannot import jsonschema and rfc3987:" \
+    "install them for it (python3 -m pip install jsonschema rfc3987) or put the system python3 first" >&2
+  exit 1
 fi
 
 cargo fmt --all -- --check

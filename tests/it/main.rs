@@ -34,6 +34,7 @@ mod nixhub_fidelity;
 mod package_commands;
 mod papercuts;
 mod publish;
+mod schema_formats;
 mod schemas;
 mod security_trust;
 mod shell_bash;

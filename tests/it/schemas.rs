@@ -1,6 +1,7 @@
 //! The JSON Schemas in `schemas/` agree with the docs and with what devenv writes: every example
 //! in `docs/manifest.md` and `docs/lock.md` validates (and parses with devenv itself), files
-//! written by devenv validate, and inputs devenv rejects are rejected by the schemas too.
+//! written by devenv validate, and inputs devenv rejects are rejected by the schemas too. The
+//! validator is the reference implementation, run through [`crate::common::json_schema`].
 
 use std::path::Path;
 
@@ -8,32 +9,10 @@ use devenv::lock::{self, LockedPackage, LockedSystem, Lockfile, Output};
 use devenv::manifest::{self, edit, Dialect, PackageSpec};
 use serde_json::Value;
 
+use crate::common::json_schema::Schema;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn validator(name: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("schemas").join(name)).unwrap();
-    let schema: Value = serde_json::from_str(&text).unwrap();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("{name} is not a valid schema: {e}"))
-}
-
-fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    v.iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect()
-}
-
-fn assert_valid(v: &jsonschema::Validator, instance: &Value, what: &str) {
-    let errs = errors(v, instance);
-    assert!(
-        errs.is_empty(),
-        "{what} does not validate:\n{}\n{instance:#}",
-        errs.join("\n")
-    );
 }
 
 /// JSONC text (comments, trailing commas) as a JSON value.
@@ -67,21 +46,24 @@ fn json_blocks(doc: &str) -> Vec<String> {
 
 #[test]
 fn manifest_doc_examples_validate_and_parse() {
-    let v = validator("devenv.schema.json");
     let blocks = json_blocks("manifest.md");
     assert!(blocks.len() >= 3, "docs/manifest.md lost its examples");
+    let schema = Schema::devenv("devenv.schema.json");
+    let mut checks = schema.checks();
     for block in &blocks {
-        assert_valid(&v, &jsonc(block), "an example in docs/manifest.md");
+        checks.valid("an example in docs/manifest.md", jsonc(block));
         let (_, warnings) = manifest::parse(block, "docs/manifest.md", Dialect::Devenv)
             .unwrap_or_else(|e| panic!("{e:#}\n{block}"));
         assert!(warnings.is_empty(), "{warnings:?}");
     }
+    checks.run();
 }
 
 #[test]
 fn manifests_shown_in_other_docs_validate() {
     // Any page may show a manifest; those with a top-level `packages` key are manifests.
-    let v = validator("devenv.schema.json");
+    let schema = Schema::devenv("devenv.schema.json");
+    let mut checks = schema.checks();
     let mut seen = 0;
     for doc in [
         "getting-started.md",
@@ -96,21 +78,23 @@ fn manifests_shown_in_other_docs_validate() {
                 continue;
             }
             seen += 1;
-            assert_valid(&v, &value, &format!("a manifest in docs/{doc}"));
+            checks.valid(format!("a manifest in docs/{doc}"), value);
             manifest::parse(&block, doc, Dialect::Devenv)
                 .unwrap_or_else(|e| panic!("{e:#}\n{block}"));
         }
     }
     assert!(seen >= 2, "getting-started.md lost its manifest examples");
+    checks.run();
 }
 
 #[test]
 fn lock_doc_examples_validate_and_are_canonical() {
-    let v = validator("devenv.lock.schema.json");
     let blocks = json_blocks("lock.md");
     assert!(!blocks.is_empty(), "docs/lock.md lost its example");
+    let schema = Schema::devenv("devenv.lock.schema.json");
+    let mut checks = schema.checks();
     for block in &blocks {
-        assert_valid(&v, &jsonc(block), "an example in docs/lock.md");
+        checks.valid("an example in docs/lock.md", jsonc(block));
         let parsed = lock::parse(block, "docs/lock.md").unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(
             &lock::render(&parsed),
@@ -118,13 +102,15 @@ fn lock_doc_examples_validate_and_are_canonical() {
             "the documented lock is not in canonical form"
         );
     }
+    checks.run();
 }
 
 #[test]
 fn manifests_devenv_writes_validate() {
-    let v = validator("devenv.schema.json");
+    let schema = Schema::devenv("devenv.schema.json");
+    let mut checks = schema.checks();
     let mut text = manifest::template();
-    assert_valid(&v, &jsonc(&text), "the init template");
+    checks.valid("the init template", jsonc(&text));
     let mut rg = PackageSpec::new("ripgrep", "^14");
     rg.excluded_platforms = vec!["x86_64-darwin".into()];
     rg.outputs = vec!["out".into(), "man".into()];
@@ -135,25 +121,21 @@ fn manifests_devenv_writes_validate() {
         PackageSpec::new("jq", "latest"),
     ] {
         text = edit::add_package(&text, &spec).unwrap();
-        assert_valid(
-            &v,
-            &jsonc(&text),
-            &format!("the manifest after adding {}", spec.name),
+        checks.valid(
+            format!("the manifest after adding {}", spec.name),
+            jsonc(&text),
         );
     }
     text = edit::remove_package(&text, "ansible").unwrap().unwrap();
-    assert_valid(&v, &jsonc(&text), "the manifest after rm");
+    checks.valid("the manifest after rm", jsonc(&text));
 
     let converted = manifest::devbox::convert(
         r#"{"name": "x", "packages": {"go": "", "nodejs": {"version": "20", "disable_plugin": true}},
             "env": {"A": "1"}, "shell": {"init_hook": "echo", "scripts": {"t": ["a", "b"]}}}"#,
     )
     .unwrap();
-    assert_valid(
-        &v,
-        &jsonc(&converted.text),
-        "a manifest converted from Devbox",
-    );
+    checks.valid("a manifest converted from Devbox", jsonc(&converted.text));
+    checks.run();
 }
 
 fn store_path(seed: char, name: &str) -> String {
@@ -162,12 +144,12 @@ fn store_path(seed: char, name: &str) -> String {
 
 #[test]
 fn locks_devenv_writes_validate() {
-    let v = validator("devenv.lock.schema.json");
+    let schema = Schema::devenv("devenv.lock.schema.json");
+    let mut checks = schema.checks();
     let mut lock = Lockfile::new();
-    assert_valid(
-        &v,
-        &serde_json::from_str(&lock::render(&lock)).unwrap(),
+    checks.valid(
         "an empty lock",
+        serde_json::from_str(&lock::render(&lock)).unwrap(),
     );
     for (i, (key, version)) in [
         ("ansible@2.16", "2.16.5"),
@@ -216,16 +198,17 @@ fn locks_devenv_writes_validate() {
         );
     }
     let text = lock::render(&lock);
-    assert_valid(
-        &v,
-        &serde_json::from_str(&text).unwrap(),
+    checks.valid(
         "a lock devenv rendered",
+        serde_json::from_str(&text).unwrap(),
     );
+    checks.run();
 }
 
 #[test]
 fn schemas_reject_what_devenv_rejects() {
-    let m = validator("devenv.schema.json");
+    let manifest_schema = Schema::devenv("devenv.schema.json");
+    let mut checks = manifest_schema.checks();
     for bad in [
         r#"{"packages": ["jq@"]}"#,
         r#"{"packages": ["@1.0"]}"#,
@@ -237,37 +220,33 @@ fn schemas_reject_what_devenv_rejects() {
         r#"{"env": {"A": 1}}"#,
         r#"{"shell": {"scripts": {"s": []}}}"#,
     ] {
-        let value: Value = serde_json::from_str(bad).unwrap();
-        assert!(
-            !errors(&m, &value).is_empty(),
-            "the manifest schema accepts {bad}"
-        );
+        checks.invalid(bad, serde_json::from_str(bad).unwrap());
         assert!(
             manifest::parse(bad, "devenv.json", Dialect::Devenv).is_err(),
             "devenv accepts {bad}"
         );
     }
-    let l = validator("devenv.lock.schema.json");
+    checks.run();
+    let lock_schema = Schema::devenv("devenv.lock.schema.json");
+    let mut checks = lock_schema.checks();
     for bad in [
         r#"{"lockfile_version": "2", "packages": {}}"#,
         r#"{"packages": {}}"#,
         r#"{"lockfile_version": "1", "packages": {"a@1": {"version": "1"}}}"#,
     ] {
-        let value: Value = serde_json::from_str(bad).unwrap();
-        assert!(
-            !errors(&l, &value).is_empty(),
-            "the lock schema accepts {bad}"
-        );
+        checks.invalid(bad, serde_json::from_str(bad).unwrap());
         assert!(
             lock::parse(bad, "devenv.lock").is_err(),
             "devenv accepts {bad}"
         );
     }
+    checks.run();
 }
 
 #[test]
 fn the_manifest_schema_refuses_exactly_the_env_names_and_values_devenv_refuses() {
-    let m = validator("devenv.schema.json");
+    let manifest_schema = Schema::devenv("devenv.schema.json");
+    let mut checks = manifest_schema.checks();
     let env = |name: &str, value: &str| serde_json::json!({ "env": { name: value } });
     let (names, prefixes) = devenv::shell::vars::reserved();
     let mut refused: Vec<String> = names.iter().map(|n| n.to_string()).collect();
@@ -279,10 +258,7 @@ fn the_manifest_schema_refuses_exactly_the_env_names_and_values_devenv_refuses()
             devenv::shell::vars::check_name(name).is_err(),
             "devenv accepts `{name}`"
         );
-        assert!(
-            !errors(&m, &env(name, "x")).is_empty(),
-            "the manifest schema accepts the name `{name}`"
-        );
+        checks.invalid(format!("the name `{name}`"), env(name, "x"));
     }
     for name in [
         "FOO",
@@ -294,7 +270,7 @@ fn the_manifest_schema_refuses_exactly_the_env_names_and_values_devenv_refuses()
         "PS5",
     ] {
         assert!(devenv::shell::vars::check_name(name).is_ok(), "{name}");
-        assert_valid(&m, &env(name, "x"), name);
+        checks.valid(format!("the name `{name}`"), env(name, "x"));
     }
     // The schema's own list of names holds nothing devenv accepts.
     let text = std::fs::read_to_string(root().join("schemas/devenv.schema.json")).unwrap();
@@ -310,13 +286,16 @@ fn the_manifest_schema_refuses_exactly_the_env_names_and_values_devenv_refuses()
         );
     }
     for value in ["a\u{0}b".to_string(), "x".repeat(32 * 1024 + 1)] {
-        assert!(
-            !errors(&m, &env("FOO", &value)).is_empty(),
-            "the manifest schema accepts a value of {} bytes with NUL: {}",
-            value.len(),
-            value.contains('\0')
+        checks.invalid(
+            format!(
+                "a value of {} bytes with NUL: {}",
+                value.len(),
+                value.contains('\0')
+            ),
+            env("FOO", &value),
         );
         assert!(devenv::shell::vars::check_value(&value).is_err());
     }
-    assert_valid(&m, &env("FOO", &"x".repeat(32 * 1024)), "a value of 32 KiB");
+    checks.valid("a value of 32 KiB", env("FOO", &"x".repeat(32 * 1024)));
+    checks.run();
 }

@@ -6,6 +6,7 @@ pub mod bad_input;
 pub mod elffix;
 pub mod http;
 pub mod index;
+pub mod json_schema;
 pub mod loopback;
 pub mod nixfix;
 pub mod nixpkgs;
