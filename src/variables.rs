@@ -214,7 +214,7 @@ pub const VARIABLES: &[Variable] = &[
     entry(SHELL, Kind::Devenv, "set inside `devenv shell`: its project root; the hook and `export` follow it, `shell` refuses to nest"),
     entry(BASH_CD, Kind::Shell, "`0` before the bash hook: do not wrap `cd`, `pushd` and `popd` (the project then loads at the next prompt)"),
     entry(QUIET, Kind::Shell, "`1`: no `devenv: loaded …` / `unloaded …` line when the hook loads or leaves a project"),
-    entry(LOG, Kind::Diagnostics, "a `tracing` filter (`debug`, `devenv::store=trace`): diagnostics of the code below the commands, on stderr"),
+    entry(LOG, Kind::Diagnostics, "comma-separated `tracing` directives, each a level or `target=level` (`debug`, `devenv::store=trace`): diagnostics of the code below the commands, on stderr; a directive that does not parse is ignored with a warning"),
     entry(BOOT_ID, Kind::Test, "replaces the kernel's boot id (tests use it to stand for a restart)"),
     entry("ALL_PROXY", Kind::Standard, "HTTP proxy for every request (also `all_proxy`)"),
     entry("CLICOLOR", Kind::Standard, "`0` turns colours off"),
