@@ -25,6 +25,19 @@ fn git(repo: &Path) -> Command {
     cmd
 }
 
+/// `git` writing a checkout slot: with a worker per CPU, as writing a nixpkgs tree (tens of
+/// thousands of files) waits on the file system more than on git.
+fn git_checkout(repo: &Path, index: &Path, tree: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args(["-c", "checkout.workers=0"])
+        .arg("-C")
+        .arg(repo)
+        .env("GIT_INDEX_FILE", index)
+        .arg("--work-tree")
+        .arg(tree);
+    cmd
+}
+
 fn run_git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = git(repo)
         .args(args)
@@ -127,10 +140,7 @@ pub fn checkout(repo: &Path, rev: &str, slot: &Path) -> anyhow::Result<Vec<Strin
     let tree = checkout_tree(slot);
     std::fs::create_dir_all(&tree)
         .with_context(|| format!("could not create {}", tree.display()))?;
-    let out = git(repo)
-        .env("GIT_INDEX_FILE", slot.join("index"))
-        .arg("--work-tree")
-        .arg(&tree)
+    let out = git_checkout(repo, &slot.join("index"), &tree)
         .args(["read-tree", "--reset", "-u", rev])
         .stdin(Stdio::null())
         .output()
@@ -203,10 +213,7 @@ fn checkout_anew(repo: &Path, rev: &str, slot: &Path, first: &str) -> anyhow::Re
         .with_context(|| format!("could not create {}", tree.display()))?;
     let index = slot.join("index");
     let step = |args: &[&str]| -> anyhow::Result<()> {
-        let out = git(repo)
-            .env("GIT_INDEX_FILE", &index)
-            .arg("--work-tree")
-            .arg(&tree)
+        let out = git_checkout(repo, &index, &tree)
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -270,8 +270,12 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                 } else {
                     Ok(None)
                 };
+                let checked_out = matches!(slot, Ok(Some(_)));
                 if ready.send((i, slot)).is_err() {
                     break;
+                }
+                if checked_out {
+                    flush_ahead(scratch);
                 }
             }
         });
@@ -436,6 +440,16 @@ fn bookkeep(
 }
 
 /// Fail early, with a hint, when the evaluator cannot run at all.
+/// Write the tree just checked out to the disk while it is being evaluated. Nothing relies on
+/// it being there (it is scratch space), but the index's files are made durable at the end with
+/// one `syncfs` of this file system, which would otherwise wait for the tens of thousands of
+/// checked-out files as well.
+fn flush_ahead(scratch: &Path) {
+    if let Ok(dir) = std::fs::File::open(scratch) {
+        let _ = crate::fsutil::platform::sync_filesystem(&dir);
+    }
+}
+
 fn check_nix_env(program: &str) -> anyhow::Result<()> {
     let ok = std::process::Command::new(program)
         .arg("--version")

@@ -240,9 +240,9 @@ pub fn store(
         Some(list) if staging.is_none() => list.iter().collect(),
         _ => index.packages.keys().collect(),
     };
-    for name in names {
+    let write_one = |name: &String| -> anyhow::Result<bool> {
         let Some(file) = index.packages.get(name) else {
-            continue;
+            return Ok(false);
         };
         anyhow::ensure!(
             valid_name(name),
@@ -256,14 +256,36 @@ pub fn store(
                 open_for_index(&path)
                     .and_then(|mut f| f.write_all(&bytes))
                     .with_context(|| format!("could not write {}", path.display()))?;
-                written += 1;
+                Ok(true)
             }
-            None => {
-                if put(&pkg_dir.join(format!("{name}.json")), &bytes, false)? {
-                    written += 1;
-                }
-            }
+            None => put(&pkg_dir.join(format!("{name}.json")), &bytes, false),
         }
+    };
+    // Tens of thousands of small files: creating them is the kernel's work more than ours, and
+    // it goes faster from a few threads at once (the evaluator is done; the CPUs are free).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let per_thread = names.len().div_ceil(threads).max(1);
+    let counts: Vec<anyhow::Result<usize>> = std::thread::scope(|scope| {
+        let write_one = &write_one;
+        let workers: Vec<_> = names
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || -> anyhow::Result<usize> {
+                    let mut n = 0;
+                    for name in part {
+                        n += usize::from(write_one(name)?);
+                    }
+                    Ok(n)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("index writer thread"))
+            .collect()
+    });
+    for count in counts {
+        written += count?;
     }
     if let Some(mut staging) = staging {
         // A file created for a name that has no package after all must not be served empty.
