@@ -44,11 +44,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "devenv".to_string());
-    let tmp = tempfile::Builder::new()
-        .prefix("devenv-shell-")
-        .tempdir()
-        .context("cannot create a temporary directory for the shell's start-up file")?;
-    let mut cmd = start_command(shell, &program, &exe, tmp.path())?;
+    let startup = startup_dir(&ctx.settings.dirs.state, shell, &exe)?;
+    let mut cmd = start_command(shell, &program, &exe, &startup)?;
     cmd.env(SHELL_VAR, &project.root);
     let mut cmd = crate::app::namespace::command(&ctx.settings, cmd)?;
     let watcher = spawn_watcher(ctx, &project);
@@ -56,7 +53,6 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
         .status()
         .with_context(|| format!("could not start `{program}`"))?;
     drop(watcher);
-    drop(tmp);
     use std::os::unix::process::ExitStatusExt as _;
     let code = status
         .code()
@@ -65,12 +61,37 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
+/// The directory of the shell's start-up files, in the user's state: named after what decides
+/// their text (the shell, this devenv binary, the user's zsh directory), so shells of one kind
+/// share it. A temporary directory would be left behind whenever the terminal is closed under
+/// the shell (devenv is hung up with it and never gets to remove it).
+fn startup_dir(state: &Path, shell: Shell, exe: &str) -> Result<PathBuf> {
+    use sha2::Digest as _;
+    let key = sha2::Sha256::digest(format!("{shell:?}\0{exe}\0{}", user_zdotdir()));
+    let name: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let dir = state.join("shell").join(name);
+    crate::fsutil::create_private_dir_all(&dir)
+        .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    Ok(dir)
+}
+
+/// Where zsh would read the user's own start-up files from.
+fn user_zdotdir() -> String {
+    std::env::var("ZDOTDIR")
+        .or_else(|_| std::env::var("HOME"))
+        .unwrap_or_default()
+}
+
 /// The command starting `shell` with a start-up file that sources the user's own, installs the
 /// hook, loads the project now and marks the prompt.
-fn start_command(shell: Shell, program: &str, exe: &str, tmp: &Path) -> Result<Command> {
+fn start_command(shell: Shell, program: &str, exe: &str, dir: &Path) -> Result<Command> {
+    // Written only when different: every shell of this kind after the first finds it in place.
     let write = |name: &str, text: String| -> Result<PathBuf> {
-        let p = tmp.join(name);
-        std::fs::write(&p, text).with_context(|| format!("cannot write `{}`", p.display()))?;
+        let p = dir.join(name);
+        if std::fs::read(&p).ok().as_deref() != Some(text.as_bytes()) {
+            crate::fsutil::write_private(&p, text.as_bytes())
+                .with_context(|| format!("cannot write `{}`", p.display()))?;
+        }
         Ok(p)
     };
     let q = quote::posix(exe);
@@ -89,9 +110,7 @@ fn start_command(shell: Shell, program: &str, exe: &str, tmp: &Path) -> Result<C
             cmd.arg("--rcfile").arg(rc).arg("-i");
         }
         Shell::Zsh => {
-            let user = std::env::var("ZDOTDIR")
-                .or_else(|_| std::env::var("HOME"))
-                .unwrap_or_default();
+            let user = user_zdotdir();
             let uq = quote::posix(&user);
             write(
                 ".zshenv",
@@ -107,7 +126,7 @@ fn start_command(shell: Shell, program: &str, exe: &str, tmp: &Path) -> Result<C
                      PROMPT=\"(devenv) ${{PROMPT-%# }}\"\n"
                 ),
             )?;
-            cmd.env("ZDOTDIR", tmp).arg("-i");
+            cmd.env("ZDOTDIR", dir).arg("-i");
         }
         Shell::Fish => {
             let fq = quote::fish(exe);

@@ -132,11 +132,25 @@ pub(crate) fn client_env(
 #[test]
 fn devenv_shell_marks_prompt_loads_env_refuses_nesting_follows_edits_and_exit_status() {
     let (w, p, path) = world(false);
-    let tmux = start(&w, &path, &p, &[]);
+    let tmp = w.t.root().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let tmux = start(
+        &w,
+        &path,
+        &p,
+        &[("TMPDIR".into(), tmp.display().to_string())],
+    );
     let t = "0";
     tmux.wait_for(t, "$ ");
     tmux.send(t, "devenv shell");
     tmux.wait_for(t, "(devenv) $");
+    // Its start-up file lives in devenv's state, not in a temporary directory that closing the
+    // terminal (which hangs up devenv too) would leave behind.
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     tmux.send(t, "hello-tool; echo \"marker-$DEVENV_SHELL\"");
     tmux.wait_for(t, "tool says bar");
     tmux.wait_for(t, &format!("marker-{}", p.display()));
