@@ -162,6 +162,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<ExitCode> {
         jobs: args.jobs.max(1),
         nix_env: ctx.settings.nix_env.value.clone(),
         shard,
+        checkouts: Some(ctx.settings.dirs.cache.join("index-build")),
     };
     let progress = Progress {
         printer: &ctx.printer,

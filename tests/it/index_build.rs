@@ -1,7 +1,7 @@
 //! `devenv index build` against the fixture nixpkgs repository, evaluated by real Nix.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::nixpkgs::{export, make_repo, nix_eval_json};
@@ -664,4 +664,53 @@ in {
     ok(build(&ctx, &repo, &out, &["--rev", "HEAD"]));
     let hello = json(&out.join("packages/hello.json"));
     assert_eq!(hello["summary"], "aliases off");
+}
+
+#[test]
+fn checkouts_are_kept_for_later_builds_and_a_held_cache_is_not_waited_for() {
+    use fs4::fs_std::FileExt as _;
+    let ctx = TestContext::new();
+    let repo = ctx.root().join("nixpkgs");
+    let revs = make_repo(&repo);
+    let first = ctx.root().join("first");
+    ok(build(&ctx, &repo, &first, &["--rev", &revs[1]]));
+    // The checkout stays in the cache for the next build; the index holds none.
+    let cache = ctx.home.join(".cache/devenv/index-build");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].join("slot-0/tree/default.nix").is_file());
+    let build_dir: Vec<_> = std::fs::read_dir(first.join(".build"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("export-"))
+        .collect();
+    assert!(build_dir.is_empty(), "{build_dir:?}");
+
+    // A later build moves the kept tree to its revision and indexes it as a fresh checkout would.
+    let later = ctx.root().join("later");
+    ok(build(&ctx, &repo, &later, &["--rev", &revs[3]]));
+    let fresh_cache = ctx.root().join("fresh-cache");
+    let fresh = ctx.root().join("fresh");
+    let out = ctx
+        .cmd()
+        .env("XDG_CACHE_HOME", &fresh_cache)
+        .args(["index", "build", "--nixpkgs"])
+        .arg(&repo)
+        .arg("--out")
+        .arg(&fresh)
+        .args(["--systems", SYSTEMS, "--rev", &revs[3]])
+        .output()
+        .unwrap();
+    ok(out);
+    assert_eq!(files(&later), files(&fresh));
+
+    // While another build holds the kept checkouts, this one checks out on its own, at once.
+    let held = std::fs::File::open(kept[0].join("lock")).unwrap();
+    held.lock_exclusive().unwrap();
+    let beside = ctx.root().join("beside");
+    ok(build(&ctx, &repo, &beside, &["--rev", &revs[3]]));
+    assert_eq!(files(&later), files(&beside));
 }

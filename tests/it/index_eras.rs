@@ -417,6 +417,8 @@ fn a_kept_evaluation_survives_objects_missing_later() {
         .unwrap();
     let blob = String::from_utf8(blob.stdout).unwrap().trim().to_owned();
     std::fs::remove_file(repo.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+    // Nor is the revision's checkout kept from that run (it would still hold the file).
+    std::fs::remove_dir_all(ctx.home.join(".cache/devenv/index-build")).unwrap();
 
     let second = build("x86_64-linux,aarch64-darwin");
     let stderr = String::from_utf8(second.stderr).unwrap();

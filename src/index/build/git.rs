@@ -120,6 +120,36 @@ pub fn rfc3339(secs: i64) -> anyhow::Result<String> {
     Ok(t.format(&time::format_description::well_known::Rfc3339)?)
 }
 
+/// Checkout slots kept between builds of one repository: a later build (another revision, the
+/// next week's) rewrites only the files that changed instead of checking out and, at the end,
+/// deleting a whole nixpkgs tree. Held by one build at a time.
+#[derive(Debug)]
+pub struct KeptSlots {
+    pub dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl KeptSlots {
+    /// The slots of `repo` in `cache` (a directory named after the repository's path), or `None`
+    /// while another build holds them (that build then uses slots of its own, as without a cache).
+    pub fn hold(cache: &Path, repo: &Path) -> anyhow::Result<Option<KeptSlots>> {
+        use fs4::fs_std::FileExt as _;
+        use sha2::Digest as _;
+        let repo = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
+        let key = sha2::Sha256::digest(repo.as_os_str().as_encoded_bytes());
+        let name: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let dir = cache.join(name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+        let lock = std::fs::File::create(dir.join("lock"))
+            .with_context(|| format!("could not create {}", dir.join("lock").display()))?;
+        if !lock.try_lock_exclusive().unwrap_or(false) {
+            return Ok(None);
+        }
+        Ok(Some(KeptSlots { dir, _lock: lock }))
+    }
+}
+
 /// The work tree of a checkout slot.
 pub fn checkout_tree(slot: &Path) -> PathBuf {
     slot.join("tree")

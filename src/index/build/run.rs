@@ -67,6 +67,9 @@ pub struct BuildOptions {
     pub nix_env: String,
     /// The share of the (revision, system) evaluations to do (1/1: all of them).
     pub shard: Shard,
+    /// Where checkouts of `nixpkgs` are kept for later builds ([`git::KeptSlots`]); `None`:
+    /// checked out into the index's scratch directory and deleted at the end.
+    pub checkouts: Option<PathBuf>,
 }
 
 /// Progress, reported as it happens (from worker threads, hence `Sync`).
@@ -221,8 +224,15 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         std::sync::mpsc::sync_channel::<(usize, Result<Option<usize>, String>)>(jobs);
     let exported = Mutex::new(exported);
     let (free_slot, free_slots) = std::sync::mpsc::channel::<usize>();
+    let kept_slots = match &opts.checkouts {
+        Some(cache) => git::KeptSlots::hold(cache, &opts.nixpkgs)?,
+        None => None,
+    };
+    let slot_dir = kept_slots
+        .as_ref()
+        .map_or(scratch.path(), |k| k.dir.as_path());
     let slots: Vec<PathBuf> = (0..=jobs)
-        .map(|n| scratch.path().join(format!("slot-{n}")))
+        .map(|n| slot_dir.join(format!("slot-{n}")))
         .collect();
     for n in 0..slots.len() {
         free_slot.send(n).expect("slot channel");
@@ -237,6 +247,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
     let merged = std::thread::scope(|scope| {
         let (work, build_dir, scratch, fatal, slots) =
             (&work, &build_dir, scratch.path(), &fatal, &slots);
+        let slot_dir = &slot_dir;
         let (exported, evaluator, resumed) = (&exported, &evaluator, &resumed);
         let (packages, staging) = (&mut packages, &mut staging);
         let bookkeeper =
@@ -275,7 +286,7 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
                     break;
                 }
                 if checked_out {
-                    flush_ahead(scratch);
+                    flush_ahead(slot_dir);
                 }
             }
         });
@@ -441,11 +452,11 @@ fn bookkeep(
 
 /// Fail early, with a hint, when the evaluator cannot run at all.
 /// Write the tree just checked out to the disk while it is being evaluated. Nothing relies on
-/// it being there (it is scratch space), but the index's files are made durable at the end with
+/// it being there (a checkout can always be made again), but the index's files are made durable at the end with
 /// one `syncfs` of this file system, which would otherwise wait for the tens of thousands of
 /// checked-out files as well.
-fn flush_ahead(scratch: &Path) {
-    if let Ok(dir) = std::fs::File::open(scratch) {
+fn flush_ahead(slots: &Path) {
+    if let Ok(dir) = std::fs::File::open(slots) {
         let _ = crate::fsutil::platform::sync_filesystem(&dir);
     }
 }
