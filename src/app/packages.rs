@@ -134,17 +134,17 @@ pub fn write_inputs(
     if let Some(lock) = lock {
         crate::lock::check_writable(lock)?;
     }
-    let lock_text = lock.map(crate::lock::render);
-    let mut files: Vec<(&std::path::Path, &[u8])> = vec![(&manifest_path, text.as_bytes())];
-    if let Some(l) = &lock_text {
-        files.push((&lock_path, l.as_bytes()));
+    let (manifest, written) = std::thread::scope(|s| {
+        let manifest = s.spawn(|| crate::manifest::write(&manifest_path, text));
+        let written = lock.map(|l| crate::lock::write(&lock_path, l));
+        (manifest.join(), written)
+    });
+    manifest.unwrap_or_else(|_| Err(anyhow!("writing the manifest panicked")))?;
+    if let Some(w) = written {
+        w?;
     }
-    crate::fsutil::write_if_changed_together(&files).map_err(|(i, e)| {
-        let what = if i == 0 { "the manifest" } else { "the lock" };
-        anyhow::Error::new(e).context(format!("could not write {what} `{}`", files[i].0.display()))
-    })?;
-    let lock_bytes = match lock_text {
-        Some(l) => Some(l.into_bytes()),
+    let lock_bytes = match lock {
+        Some(l) => Some(crate::lock::render(l).into_bytes()),
         None => before.lock.clone(),
     };
     let after = before.replaced(text.as_bytes().to_vec(), lock_bytes);

@@ -93,63 +93,6 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
     }
 }
 
-/// [`write_if_changed`] for several files at once, as one step: the changed ones are written to
-/// temp files and synced side by side, then renamed into place, then each directory is synced
-/// once. `add` writes the manifest and the lock this way; waiting for the disk is most of its
-/// cost. On an error, the index of the file it concerns; files renamed before it stay replaced.
-pub fn write_if_changed_together(
-    files: &[(&Path, &[u8])],
-) -> Result<Vec<bool>, (usize, io::Error)> {
-    let mut staged = Vec::new();
-    for (i, (path, contents)) in files.iter().enumerate() {
-        match fs::read(path) {
-            Ok(existing) if existing == *contents => continue,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err((i, e)),
-        }
-        let stage = || -> io::Result<(&Path, tempfile::NamedTempFile)> {
-            let (dir, mut tmp) = temp_sibling(path, SHARED_FILE)?;
-            tmp.write_all(contents)?;
-            if let Ok(meta) = fs::metadata(path) {
-                tmp.as_file().set_permissions(meta.permissions())?;
-            }
-            Ok((dir, tmp))
-        };
-        staged.push((i, stage().map_err(|e| (i, e))?));
-    }
-    std::thread::scope(|scope| {
-        let syncs: Vec<_> = staged
-            .iter()
-            .map(|(i, (_, tmp))| (*i, scope.spawn(move || tmp.as_file().sync_all())))
-            .collect();
-        for (i, sync) in syncs {
-            let joined = sync
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("sync panicked")));
-            joined.map_err(|e| (i, e))?;
-        }
-        Ok::<(), (usize, io::Error)>(())
-    })?;
-    let mut written = vec![false; files.len()];
-    let mut dirs: Vec<&Path> = Vec::new();
-    for (i, (dir, tmp)) in staged {
-        tmp.persist(files[i].0).map_err(|e| (i, e.error))?;
-        written[i] = true;
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    for dir in dirs {
-        let i = files
-            .iter()
-            .position(|(p, _)| p.parent() == Some(dir))
-            .unwrap_or(0);
-        sync_dir(dir).map_err(|e| (i, e))?;
-    }
-    Ok(written)
-}
-
 /// Replace a private cache file atomically but without waiting for the disk: for files that can
 /// be fetched again and are checked when read (a lost or torn entry after a power failure costs
 /// a refetch, never a wrong answer). Readers never see a partly written file.
@@ -243,28 +186,6 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
-    }
-
-    #[test]
-    fn files_written_together_replace_only_what_changed_and_keep_modes() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (
-            dir.path().join("devenv.json"),
-            dir.path().join("devenv.lock"),
-        );
-        fs::write(&a, "same").unwrap();
-        fs::write(&b, "old").unwrap();
-        fs::set_permissions(&b, fs::Permissions::from_mode(0o640)).unwrap();
-        let written = write_if_changed_together(&[(&a, b"same"), (&b, b"new")]).unwrap();
-        assert_eq!(written, vec![false, true]);
-        assert_eq!(fs::read(&b).unwrap(), b"new");
-        assert_eq!(mode(&b), 0o640);
-        // Nothing but the two files is left behind.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
-        // A file that cannot be written is named by its place in the list.
-        let missing = dir.path().join("gone/devenv.lock");
-        let (i, _) = write_if_changed_together(&[(&a, b"changed"), (&missing, b"x")]).unwrap_err();
-        assert_eq!(i, 1);
     }
 
     #[test]
