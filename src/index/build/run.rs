@@ -424,13 +424,23 @@ fn bookkeep(
                 if fatal.lock().map(|f| f.is_some()).unwrap_or(true) {
                     continue;
                 }
-                if fresh {
-                    if let Err(e) = kept::save(build_dir, &result) {
-                        fatal.lock().expect("fatal").get_or_insert(e);
-                        continue;
-                    }
+                // Keeping the result (serialised and compressed) and merging it are both work
+                // between the evaluator's end and the index's files: side by side.
+                let (saved, touched) = std::thread::scope(|scope| {
+                    let saved = fresh.then(|| scope.spawn(|| kept::save(build_dir, &result)));
+                    let touched = merge::merge_result(packages, &result);
+                    let saved = saved.map(|s| {
+                        s.join().unwrap_or_else(|_| {
+                            Err(anyhow::anyhow!("keeping an evaluation panicked"))
+                        })
+                    });
+                    (saved, touched)
+                });
+                if let Some(Err(e)) = saved {
+                    fatal.lock().expect("fatal").get_or_insert(e);
+                    continue;
                 }
-                let touched = merge::merge_result(packages, &result);
+                tracing::debug!(rev = %result.rev, system = %result.system, "evaluation kept and merged");
                 if let Some(staging) = staging.as_mut() {
                     if let Err(e) = staging.create(&touched) {
                         fatal.lock().expect("fatal").get_or_insert(e);
@@ -450,17 +460,17 @@ fn bookkeep(
     merged
 }
 
-/// Fail early, with a hint, when the evaluator cannot run at all.
 /// Write the tree just checked out to the disk while it is being evaluated. Nothing relies on
-/// it being there (a checkout can always be made again), but the index's files are made durable at the end with
-/// one `syncfs` of this file system, which would otherwise wait for the tens of thousands of
-/// checked-out files as well.
+/// it being there (a checkout can always be made again), but the index's files are made durable
+/// at the end with one `syncfs` of this file system, which would otherwise wait for the tens of
+/// thousands of checked-out files as well.
 fn flush_ahead(slots: &Path) {
     if let Ok(dir) = std::fs::File::open(slots) {
         let _ = crate::fsutil::platform::sync_filesystem(&dir);
     }
 }
 
+/// Fail early, with a hint, when the evaluator cannot run at all.
 fn check_nix_env(program: &str) -> anyhow::Result<()> {
     let ok = std::process::Command::new(program)
         .arg("--version")

@@ -287,6 +287,7 @@ pub fn store(
     for count in counts {
         written += count?;
     }
+    tracing::debug!(files = written, "package files written");
     if let Some(mut staging) = staging {
         // A file created for a name that has no package after all must not be served empty.
         for name in &staging.created {
@@ -313,6 +314,7 @@ pub fn store(
     }
     if written > 0 {
         sync_all_under(dir)?;
+        tracing::debug!("index files synced to the disk");
     }
     let mut extra = index.other.clone();
     extra.insert("revisions".into(), serde_json::to_value(&index.revisions)?);
