@@ -2,7 +2,7 @@
 # Benchmarks of `devenv index build`, in one of two modes.
 #
 # Real nixpkgs (NIXPKGS=<git repo of nixpkgs> REV=<revision>): side by side on that one revision
-# and the same SYSTEMS (default x86_64-linux), in one run:
+# and the same SYSTEMS (default x86_64-linux), in ROUNDS alternating rounds (default 3; medians):
 #   - `devenv index build` vs `nix-env -qaP --json --meta --out-path` alone on the same tree
 #     (wall time and peak RSS; targets: <= 1.1x wall, <= 1.2x RSS). Peak RSS is given two ways:
 #     GNU time's maximum resident set (of the largest single process) and the peak of the whole

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real-nixpkgs mode of bench/index_build.sh (see there): NIXPKGS=<git repo> REV=<rev>
-# [REV2=<rev>] [SYSTEMS=x86_64-linux] [DEVENV=<binary>] [BENCH_DIR=<dir to keep>].
+# [REV2=<rev>] [ROUNDS=3] [SYSTEMS=x86_64-linux] [DEVENV=<binary>] [BENCH_DIR=<dir to keep>].
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 : "${NIXPKGS:?set NIXPKGS to a git repository of nixpkgs}" "${REV:?set REV to a revision}"
@@ -63,21 +63,36 @@ loop=""
 for s in "${systems[@]}"; do
   loop+="nix-env -qaP --json --meta --out-path -f '$work/tree' --argstr system '$s' >/dev/null; "
 done
-measure nixenv bash -c "$loop"
-nix_wall=$wall nix_cpu=$cpu nix_maxrss=$maxrss nix_treerss=$treerss
-measure build "$DEVENV" -q index build --nixpkgs "$NIXPKGS" --rev "$rev" --systems "$SYSTEMS" \
-  --out "$work/index"
-dev_wall=$wall dev_cpu=$cpu dev_maxrss=$maxrss dev_treerss=$treerss
-packages=$(wc -l <"$work/index/names.jsonl")
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
-printf '%-44s %9s %9s %16s %16s\n' "" "wall" "CPU" "max RSS (1 proc)" "peak RSS (tree)"
-printf '%-44s %8.1fs %8.1fs %12s MiB %12s MiB\n' "nix-env -qaP --json --meta --out-path" \
-  "$nix_wall" "$nix_cpu" "$(mib "$nix_maxrss")" "$(mib "$nix_treerss")"
-printf '%-44s %8.1fs %8.1fs %12s MiB %12s MiB\n' "devenv index build ($packages names)" \
-  "$dev_wall" "$dev_cpu" "$(mib "$dev_maxrss")" "$(mib "$dev_treerss")"
-printf '%-44s %8sx %8sx %15sx %15sx   (targets <= 1.1x wall, <= 1.2x RSS)\n' "ratio" \
-  "$(ratio "$dev_wall" "$nix_wall")" "$(ratio "$dev_cpu" "$nix_cpu")" \
-  "$(ratio "$dev_maxrss" "$nix_maxrss")" "$(ratio "$dev_treerss" "$nix_treerss")"
+# ROUNDS rounds (default 3), nix-env then devenv in each, so a change in the machine's load hits
+# both alike; each devenv build gets a new output directory and an empty cache (so it checks the
+# revision out, as a first build on a machine does). Medians are what to compare.
+printf '%-50s %9s %9s %16s %16s\n' "" "wall" "CPU" "max RSS (1 proc)" "peak RSS (tree)"
+row() { printf '%-50s %8.1fs %8.1fs %12s MiB %12s MiB\n' "$1" "$2" "$3" "$(mib "$4")" "$(mib "$5")"; }
+ratios() {
+  printf '%-50s %8sx %8sx %15sx %15sx   (targets <= 1.1x wall, <= 1.2x RSS)\n' "$1" \
+    "$(ratio "$2" "$6")" "$(ratio "$3" "$7")" "$(ratio "$4" "$8")" "$(ratio "$5" "$9")"
+}
+nw=() nc=() nm=() nt=() dw=() dc=() dm=() dt=()
+for round in $(seq "${ROUNDS:-3}"); do
+  measure nixenv bash -c "$loop"
+  nw+=("$wall") nc+=("$cpu") nm+=("$maxrss") nt+=("$treerss")
+  row "round $round: nix-env -qaP --json --meta --out-path" "$wall" "$cpu" "$maxrss" "$treerss"
+  measure build env XDG_CACHE_HOME="$work/cache-$round" "$DEVENV" -q index build \
+    --nixpkgs "$NIXPKGS" --rev "$rev" --systems "$SYSTEMS" --out "$work/index-$round"
+  dw+=("$wall") dc+=("$cpu") dm+=("$maxrss") dt+=("$treerss")
+  row "round $round: devenv index build" "$wall" "$cpu" "$maxrss" "$treerss"
+  ratios "round $round: ratio" "$wall" "$cpu" "$maxrss" "$treerss" \
+    "${nw[-1]}" "${nc[-1]}" "${nm[-1]}" "${nt[-1]}"
+done
+packages=$(wc -l <"$work/index-1/names.jsonl")
+nix=("$(median "${nw[@]}")" "$(median "${nc[@]}")" "$(median "${nm[@]}")" "$(median "${nt[@]}")")
+dev=("$(median "${dw[@]}")" "$(median "${dc[@]}")" "$(median "${dm[@]}")" "$(median "${dt[@]}")")
+row "median: nix-env -qaP --json --meta --out-path" "${nix[@]}"
+row "median: devenv index build ($packages names)" "${dev[@]}"
+ratios "ratio of the medians" "${dev[@]}" "${nix[@]}"
+mv "$work/index-1" "$work/index"
 
 # Lookups on the index just built.
 export DEVENV_INDEX="$work/index"
