@@ -707,6 +707,23 @@ fn checkouts_are_kept_for_later_builds_and_a_held_cache_is_not_waited_for() {
     ok(out);
     assert_eq!(files(&later), files(&fresh));
 
+    // A cache that cannot be written to costs the reuse, not the build.
+    let not_a_dir = ctx.root().join("cache-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let uncached = ctx.root().join("uncached");
+    let out = ctx
+        .cmd()
+        .env("XDG_CACHE_HOME", &not_a_dir)
+        .args(["index", "build", "--nixpkgs"])
+        .arg(&repo)
+        .arg("--out")
+        .arg(&uncached)
+        .args(["--systems", SYSTEMS, "--rev", &revs[3]])
+        .output()
+        .unwrap();
+    ok(out);
+    assert_eq!(files(&later), files(&uncached));
+
     // While another build holds the kept checkouts, this one checks out on its own, at once.
     let held = std::fs::File::open(kept[0].join("lock")).unwrap();
     held.lock_exclusive().unwrap();

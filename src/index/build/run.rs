@@ -224,10 +224,13 @@ pub fn build(opts: &BuildOptions, reporter: &dyn Reporter) -> anyhow::Result<Sum
         std::sync::mpsc::sync_channel::<(usize, Result<Option<usize>, String>)>(jobs);
     let exported = Mutex::new(exported);
     let (free_slot, free_slots) = std::sync::mpsc::channel::<usize>();
-    let kept_slots = match &opts.checkouts {
-        Some(cache) => git::KeptSlots::hold(cache, &opts.nixpkgs)?,
-        None => None,
-    };
+    // A cache that cannot be used (read-only, full) costs the reuse, not the build.
+    let kept_slots = opts.checkouts.as_ref().and_then(|cache| {
+        git::KeptSlots::hold(cache, &opts.nixpkgs).unwrap_or_else(|e| {
+            tracing::debug!(error = %format!("{e:#}"), "checkouts are not kept");
+            None
+        })
+    });
     let slot_dir = kept_slots
         .as_ref()
         .map_or(scratch.path(), |k| k.dir.as_path());
