@@ -692,37 +692,31 @@ fn checkouts_are_kept_for_later_builds_and_a_held_cache_is_not_waited_for() {
     // A later build moves the kept tree to its revision and indexes it as a fresh checkout would.
     let later = ctx.root().join("later");
     ok(build(&ctx, &repo, &later, &["--rev", &revs[3]]));
-    let fresh_cache = ctx.root().join("fresh-cache");
-    let fresh = ctx.root().join("fresh");
-    let out = ctx
-        .cmd()
-        .env("XDG_CACHE_HOME", &fresh_cache)
-        .args(["index", "build", "--nixpkgs"])
-        .arg(&repo)
-        .arg("--out")
-        .arg(&fresh)
-        .args(["--systems", SYSTEMS, "--rev", &revs[3]])
-        .output()
-        .unwrap();
-    ok(out);
-    assert_eq!(files(&later), files(&fresh));
+    // The same build of revs[3] with XDG_CACHE_HOME at `cache`, into `out`.
+    let with_cache = |cache: &Path, out: &Path| {
+        let built = ctx
+            .cmd()
+            .env("XDG_CACHE_HOME", cache)
+            .args(["index", "build", "--nixpkgs"])
+            .arg(&repo)
+            .arg("--out")
+            .arg(out)
+            .args(["--systems", SYSTEMS, "--rev", &revs[3]])
+            .output()
+            .unwrap();
+        ok(built);
+        files(out)
+    };
+    let fresh = with_cache(&ctx.root().join("fresh-cache"), &ctx.root().join("fresh"));
+    assert_eq!(files(&later), fresh);
 
     // A cache that cannot be written to costs the reuse, not the build.
     let not_a_dir = ctx.root().join("cache-file");
     std::fs::write(&not_a_dir, "").unwrap();
-    let uncached = ctx.root().join("uncached");
-    let out = ctx
-        .cmd()
-        .env("XDG_CACHE_HOME", &not_a_dir)
-        .args(["index", "build", "--nixpkgs"])
-        .arg(&repo)
-        .arg("--out")
-        .arg(&uncached)
-        .args(["--systems", SYSTEMS, "--rev", &revs[3]])
-        .output()
-        .unwrap();
-    ok(out);
-    assert_eq!(files(&later), files(&uncached));
+    assert_eq!(
+        files(&later),
+        with_cache(&not_a_dir, &ctx.root().join("uncached"))
+    );
 
     // While another build holds the kept checkouts, this one checks out on its own, at once.
     let held = std::fs::File::open(kept[0].join("lock")).unwrap();
