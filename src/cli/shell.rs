@@ -68,8 +68,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<ExitCode> {
 fn startup_dir(state: &Path, shell: Shell, exe: &str) -> Result<PathBuf> {
     use sha2::Digest as _;
     let key = sha2::Sha256::digest(format!("{shell:?}\0{exe}\0{}", user_zdotdir()));
-    let name: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let dir = state.join("shell").join(name);
+    let dir = state.join("shell").join(crate::nix::hash::hex(&key[..8]));
     crate::fsutil::create_private_dir_all(&dir)
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
     Ok(dir)

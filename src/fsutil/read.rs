@@ -30,6 +30,13 @@ impl fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
+/// The form a bounded read returns it in: kind `InvalidData`, found again with [`too_large`].
+impl From<TooLarge> for io::Error {
+    fn from(e: TooLarge) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+}
+
 /// Whether `err` is the [`TooLarge`] error of a bounded read.
 pub fn too_large(err: &io::Error) -> Option<TooLarge> {
     err.get_ref()
@@ -49,10 +56,7 @@ fn read_sized(reader: impl Read, limit: u64, expected: u64) -> io::Result<Vec<u8
     let mut buf = Vec::with_capacity(expected.min(limit) as usize + 1);
     reader.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
     if buf.len() as u64 > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            TooLarge { limit },
-        ));
+        return Err(TooLarge { limit }.into());
     }
     Ok(buf)
 }
@@ -63,10 +67,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let file = fs::File::open(path)?;
     let len = file.metadata()?.len();
     if len > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            TooLarge { limit },
-        ));
+        return Err(TooLarge { limit }.into());
     }
     read_sized(file, limit, len)
 }

@@ -52,11 +52,8 @@ pub fn scan(
         buf.truncate(filled + n);
         total += n as u64;
         if total > limit {
-            return Err(anyhow::Error::new(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                TooLarge { limit },
-            )))
-            .with_context(|| format!("cannot read `{origin}`"));
+            return Err(std::io::Error::from(TooLarge { limit }))
+                .with_context(|| format!("cannot read `{origin}`"));
         }
         let end_of_file = n == 0;
         // Whole lines only; the rest waits for the next piece.
@@ -75,11 +72,6 @@ pub fn scan(
         lines_before += memchr::memchr_iter(b'\n', &buf[..whole]).count();
         buf.drain(..whole);
     }
-}
-
-/// [`scan`] of bytes already in memory.
-pub fn scan_bytes(bytes: &[u8], origin: &str, query: &str) -> Result<Option<Vec<NameLine>>> {
-    scan(bytes, origin, query, u64::MAX)
 }
 
 /// Parse the lines of `bytes` (whole lines, after `lines_before` others) that hold the query
@@ -161,8 +153,9 @@ mod tests {
     use super::*;
     use crate::index::sparse::{parse_names, rank};
 
+    /// What `search` reads of `bytes`: the scan, or every line for a query it cannot scan for.
     fn matching(bytes: &[u8], origin: &str, query: &str) -> Result<Vec<NameLine>> {
-        match scan_bytes(bytes, origin, query)? {
+        match scan(bytes, origin, query, u64::MAX)? {
             Some(lines) => Ok(lines),
             None => parse_names(bytes, origin),
         }

@@ -137,8 +137,7 @@ impl KeptSlots {
         use sha2::Digest as _;
         let repo = repo.canonicalize().unwrap_or_else(|_| repo.to_path_buf());
         let key = sha2::Sha256::digest(repo.as_os_str().as_encoded_bytes());
-        let name: String = key.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let dir = cache.join(name);
+        let dir = cache.join(crate::nix::hash::hex(&key[..8]));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
         let lock = std::fs::File::create(dir.join("lock"))
