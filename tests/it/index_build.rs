@@ -25,10 +25,12 @@ fn build(ctx: &TestContext, repo: &Path, out: &Path, revs: &[&str]) -> std::proc
     ctx.cmd().args(&args).output().unwrap()
 }
 
-fn ok(out: std::process::Output) -> String {
+/// Assert that a devenv run succeeded and printed nothing on stdout (index commands print their
+/// reports on stderr); returns stderr.
+pub(crate) fn ok(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
-        "index build failed ({:?}):\n{}",
+        "devenv failed ({:?}):\n{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::nixpkgs::{export, make_fixture_repo, nix_eval_json};
-use crate::common::TestContext;
+use crate::common::{run_ok, TestContext};
 use serde_json::Value;
 
 /// Create the eras fixture at `dest`; its revisions, oldest first.
@@ -174,17 +174,11 @@ fn every_era_indexes_and_names_resolve_as_users_type_them() {
     // Adding a name again replaces its entry: keep each as it was locked.
     let mut locked = std::collections::BTreeMap::new();
     for (arg, version, attr, rev) in cases {
-        let out = ctx
-            .cmd()
-            .args(["add", arg, "--no-install"])
-            .env("DEVENV_INDEX", &index)
-            .env("DEVENV_SYSTEM", "x86_64-linux")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "add {arg}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            ctx.cmd()
+                .args(["add", arg, "--no-install"])
+                .env("DEVENV_INDEX", &index)
+                .env("DEVENV_SYSTEM", "x86_64-linux"),
         );
         let key = if arg.contains('@') {
             arg.to_string()
@@ -322,19 +316,13 @@ fn nixhub_and_a_static_index_agree_on_the_same_data() {
     });
 
     let run = |index_url: &str, args: &[&str]| -> Value {
-        let out = ctx
-            .cmd()
-            .env("DEVENV_INDEX", index_url)
-            .args(["--json"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            ctx.cmd()
+                .env("DEVENV_INDEX", index_url)
+                .args(["--json"])
+                .args(args),
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&out).unwrap()
     };
     let nixhub = format!("nixhub+{}", server.url);
     let local = index.to_str().unwrap().to_string();

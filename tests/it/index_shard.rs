@@ -8,21 +8,13 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::nixpkgs::make_repo;
-use crate::common::TestContext;
+use crate::common::{run_ok, TestContext};
 
 const SYSTEMS: &str = "x86_64-linux,aarch64-darwin";
 
-/// Run devenv with `args` in `cwd`, asserting success; returns stderr.
+/// Run devenv with `args` in `cwd`, asserting success and nothing on stdout; returns stderr.
 fn ok(ctx: &TestContext, cwd: &Path, args: &[&str]) -> String {
-    let out = ctx.cmd().current_dir(cwd).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "devenv {args:?} failed ({:?}):\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "stdout is for data only");
-    String::from_utf8(out.stderr).unwrap()
+    crate::index_build::ok(ctx.cmd().current_dir(cwd).args(args).output().unwrap())
 }
 
 fn build(ctx: &TestContext, repo: &Path, out: &Path, extra: &[&str]) -> String {
@@ -218,12 +210,7 @@ fn bash(ctx: &TestContext, cwd: &Path, script: &str, env: &[(&str, String)]) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\nfailed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&mut cmd);
 }
 
 #[test]
@@ -320,17 +307,7 @@ fn a_published_index_merges_into_a_mirror_of_a_public_one() {
     args.extend(["--version", "1.4.2", "--index", private.to_str().unwrap()]);
     args.extend(["--cache", &cache, "--key", key.to_str().unwrap()]);
     args.extend(["--generate-key", "team-1", "--systems", SYSTEMS]);
-    let out = ctx
-        .cmd()
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(ctx.cmd().env("SOURCE_DATE_EPOCH", "1700000000").args(&args));
 
     merge(&ctx, &[&private], &mirror);
     let merged = files(&mirror);

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use crate::common::elffix::ElfFixture;
 use crate::common::nsworld::{self, World};
-use crate::common::TestContext;
+use crate::common::{run_ok, TestContext};
 
 const BIN: &str = env!("CARGO_BIN_EXE_devenv");
 
@@ -123,30 +123,16 @@ fn kill_and_wait(pid: i32) {
 /// `stderr` as users read it, with the test world's paths and the test user's ids redacted,
 /// recorded as a snapshot under `name`.
 fn snapshot(case: &Case, name: &str, stderr: &str) {
-    let mut text = stderr.replace(&case.t.root().display().to_string(), "[ROOT]");
+    let mut redact = crate::snapshots::Redactions::default();
+    redact.add_literal(&case.t.root().display().to_string(), "[ROOT]");
     if let Ok(c) = case.t.root().canonicalize() {
-        text = text.replace(&c.display().to_string(), "[ROOT]");
+        redact.add_literal(&c.display().to_string(), "[ROOT]");
     }
-    let mut s = insta::Settings::clone_current();
-    s.set_omit_expression(true);
-    s.set_prepend_module_to_snapshot(false);
-    s.bind(|| insta::assert_snapshot!(name, text));
+    redact.assert_snapshot(name, stderr);
 }
 
 fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("unshare runs")
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = output(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `devenv shell` (bash) with `input` on its standard input; returns stdout.
@@ -216,7 +202,7 @@ fn assert_hook_runs(case: &Case, world: &World) {
         let (program, args) =
             hook_script(sh, &case.t.project, "elfhello from-hook\nelfinfo nested");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = ok(&mut case.cmd(world, &program, &args));
+        let out = run_ok(&mut case.cmd(world, &program, &args));
         let mut lines = out.lines();
         assert_eq!(
             format!("{}\n", lines.next().unwrap_or("")),
@@ -248,14 +234,14 @@ fn an_elf_closure_runs_with_the_store_at_nix() {
         nix: Some(&nix),
         ..World::default()
     };
-    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    run_ok(&mut case.devenv(&world, &["install", "--frozen"]));
     assert!(
         nix.join("store")
             .join(&case.fx.paths["elflibc"][11..])
             .is_dir(),
         "the store is /nix/store itself"
     );
-    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "a", "b c"]));
+    let out = run_ok(&mut case.devenv(&world, &["run", "elfhello", "a", "b c"]));
     assert_eq!(out, case.hello(" [a] [b c]"));
     let status = output(&mut case.devenv(&world, &["run", "elfhello", "--exit", "3"])).status;
     assert_eq!(status.code(), Some(3));
@@ -263,7 +249,7 @@ fn an_elf_closure_runs_with_the_store_at_nix() {
         shell(&case, &world, "elfhello in-shell\nexit\n"),
         case.hello(" [in-shell]")
     );
-    ok(&mut case.devenv(&world, &["allow"]));
+    run_ok(&mut case.devenv(&world, &["allow"]));
     assert_hook_runs(&case, &world);
 }
 
@@ -276,20 +262,20 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
         user: Some(user),
         ..World::default()
     };
-    let probe = ok(&mut case.cmd(
+    let probe = run_ok(&mut case.cmd(
         &world,
         "sh",
         &["-c", "test -e /nix && echo yes || echo no; id -u"],
     ));
     assert_eq!(probe, format!("no\n{}\n", user.0), "the world has no /nix");
 
-    ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    run_ok(&mut case.devenv(&world, &["install", "--frozen"]));
     let store = case.t.home.join(".local/share/devenv/store/nix/store");
     assert!(
         store.join(&case.fx.paths["elfhello"][11..]).is_dir(),
         "the store is in the data directory"
     );
-    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "a", "b c"]));
+    let out = run_ok(&mut case.devenv(&world, &["run", "elfhello", "a", "b c"]));
     assert_eq!(
         out,
         case.hello(" [a] [b c]"),
@@ -303,7 +289,7 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
         Some(15),
         "death by a signal is the program's too (devenv execs it)"
     );
-    let info = ok(&mut case.devenv(&world, &["run", "elfinfo"]));
+    let info = run_ok(&mut case.devenv(&world, &["run", "elfinfo"]));
     assert!(
         info.starts_with(&format!(
             "uid={} gid={} cwd={} ",
@@ -314,7 +300,7 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
         "uid, gid and cwd are unchanged inside: {info}"
     );
     // On a terminal (a pty from `script`), the program still has it as its stdin.
-    let on_tty = ok(&mut case.cmd(
+    let on_tty = run_ok(&mut case.cmd(
         &world,
         "script",
         &["-qec", &format!("{BIN} run elfinfo"), "/dev/null"],
@@ -327,7 +313,7 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
             "devenv shell with {sh}"
         );
     }
-    ok(&mut case.devenv(&world, &["allow"]));
+    run_ok(&mut case.devenv(&world, &["allow"]));
     assert_hook_runs(&case, &world);
 
     let doctor = output(&mut case.devenv(&world, &["doctor"]));
@@ -341,7 +327,7 @@ fn an_unprivileged_user_without_nix_runs_the_closure_in_a_namespace() {
     // Without the project, nothing keeps its paths: gc empties the namespace store.
     std::fs::remove_file(case.t.project.join("devenv.lock")).unwrap();
     std::fs::remove_file(case.t.project.join("devenv.json")).unwrap();
-    ok(&mut case.devenv(&world, &["gc"]));
+    run_ok(&mut case.devenv(&world, &["gc"]));
     let left: Vec<String> = std::fs::read_dir(&store)
         .unwrap()
         .flatten()
@@ -450,7 +436,7 @@ fn bad_cases_get_one_clear_message() {
     );
 
     // Automatic: another user's /nix is no obstacle to a namespace store bound over it.
-    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
+    let out = run_ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
     assert_eq!(out, case.hello(" [x]"));
     fails(
         "namespace__setuid_program",
@@ -479,15 +465,15 @@ fn installed(salt: &str) -> (Case, World<'static>) {
         user: Some(user),
         ..World::default()
     };
-    ok(&mut case.devenv(&world, &["install", "--frozen"]));
-    ok(&mut case.devenv(&world, &["allow"]));
-    ok(&mut case.devenv(&world, &["export", "bash"]));
+    run_ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    run_ok(&mut case.devenv(&world, &["allow"]));
+    run_ok(&mut case.devenv(&world, &["export", "bash"]));
     (case, world)
 }
 
 /// The namespaces a program started by `devenv run` is in.
 fn run_namespaces(case: &Case, world: &World) -> String {
-    ok(&mut case.devenv(
+    run_ok(&mut case.devenv(
         world,
         &[
             "run",
@@ -537,7 +523,7 @@ fn launches_join_one_long_lived_holder() {
     );
 
     // A launcher (what the hook puts on PATH) joins it too, in the caller's directory.
-    let info = ok(&mut case.cmd(&world, launcher(&case, "elfinfo").to_str().unwrap(), &[]));
+    let info = run_ok(&mut case.cmd(&world, launcher(&case, "elfinfo").to_str().unwrap(), &[]));
     let user_ns = first.lines().nth(1).unwrap();
     assert!(
         info.starts_with(&format!(
@@ -563,7 +549,7 @@ fn launches_join_one_long_lived_holder() {
     for f in ["devenv.json", "devenv.lock"] {
         std::fs::rename(case.t.project.join(f), hidden.join(f)).unwrap();
     }
-    ok(&mut case.devenv(&world, &["gc"]));
+    run_ok(&mut case.devenv(&world, &["gc"]));
     let store = case.t.home.join(".local/share/devenv/store/nix/store");
     assert!(
         !store.join(&case.fx.paths["elfhello"][11..]).exists(),
@@ -572,8 +558,8 @@ fn launches_join_one_long_lived_holder() {
     for f in ["devenv.json", "devenv.lock"] {
         std::fs::rename(hidden.join(f), case.t.project.join(f)).unwrap();
     }
-    ok(&mut case.devenv(&world, &["install", "--frozen"]));
-    let out = ok(&mut case.devenv(&world, &["run", "elfhello", "again"]));
+    run_ok(&mut case.devenv(&world, &["install", "--frozen"]));
+    let out = run_ok(&mut case.devenv(&world, &["run", "elfhello", "again"]));
     assert_eq!(
         out,
         case.hello(" [again]"),
@@ -592,7 +578,7 @@ fn launches_join_one_long_lived_holder() {
             ..World::default()
         }
     };
-    let info = ok(&mut case.cmd_in(
+    let info = run_ok(&mut case.cmd_in(
         &elsewhere,
         &later,
         launcher(&case, "elfinfo").to_str().unwrap(),
@@ -668,7 +654,7 @@ fn launches_join_one_long_lived_holder() {
 #[test]
 fn a_killed_holder_or_a_stale_record_gets_a_new_holder() {
     let (case, world) = installed("elf-holder-gone");
-    let hello = || ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
+    let hello = || run_ok(&mut case.devenv(&world, &["run", "elfhello", "x"]));
     assert_eq!(hello(), case.hello(" [x]"));
     let first = case.holder_pid().expect("a holder");
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::nixfix::{self, Fixture};
-use crate::common::TestContext;
+use crate::common::{run_ok, TestContext};
 
 fn nix_store(root: &Path) -> Command {
     let mut cmd = Command::new("nix-store");
@@ -14,17 +14,6 @@ fn nix_store(root: &Path) -> Command {
         .args(["--option", "build-users-group", ""])
         .args(["--option", "sandbox", "false"]);
     cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::common::TestContext;
+use crate::common::{run_ok, TestContext};
 
 struct Built {
     _dir: tempfile::TempDir,
@@ -18,19 +18,6 @@ struct Built {
     hello: String,
     cache: PathBuf,
     public_key: String,
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A static busybox (Debian's busybox-static) as a package with `sh`, and `hello-box`, a
@@ -63,7 +50,7 @@ let sys = "{}"; in rec {{
             ),
         )
         .unwrap();
-        let out = run(Command::new("nix-build")
+        let out = run_ok(Command::new("nix-build")
             .arg(&expr)
             .args(["--option", "build-users-group", ""])
             .args(["--option", "sandbox", "false"])
@@ -71,13 +58,13 @@ let sys = "{}"; in rec {{
             .args(["--no-out-link", "--quiet", "-A", "busybox", "-A", "hello"]));
         let paths: Vec<String> = out.lines().map(str::to_string).collect();
         let (sk, pk) = (dir.path().join("sk"), dir.path().join("pk"));
-        run(Command::new("nix-store")
+        run_ok(Command::new("nix-store")
             .arg("--generate-binary-cache-key")
             .arg("image-test-1")
             .arg(&sk)
             .arg(&pk));
         let cache = dir.path().join("cache");
-        run(Command::new("nix")
+        run_ok(Command::new("nix")
             .args(["--extra-experimental-features", "nix-command", "copy", "--to"])
             .arg(format!(
                 "file://{}?compression=zstd&secret-key={}",
@@ -146,7 +133,7 @@ fn world() -> TestContext {
 }
 
 fn skopeo_inspect(what: &str) -> Value {
-    serde_json::from_str(&run(Command::new("skopeo").args(["inspect", what]))).unwrap()
+    serde_json::from_str(&run_ok(Command::new("skopeo").args(["inspect", what]))).unwrap()
 }
 
 #[test]
@@ -203,20 +190,24 @@ fn the_image_is_read_by_skopeo_and_umoci_and_its_programs_run_and_builds_are_ide
 
     // Unpack it as a container runtime would and run the environment's programs.
     let work = cx.root().join("oci");
-    run(Command::new("skopeo")
-        .args(["--insecure-policy", "copy"])
-        .arg(format!("oci-archive:{}:1", archive.display()))
-        .arg(format!("oci:{}:demo", work.display())));
+    run_ok(
+        Command::new("skopeo")
+            .args(["--insecure-policy", "copy"])
+            .arg(format!("oci-archive:{}:1", archive.display()))
+            .arg(format!("oci:{}:demo", work.display())),
+    );
     let bundle = cx.root().join("bundle");
     let mut umoci = Command::new("umoci");
     umoci.arg("unpack");
     if !is_root() {
         umoci.arg("--rootless");
     }
-    run(umoci
-        .arg("--image")
-        .arg(format!("{}:demo", work.display()))
-        .arg(&bundle));
+    run_ok(
+        umoci
+            .arg("--image")
+            .arg(format!("{}:demo", work.display()))
+            .arg(&bundle),
+    );
     let rootfs = bundle.join("rootfs");
     let config: Value =
         serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
@@ -228,14 +219,16 @@ fn the_image_is_read_by_skopeo_and_umoci_and_its_programs_run_and_builds_are_ide
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
     assert_eq!(args, vec!["/env/bin/sh", "-c", "hello-box"]);
-    let out = run(chroot(&rootfs)
-        .args(&args)
-        .env_clear()
-        .env("PATH", "/env/bin")
-        .env("GREETING", "from the manifest"));
+    let out = run_ok(
+        chroot(&rootfs)
+            .args(&args)
+            .env_clear()
+            .env("PATH", "/env/bin")
+            .env("GREETING", "from the manifest"),
+    );
     assert_eq!(out, "hello from the image, from the manifest\n");
     // `/bin/sh` is the environment's (scripts with `#!/bin/sh` work), store paths are read-only.
-    let out = run(chroot(&rootfs).args(["/bin/sh", "-c", "echo $0; cat /env/bin/hello-box"]));
+    let out = run_ok(chroot(&rootfs).args(["/bin/sh", "-c", "echo $0; cat /env/bin/hello-box"]));
     assert!(out.starts_with("/bin/sh\n#!/bin/sh\n"), "{out}");
     let mode = std::fs::metadata(
         rootfs
@@ -266,7 +259,7 @@ fn the_docker_archive_is_read_by_skopeo() {
     // Provenance can attest the archive: its subject is the file's SHA-256.
     let statement: Value =
         serde_json::from_str(&cx.ok(&["provenance", "--image", "docker.tar"])).unwrap();
-    let sha = run(Command::new("sha256sum").arg(&archive));
+    let sha = run_ok(Command::new("sha256sum").arg(&archive));
     let subject = statement["subject"]
         .as_array()
         .unwrap()
@@ -285,8 +278,8 @@ fn the_docker_archive_is_read_by_skopeo() {
 }
 
 fn skopeo_config(what: &str) -> Value {
-    serde_json::from_str(&run(
-        Command::new("skopeo").args(["inspect", "--config", what])
+    serde_json::from_str(&run_ok(
+        Command::new("skopeo").args(["inspect", "--config", what]),
     ))
     .unwrap()
 }

@@ -17,6 +17,22 @@ pub mod shells;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Run `cmd` (any program), asserting it succeeds; on failure its stdout and stderr are shown.
+/// Returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {:?}:\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A throwaway world: its own HOME and XDG dirs, store root, and project directory.
 pub struct TestContext {
     pub tmp: tempfile::TempDir,

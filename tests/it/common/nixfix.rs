@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::run_ok;
+
 /// The fixture expression. `salt` changes every hash, so a test can have paths nobody has.
 /// `system` is written literally (not `builtins.currentSystem`) so the same expression also
 /// evaluates in a flake, where pure evaluation forbids `currentSystem`.
@@ -48,19 +50,13 @@ pub fn fixture_flake(dir: &Path, salt: &str, system: &str) -> String {
     )
     .unwrap();
     let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run_ok(
+            Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args),
+        )
     };
     git(&["init", "-q"]);
     git(&["add", "."]);
@@ -73,19 +69,6 @@ pub fn nix_available() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-pub(crate) fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Store paths built from a Nix expression, and the signed binary cache holding them.
@@ -117,7 +100,7 @@ pub(crate) fn build_signed_cache(
     for a in attrs {
         cmd.args(["-A", a]);
     }
-    let out = run(&mut cmd);
+    let out = run_ok(&mut cmd);
     let built: Vec<&str> = out.lines().collect();
     assert_eq!(built.len(), attrs.len(), "nix-build printed {out}");
     let paths: BTreeMap<String, String> = attrs
@@ -126,21 +109,25 @@ pub(crate) fn build_signed_cache(
         .map(|(a, p)| (a.to_string(), p.to_string()))
         .collect();
     let (sk, pk) = (dir.join("secret-key"), dir.join("public-key"));
-    run(Command::new("nix-store")
-        .arg("--generate-binary-cache-key")
-        .arg(key_name)
-        .arg(&sk)
-        .arg(&pk));
+    run_ok(
+        Command::new("nix-store")
+            .arg("--generate-binary-cache-key")
+            .arg(key_name)
+            .arg(&sk)
+            .arg(&pk),
+    );
     let cache = dir.join("cache");
     let to = format!(
         "file://{}?compression={compression}&secret-key={}",
         cache.display(),
         sk.display()
     );
-    run(Command::new("nix")
-        .args(["--extra-experimental-features", "nix-command"])
-        .args(["copy", "--to", &to])
-        .args(paths.values()));
+    run_ok(
+        Command::new("nix")
+            .args(["--extra-experimental-features", "nix-command"])
+            .args(["copy", "--to", &to])
+            .args(paths.values()),
+    );
     SignedCache {
         paths,
         cache,
@@ -186,10 +173,12 @@ impl Fixture {
             dir.display(),
             self.secret_key_file.display()
         );
-        run(Command::new("nix")
-            .args(["--extra-experimental-features", "nix-command"])
-            .args(["copy", "--to", &to])
-            .args(self.paths.values()));
+        run_ok(
+            Command::new("nix")
+                .args(["--extra-experimental-features", "nix-command"])
+                .args(["copy", "--to", &to])
+                .args(self.paths.values()),
+        );
         dir.to_path_buf()
     }
 

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use super::run_ok;
+
 /// Create the fixture repository at `dest`; returns its revisions, oldest first.
 pub fn make_repo(dest: &Path) -> Vec<String> {
     make_repo_with(dest, 0)
@@ -84,16 +86,6 @@ pub struct BuiltCache {
     /// (rev, attribute) → output name → store path, as nix-build printed them.
     pub paths:
         std::collections::BTreeMap<(String, String), std::collections::BTreeMap<String, String>>,
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run a Nix command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Build `attr` (all of `outputs`) of each fixture revision with real `nix-build` for this machine's
